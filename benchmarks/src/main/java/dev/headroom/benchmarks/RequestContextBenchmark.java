@@ -20,6 +20,8 @@ import org.openjdk.jmh.infra.Blackhole;
  *
  * <ul>
  *   <li>{@code threadLocalSetRemove}: the floor — {@code set} then {@code remove}.
+ *   <li>{@code threadLocalSetClear}: the cheapest raw holder — {@code set} then {@code set(null)},
+ *       which keeps the thread's map entry (what {@link RequestContext.Scope#close()} does).
  *   <li>{@code threadLocalSaveRestore}: what a correct nestable holder must do — read the previous
  *       value, set, then restore the previous value.
  *   <li>{@code scopeOpenClose}: Headroom's scope, which also allocates the scope object and checks the
@@ -45,6 +47,13 @@ public class RequestContextBenchmark {
         RAW.set(context);
         bh.consume(context);
         RAW.remove();
+    }
+
+    @Benchmark
+    public void threadLocalSetClear(Blackhole bh) {
+        RAW.set(context);
+        bh.consume(context);
+        RAW.set(null);
     }
 
     @Benchmark
