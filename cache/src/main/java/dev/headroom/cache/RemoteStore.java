@@ -1,0 +1,69 @@
+package dev.headroom.cache;
+
+import java.time.Duration;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * The shared second tier of a {@link TieredCache}: bytes by string key, with a per-key version that
+ * fences writes. Redis through Lettuce is {@link RedisRemoteStore}; implement this to use another
+ * store.
+ *
+ * <p>Contract: every method is non-blocking and thread-safe; failures are reported through the
+ * returned stage, never thrown. The cache bounds each call with its own timeout and circuit breaker,
+ * so an implementation need not. Keys passed in are already prefixed by the implementation's own
+ * scheme; {@link #clear()} removes only this store's keys.
+ *
+ * <p>Versions make a slow load safe: the cache reads a key's version before loading and writes the
+ * loaded value with {@link #putIfVersion}; an invalidation in between bumps the version, so the older
+ * value is not written.
+ */
+public interface RemoteStore extends AutoCloseable {
+
+    /**
+     * Reads a key's value and version in one atomic step.
+     *
+     * @param key the cache key, encoded
+     * @return the value and version; {@link RemoteValue#ABSENT} for an unknown key
+     */
+    CompletionStage<RemoteValue> get(String key);
+
+    /**
+     * Writes a loaded value only if the key's version is still {@code expectedVersion}.
+     *
+     * @param key the cache key, encoded
+     * @param value the encoded value
+     * @param expectedVersion the version read before loading
+     * @param ttl how long the store keeps the value
+     * @return whether the value was written
+     */
+    CompletionStage<Boolean> putIfVersion(String key, byte[] value, long expectedVersion, Duration ttl);
+
+    /**
+     * Writes a value unconditionally and bumps the key's version (an explicit {@code put}).
+     *
+     * @param key the cache key, encoded
+     * @param value the encoded value
+     * @param ttl how long the store keeps the value
+     * @return the key's new version
+     */
+    CompletionStage<Long> put(String key, byte[] value, Duration ttl);
+
+    /**
+     * Removes a key's value and bumps its version, so that loads already in flight cannot write.
+     *
+     * @param key the cache key, encoded
+     * @return the key's new version
+     */
+    CompletionStage<Long> invalidate(String key);
+
+    /**
+     * Removes every key of this store (and only those).
+     *
+     * @return completes when done
+     */
+    CompletionStage<Void> clear();
+
+    /** Releases the store's connections, if it owns them. */
+    @Override
+    void close();
+}

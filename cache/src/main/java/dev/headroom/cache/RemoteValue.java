@@ -1,0 +1,17 @@
+package dev.headroom.cache;
+
+import org.jspecify.annotations.Nullable;
+
+/**
+ * What a {@link RemoteStore} holds for one key: the encoded value, if any, and the key's version.
+ *
+ * @param value the encoded value, or null if the store has none
+ * @param version the key's version: 0 for a key never written or invalidated (or whose record
+ *     expired), incremented by every {@linkplain RemoteStore#put put} and {@linkplain
+ *     RemoteStore#invalidate invalidation}
+ */
+public record RemoteValue(byte @Nullable [] value, long version) {
+
+    /** An absent value at version 0. */
+    public static final RemoteValue ABSENT = new RemoteValue(null, 0);
+}

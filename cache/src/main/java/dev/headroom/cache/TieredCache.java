@@ -1,0 +1,932 @@
+package dev.headroom.cache;
+
+import com.github.benmanes.caffeine.cache.AsyncCache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.Expiry;
+import dev.headroom.cache.internal.CacheEntry;
+import dev.headroom.cache.internal.CacheMetrics;
+import dev.headroom.cache.internal.GuardedRemoteStore;
+import dev.headroom.core.Codec;
+import dev.headroom.core.CodecException;
+import dev.headroom.core.Ticker;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Function;
+import java.util.function.ToIntBiFunction;
+import java.util.random.RandomGenerator;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A two-tier cache: a Caffeine L1 in this process over an optional shared L2 {@link RemoteStore}.
+ *
+ * <p>A read is answered by the first tier that has a usable value: a fresh L1 entry; a stale L1
+ * entry within the grace window (returned at once while one background refresh runs); the L2; the
+ * loader. What is promised:
+ *
+ * <ul>
+ *   <li><b>Coalescing:</b> at most one load per key runs in this process at a time; concurrent
+ *       misses on a key wait for that one load.
+ *   <li><b>Stale-while-revalidate:</b> after {@code ttl} and until {@code ttl + grace}, reads return
+ *       the stale value without waiting and trigger exactly one refresh per key; a failing refresh
+ *       leaves the stale value in place until grace ends (counted as {@code refreshes{result=failure}}).
+ *   <li><b>Early refresh (XFetch):</b> shortly before {@code ttl}, a read refreshes the entry with a
+ *       probability that rises as expiry nears and with the cost of the last load (Vattani et al.,
+ *       "Optimal Probabilistic Cache Stampede Prevention"), so hot keys rarely expire at all.
+ *   <li><b>TTL jitter:</b> each entry's TTL is shortened by a random fraction (default up to 10%) so
+ *       keys warmed together do not expire together.
+ *   <li><b>Negative caching:</b> a loader returning null makes {@code get} return null; that absence
+ *       is cached for {@code negativeTtl} (default 0: not cached, the next read loads again).
+ *   <li><b>Fenced L2 writes:</b> the L2 key's version is read before loading and the loaded value is
+ *       written only if the version is unchanged, so a load that began before an invalidation never
+ *       installs its older value in L2.
+ *   <li><b>L2 failure is never the caller's failure:</b> every L2 call is bounded by {@code
+ *       l2Timeout}; a circuit breaker stops calling a failing L2 and probes it again later; corrupt
+ *       L2 bytes count as a miss and are overwritten by the next load. Only the loader's own failure
+ *       reaches the caller, as {@link CacheLoadException}.
+ * </ul>
+ *
+ * <p>Metrics, all tagged {@code cache=<name>}: {@code headroom.cache.gets{tier,result}}, {@code
+ * headroom.cache.loads{result}}, {@code headroom.cache.load.duration}, {@code
+ * headroom.cache.coalesced.waits}, {@code headroom.cache.refreshes{result}}, {@code
+ * headroom.cache.refreshes.early}, {@code headroom.cache.evictions}, {@code
+ * headroom.cache.l2.errors{kind}}, {@code headroom.cache.l2.skipped{reason}}, {@code
+ * headroom.cache.l2.breaker.state}, {@code headroom.cache.l1.flushes}.
+ *
+ * <p>Thread-safe. Closing releases the L2 store.
+ *
+ * @param <K> the key type; keys need stable {@code equals}/{@code hashCode}, and with an L2 a stable,
+ *     injective {@linkplain Builder#keyEncoder string form}
+ * @param <V> the value type; values must be treated as immutable once cached
+ */
+public final class TieredCache<K, V> implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(TieredCache.class);
+
+    private final String name;
+    private final AsyncCache<K, CacheEntry<V>> l1;
+    private final Ticker ticker;
+    private final long ttlNanos;
+    private final long graceNanos;
+    private final long negativeTtlNanos;
+    private final double ttlJitter;
+    private final double xfetchBeta;
+    private final @Nullable RandomGenerator random;
+    private final Executor executor;
+    private final @Nullable AsyncCacheLoader<K, V> defaultLoader;
+    private final @Nullable GuardedRemoteStore remote;
+    private final @Nullable Codec<V> codec;
+    private final Function<? super K, String> keyEncoder;
+    private final Duration l2Ttl;
+    private final int maxL2ValueBytes;
+    private final long loadTimeoutNanos;
+    private final ConcurrentHashMap<K, Boolean> refreshing = new ConcurrentHashMap<>();
+    private final CacheMetrics metrics;
+
+    private TieredCache(Builder<K, V> b) {
+        this.name = b.name;
+        this.ticker = b.ticker;
+        this.ttlNanos = b.ttl.toNanos();
+        this.graceNanos = b.grace.toNanos();
+        this.negativeTtlNanos = b.negativeTtl.toNanos();
+        this.ttlJitter = b.ttlJitter;
+        this.xfetchBeta = b.xfetchBeta;
+        this.random = b.random;
+        this.executor = b.executor;
+        this.codec = b.codec;
+        this.keyEncoder = b.keyEncoder;
+        this.l2Ttl = b.l2Ttl != null ? b.l2Ttl : b.ttl.plus(b.grace);
+        this.maxL2ValueBytes = b.maxL2ValueBytes;
+        this.loadTimeoutNanos = b.loadTimeout.toNanos();
+        this.defaultLoader = b.asyncLoader != null ? b.asyncLoader : b.loader == null ? null : adapt(b.loader);
+        CircuitBreaker breaker = b.remote == null ? null : GuardedRemoteStore.newBreaker(name, b.breakerOpenFor);
+        this.metrics = b.meterRegistry == null
+                ? CacheMetrics.unregistered(name)
+                : new CacheMetrics(
+                        name,
+                        b.meterRegistry,
+                        () -> breaker == null ? "CLOSED" : breaker.getState().name());
+        this.remote = b.remote == null
+                ? null
+                : new GuardedRemoteStore(b.remote, b.l2Timeout, Objects.requireNonNull(breaker), metrics);
+
+        Caffeine<Object, Object> caffeine = Caffeine.newBuilder()
+                .ticker(ticker::read)
+                .executor(executor)
+                .removalListener((k, v, cause) -> {
+                    if (cause.wasEvicted()) {
+                        metrics.evictions.increment();
+                    }
+                });
+        if (b.weigher != null) {
+            ToIntBiFunction<? super K, ? super V> weigher = b.weigher;
+            caffeine.maximumWeight(b.maximumWeight)
+                    .weigher((K k, CacheEntry<V> e) -> e.value() == null ? 1 : weigher.applyAsInt(k, e.value()));
+        } else {
+            caffeine.maximumSize(b.maximumSize);
+        }
+        this.l1 = caffeine.expireAfter(new EntryExpiry<K, V>()).buildAsync();
+    }
+
+    /**
+     * Starts building a cache.
+     *
+     * @param name the cache's name: the {@code cache} tag of its metrics and the subject of its log
+     *     lines and exceptions; 1 to 64 characters from {@code [A-Za-z0-9._-]}
+     * @param <K> the key type
+     * @param <V> the value type
+     * @return a builder with production defaults
+     * @throws IllegalArgumentException if {@code name} is malformed
+     */
+    public static <K, V> Builder<K, V> builder(String name) {
+        return new Builder<>(name);
+    }
+
+    /** Returns the cache's name. */
+    public String name() {
+        return name;
+    }
+
+    /**
+     * Returns the value for {@code key}, loading it with the builder's loader on a miss.
+     *
+     * @param key the key
+     * @return the value, or null if the loader found none
+     * @throws NullPointerException if {@code key} is null
+     * @throws IllegalStateException if the cache was built without a loader
+     * @throws CacheLoadException if the value had to be loaded and the loader failed or took longer
+     *     than {@code loadTimeout}
+     */
+    public @Nullable V get(K key) {
+        Objects.requireNonNull(key, "key");
+        return getSync(key, null, requireDefaultLoader());
+    }
+
+    /**
+     * Returns the value for {@code key}, loading it with {@code loader} on a miss. A load already in
+     * flight for the key (from any loader) is joined rather than repeated.
+     *
+     * @param key the key
+     * @param loader loads the value on a miss; runs on the cache's executor
+     * @return the value, or null if the loader found none
+     * @throws NullPointerException if {@code key} or {@code loader} is null
+     * @throws CacheLoadException if the loader failed or took longer than {@code loadTimeout}
+     */
+    public @Nullable V get(K key, CacheLoader<? super K, ? extends V> loader) {
+        Objects.requireNonNull(key, "key");
+        Objects.requireNonNull(loader, "loader");
+        return getSync(key, loader, null);
+    }
+
+    /** The synchronous read path; exactly one of the loaders is non-null. */
+    private @Nullable V getSync(
+            K key,
+            @Nullable CacheLoader<? super K, ? extends V> syncLoader,
+            @Nullable AsyncCacheLoader<K, V> asyncLoader) {
+        CompletableFuture<CacheEntry<V>> present = l1.getIfPresent(key);
+        if (present != null && present.isDone() && !present.isCompletedExceptionally()) {
+            CacheEntry<V> entry = present.join();
+            if (entry != null) {
+                return serve(key, present, entry, syncLoader, asyncLoader);
+            }
+        }
+        AsyncCacheLoader<K, V> loader = asyncLoader != null ? asyncLoader : adapt(Objects.requireNonNull(syncLoader));
+        return await(slowGet(key, loader));
+    }
+
+    /**
+     * Returns the value for {@code key} if L1 holds a usable one (fresh or within grace), without
+     * loading and without touching L2. A stale hit still triggers its background refresh when the
+     * cache has a loader.
+     *
+     * @param key the key
+     * @return the value, or null if L1 has none (or holds a cached absence)
+     * @throws NullPointerException if {@code key} is null
+     */
+    public @Nullable V getIfPresent(K key) {
+        Objects.requireNonNull(key, "key");
+        CompletableFuture<CacheEntry<V>> present = l1.getIfPresent(key);
+        if (present == null || !present.isDone() || present.isCompletedExceptionally()) {
+            metrics.l1Misses.increment();
+            return null;
+        }
+        CacheEntry<V> entry = present.join();
+        if (entry == null) {
+            return null;
+        }
+        return serve(key, present, entry, null, defaultLoader);
+    }
+
+    /**
+     * Asynchronous {@link #get(Object)}: never blocks the caller.
+     *
+     * @param key the key
+     * @return a future of the value (null if none), failing with {@link CacheLoadException}
+     * @throws NullPointerException if {@code key} is null
+     * @throws IllegalStateException if the cache was built without a loader
+     */
+    public CompletableFuture<@Nullable V> getAsync(K key) {
+        return getAsync(key, requireDefaultLoader());
+    }
+
+    /**
+     * Asynchronous {@link #get(Object, CacheLoader)} with an asynchronous loader.
+     *
+     * @param key the key
+     * @param loader starts loading the value on a miss
+     * @return a future of the value (null if none), failing with {@link CacheLoadException}
+     * @throws NullPointerException if {@code key} or {@code loader} is null
+     */
+    public CompletableFuture<@Nullable V> getAsync(K key, AsyncCacheLoader<? super K, ? extends V> loader) {
+        Objects.requireNonNull(key, "key");
+        Objects.requireNonNull(loader, "loader");
+        @SuppressWarnings("unchecked")
+        AsyncCacheLoader<K, V> typed = (AsyncCacheLoader<K, V>) loader;
+        CompletableFuture<CacheEntry<V>> present = l1.getIfPresent(key);
+        if (present != null && present.isDone() && !present.isCompletedExceptionally()) {
+            CacheEntry<V> entry = present.join();
+            if (entry != null) {
+                return CompletableFuture.completedFuture(serve(key, present, entry, null, typed));
+            }
+        }
+        return slowGet(key, typed);
+    }
+
+    /**
+     * Returns the values of several keys, loading the missing ones concurrently (each through the
+     * same coalescing path as {@link #get(Object)}).
+     *
+     * @param keys the keys; duplicates are read once
+     * @return the keys that have a value, with their values, in iteration order
+     * @throws NullPointerException if {@code keys} or any key is null
+     * @throws IllegalStateException if the cache was built without a loader
+     * @throws CacheLoadException if any load failed
+     */
+    public Map<K, V> getAll(Iterable<? extends K> keys) {
+        Objects.requireNonNull(keys, "keys");
+        AsyncCacheLoader<K, V> loader = requireDefaultLoader();
+        Map<K, CompletableFuture<@Nullable V>> pending = new LinkedHashMap<>();
+        for (K key : keys) {
+            Objects.requireNonNull(key, "keys contains a null key");
+            pending.computeIfAbsent(key, k -> getAsync(k, loader));
+        }
+        Map<K, V> result = new LinkedHashMap<>();
+        for (Map.Entry<K, CompletableFuture<@Nullable V>> e : pending.entrySet()) {
+            V value = await(e.getValue());
+            if (value != null) {
+                result.put(e.getKey(), value);
+            }
+        }
+        return result;
+    }
+
+    /**
+     * Stores a value in L1 and L2 (bumping the L2 version, so loads in flight elsewhere cannot
+     * overwrite it). An L2 failure is counted, not thrown.
+     *
+     * @param key the key
+     * @param value the value
+     * @throws NullPointerException if an argument is null
+     */
+    public void put(K key, V value) {
+        Objects.requireNonNull(key, "key");
+        Objects.requireNonNull(value, "value");
+        l1.put(key, CompletableFuture.completedFuture(newEntry(value, 0)));
+        GuardedRemoteStore store = remote;
+        if (store != null) {
+            byte[] bytes = encodeForL2(value);
+            if (bytes != null) {
+                awaitQuietly(store.put(keyEncoder.apply(key), bytes, l2Ttl));
+            }
+        }
+    }
+
+    /**
+     * Removes a key from L1 and L2. The L2 removal bumps the key's version, so a load already in
+     * flight anywhere cannot write its older value back. Waits for L2 up to {@code l2Timeout}; an L2
+     * failure is counted, not thrown.
+     *
+     * @param key the key
+     * @throws NullPointerException if {@code key} is null
+     */
+    public void invalidate(K key) {
+        Objects.requireNonNull(key, "key");
+        l1.synchronous().invalidate(key);
+        GuardedRemoteStore store = remote;
+        if (store != null) {
+            awaitQuietly(store.invalidate(keyEncoder.apply(key)));
+        }
+    }
+
+    /** Removes every entry from L1 and every key of this cache's L2 store (only those). */
+    public void invalidateAll() {
+        l1.synchronous().invalidateAll();
+        metrics.l1Flushes.increment();
+        GuardedRemoteStore store = remote;
+        if (store != null) {
+            awaitQuietly(store.clear());
+        }
+    }
+
+    /**
+     * Loads a key again with the builder's loader, bypassing the stored values, and installs the
+     * result. Readers keep getting the current value meanwhile.
+     *
+     * @param key the key
+     * @return a future of the new value (null if none)
+     * @throws IllegalStateException if the cache was built without a loader
+     */
+    public CompletableFuture<@Nullable V> refresh(K key) {
+        Objects.requireNonNull(key, "key");
+        AsyncCacheLoader<K, V> loader = requireDefaultLoader();
+        return loadThrough(key, loader, true).thenApply(entry -> {
+            if (entry == null) {
+                l1.synchronous().invalidate(key);
+                return null;
+            }
+            l1.put(key, CompletableFuture.completedFuture(entry));
+            return entry.value();
+        });
+    }
+
+    /** Returns the approximate number of L1 entries. */
+    public long estimatedSize() {
+        return l1.synchronous().estimatedSize();
+    }
+
+    /** Closes the L2 store. L1 stays readable; further L2 calls fail and are counted. */
+    @Override
+    public void close() {
+        GuardedRemoteStore store = remote;
+        if (store != null) {
+            store.close();
+        }
+    }
+
+    // ---- read path -------------------------------------------------------------------------
+
+    /** Serves an L1 entry that exists: fresh, early-refreshed or stale-within-grace. */
+    private @Nullable V serve(
+            K key,
+            CompletableFuture<CacheEntry<V>> present,
+            CacheEntry<V> entry,
+            @Nullable CacheLoader<? super K, ? extends V> syncLoader,
+            @Nullable AsyncCacheLoader<K, V> asyncLoader) {
+        long now = ticker.read();
+        if (now - entry.freshUntil() < 0) {
+            if (xfetchBeta > 0 && refreshEarly(entry, now)) {
+                metrics.earlyRefreshes.increment();
+                refreshInBackground(key, present, syncLoader, asyncLoader);
+            }
+            (entry.value() == null ? metrics.negativeHits : metrics.l1Hits).increment();
+            return entry.value();
+        }
+        metrics.staleServed.increment();
+        refreshInBackground(key, present, syncLoader, asyncLoader);
+        return entry.value();
+    }
+
+    /**
+     * XFetch: refresh when {@code now - delta * beta * ln(U) >= expiry}. The random draw is made only
+     * inside the window where it can succeed with non-negligible probability (−ln U ≤ 20).
+     */
+    private boolean refreshEarly(CacheEntry<V> entry, long now) {
+        long delta = entry.loadNanos();
+        if (delta <= 0) {
+            return false;
+        }
+        double window = delta * xfetchBeta;
+        long untilFresh = entry.freshUntil() - now;
+        if (untilFresh > window * 20) {
+            return false;
+        }
+        RandomGenerator r = random != null ? random : ThreadLocalRandom.current();
+        double u = 1.0 - r.nextDouble(); // (0, 1]
+        return -window * Math.log(u) >= untilFresh;
+    }
+
+    private void refreshInBackground(
+            K key,
+            CompletableFuture<CacheEntry<V>> current,
+            @Nullable CacheLoader<? super K, ? extends V> syncLoader,
+            @Nullable AsyncCacheLoader<K, V> asyncLoader) {
+        AsyncCacheLoader<K, V> loader =
+                asyncLoader != null ? asyncLoader : syncLoader != null ? adapt(syncLoader) : null;
+        if (loader == null || refreshing.putIfAbsent(key, Boolean.TRUE) != null) {
+            return;
+        }
+        CompletableFuture<CacheEntry<V>> load;
+        try {
+            load = loadThrough(key, loader, true);
+        } catch (RuntimeException e) {
+            refreshing.remove(key);
+            metrics.refreshFailures.increment();
+            return;
+        }
+        load.whenComplete((entry, error) -> {
+            try {
+                if (error != null) {
+                    metrics.refreshFailures.increment();
+                    log.debug("cache '{}': background refresh failed; serving stale until grace ends", name, error);
+                } else if (entry == null) {
+                    metrics.refreshSuccesses.increment();
+                    l1.asMap().remove(key, current);
+                } else {
+                    metrics.refreshSuccesses.increment();
+                    // Only replace the entry this refresh started from: if it was invalidated or
+                    // replaced meanwhile, the newer state wins.
+                    l1.asMap().replace(key, current, CompletableFuture.completedFuture(entry));
+                }
+            } finally {
+                refreshing.remove(key);
+            }
+        });
+    }
+
+    private CompletableFuture<@Nullable V> slowGet(K key, AsyncCacheLoader<K, V> loader) {
+        metrics.l1Misses.increment();
+        boolean[] started = new boolean[1];
+        CompletableFuture<CacheEntry<V>> future = l1.get(key, (k, ex) -> {
+            started[0] = true;
+            return loadThrough(k, loader, false);
+        });
+        if (!started[0] && !future.isDone()) {
+            metrics.coalescedWaits.increment();
+        }
+        return future.thenApply(entry -> entry == null ? null : entry.value());
+    }
+
+    /**
+     * Loads a key: from L2 if it has a decodable value (unless {@code bypassL2Value}), else from the
+     * loader, writing the result back to L2 fenced on the version read first. Completes with null for
+     * an absence that is not to be cached.
+     */
+    private CompletableFuture<CacheEntry<V>> loadThrough(K key, AsyncCacheLoader<K, V> loader, boolean bypassL2Value) {
+        GuardedRemoteStore store = remote;
+        if (store == null) {
+            return callLoader(key, loader).thenApply(this::toEntry);
+        }
+        String remoteKey = keyEncoder.apply(key);
+        return store.get(remoteKey)
+                .handle((read, error) -> error == null ? read : null)
+                .thenCompose(read -> {
+                    if (read != null && read.value() != null && !bypassL2Value) {
+                        V decoded = decode(read.value());
+                        if (decoded != null) {
+                            metrics.l2Hits.increment();
+                            return CompletableFuture.completedFuture(newEntry(decoded, 0));
+                        }
+                    } else if (read != null && !bypassL2Value) {
+                        metrics.l2Misses.increment();
+                    }
+                    long version = read == null ? -1 : read.version(); // -1: unknown, never write back
+                    return callLoader(key, loader).thenApply(loaded -> {
+                        if (loaded.value != null && version >= 0) {
+                            writeBack(store, remoteKey, loaded.value, version);
+                        }
+                        return toEntry(loaded);
+                    });
+                });
+    }
+
+    private @Nullable V decode(byte[] bytes) {
+        try {
+            return Objects.requireNonNull(codec).decode(bytes);
+        } catch (CodecException | NullPointerException e) {
+            metrics.l2Corrupt.increment();
+            log.debug("cache '{}': undecodable L2 value treated as a miss", name, e);
+            return null;
+        }
+    }
+
+    private void writeBack(GuardedRemoteStore store, String remoteKey, V value, long version) {
+        byte[] bytes = encodeForL2(value);
+        if (bytes == null) {
+            return;
+        }
+        store.putIfVersion(remoteKey, bytes, version, l2Ttl).whenComplete((written, error) -> {
+            if (error == null && !written) {
+                metrics.l2FencedWrites.increment();
+            }
+        });
+    }
+
+    private byte @Nullable [] encodeForL2(V value) {
+        byte[] bytes;
+        try {
+            bytes = Objects.requireNonNull(codec).encode(value);
+        } catch (CodecException e) {
+            metrics.l2Errors.increment();
+            log.debug("cache '{}': value not encodable for L2; kept in L1 only", name, e);
+            return null;
+        }
+        if (bytes.length > maxL2ValueBytes) {
+            metrics.l2Oversize.increment();
+            return null;
+        }
+        return bytes;
+    }
+
+    /** A loader's result and how long it took. */
+    private static final class Loaded<V> {
+        final @Nullable V value;
+        final long nanos;
+
+        Loaded(@Nullable V value, long nanos) {
+            this.value = value;
+            this.nanos = nanos;
+        }
+    }
+
+    private CompletableFuture<Loaded<V>> callLoader(K key, AsyncCacheLoader<K, V> loader) {
+        long start = ticker.read();
+        CompletableFuture<@Nullable V> stage;
+        try {
+            stage = Objects.requireNonNull(loader.load(key), "loader returned a null stage")
+                    .toCompletableFuture();
+        } catch (RuntimeException e) {
+            stage = CompletableFuture.failedFuture(e);
+        }
+        return stage.handle((value, error) -> {
+            long nanos = ticker.read() - start;
+            metrics.recordLoad(nanos);
+            if (error != null) {
+                metrics.loadFailures.increment();
+                Throwable cause = unwrap(error);
+                throw cause instanceof CacheLoadException cle ? cle : new CacheLoadException(name, cause);
+            }
+            (value == null ? metrics.loadNulls : metrics.loadSuccesses).increment();
+            return new Loaded<>(value, nanos);
+        });
+    }
+
+    private @Nullable CacheEntry<V> toEntry(Loaded<V> loaded) {
+        if (loaded.value == null) {
+            if (negativeTtlNanos <= 0) {
+                return null; // Caffeine drops a future that completes with null: nothing cached
+            }
+            long now = ticker.read();
+            return new CacheEntry<>(null, now + negativeTtlNanos, now + negativeTtlNanos, loaded.nanos);
+        }
+        return newEntry(loaded.value, loaded.nanos);
+    }
+
+    private CacheEntry<V> newEntry(V value, long loadNanos) {
+        long now = ticker.read();
+        long ttl = ttlNanos;
+        if (ttlJitter > 0) {
+            RandomGenerator r = random != null ? random : ThreadLocalRandom.current();
+            ttl -= (long) (ttl * ttlJitter * r.nextDouble());
+        }
+        return new CacheEntry<>(value, now + ttl, now + ttl + graceNanos, loadNanos);
+    }
+
+    private AsyncCacheLoader<K, V> requireDefaultLoader() {
+        AsyncCacheLoader<K, V> loader = defaultLoader;
+        if (loader == null) {
+            throw new IllegalStateException("cache '" + name + "' was built without a loader: pass one to"
+                    + " get(key, loader) or set Builder.loader(...)");
+        }
+        return loader;
+    }
+
+    private AsyncCacheLoader<K, V> adapt(CacheLoader<? super K, ? extends V> loader) {
+        return key -> CompletableFuture.supplyAsync(
+                () -> {
+                    try {
+                        return loader.load(key);
+                    } catch (RuntimeException e) {
+                        throw e;
+                    } catch (Exception e) {
+                        throw new CompletionException(e);
+                    }
+                },
+                executor);
+    }
+
+    private <T> T await(CompletableFuture<T> future) {
+        try {
+            return future.get(loadTimeoutNanos, TimeUnit.NANOSECONDS);
+        } catch (ExecutionException | CompletionException e) {
+            Throwable cause = unwrap(e);
+            throw cause instanceof CacheLoadException cle ? cle : new CacheLoadException(name, cause);
+        } catch (TimeoutException e) {
+            throw new CacheLoadException(name, e);
+        } catch (CancellationException e) {
+            throw new CacheLoadException(name, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CacheLoadException(name, e);
+        }
+    }
+
+    private void awaitQuietly(CompletableFuture<?> future) {
+        try {
+            future.get(loadTimeoutNanos, TimeUnit.NANOSECONDS);
+        } catch (ExecutionException | TimeoutException | CancellationException e) {
+            // counted by the guard; L2 is best effort by contract
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static Throwable unwrap(Throwable t) {
+        Throwable cause = t;
+        while ((cause instanceof CompletionException || cause instanceof ExecutionException)
+                && cause.getCause() != null) {
+            cause = cause.getCause();
+        }
+        return cause;
+    }
+
+    /** L1 keeps an entry until the end of its grace window; freshness is checked on read. */
+    private static final class EntryExpiry<K, V> implements Expiry<K, CacheEntry<V>> {
+        @Override
+        public long expireAfterCreate(K key, CacheEntry<V> entry, long currentTime) {
+            return Math.max(0, entry.expiresAt() - currentTime);
+        }
+
+        @Override
+        public long expireAfterUpdate(K key, CacheEntry<V> entry, long currentTime, long currentDuration) {
+            return Math.max(0, entry.expiresAt() - currentTime);
+        }
+
+        @Override
+        public long expireAfterRead(K key, CacheEntry<V> entry, long currentTime, long currentDuration) {
+            return currentDuration;
+        }
+    }
+
+    /**
+     * Builds a {@link TieredCache}. Setters validate their argument at once, naming it; {@link
+     * #build()} checks the combination. Not thread-safe.
+     *
+     * @param <K> the key type
+     * @param <V> the value type
+     */
+    public static final class Builder<K, V> {
+        private final String name;
+        private long maximumSize = 10_000;
+        private long maximumWeight = -1;
+        private @Nullable ToIntBiFunction<? super K, ? super V> weigher;
+        private Duration ttl = Duration.ofMinutes(5);
+        private Duration grace = Duration.ZERO;
+        private Duration negativeTtl = Duration.ZERO;
+        private double ttlJitter = 0.1;
+        private double xfetchBeta = 1.0;
+        private Ticker ticker = Ticker.system();
+        private @Nullable RandomGenerator random;
+        private Executor executor = ForkJoinPool.commonPool();
+        private @Nullable MeterRegistry meterRegistry;
+        private @Nullable CacheLoader<? super K, ? extends V> loader;
+        private @Nullable AsyncCacheLoader<K, V> asyncLoader;
+        private @Nullable RemoteStore remote;
+        private @Nullable Codec<V> codec;
+        private Function<? super K, String> keyEncoder = String::valueOf;
+        private @Nullable Duration l2Ttl;
+        private Duration l2Timeout = Duration.ofMillis(200);
+        private Duration breakerOpenFor = Duration.ofSeconds(5);
+        private int maxL2ValueBytes = 512 * 1024;
+        private Duration loadTimeout = Duration.ofSeconds(30);
+
+        private Builder(String name) {
+            Objects.requireNonNull(name, "name");
+            if (!name.matches("[A-Za-z0-9._-]{1,64}")) {
+                throw new IllegalArgumentException(
+                        "name must be 1 to 64 characters from [A-Za-z0-9._-] (it is a metric tag), got '" + name + "'");
+            }
+            this.name = name;
+        }
+
+        /**
+         * Bounds L1 by entry count. Default 10,000.
+         *
+         * @param maximumSize at least 1
+         * @return this builder
+         */
+        public Builder<K, V> maximumSize(long maximumSize) {
+            if (maximumSize < 1) {
+                throw new IllegalArgumentException("maximumSize must be >= 1, got " + maximumSize);
+            }
+            this.maximumSize = maximumSize;
+            return this;
+        }
+
+        /**
+         * Bounds L1 by total weight instead of count; a cached absence weighs 1.
+         *
+         * @param maximumWeight at least 1
+         * @param weigher the weight of one entry, non-negative
+         * @return this builder
+         */
+        public Builder<K, V> maximumWeight(long maximumWeight, ToIntBiFunction<? super K, ? super V> weigher) {
+            if (maximumWeight < 1) {
+                throw new IllegalArgumentException("maximumWeight must be >= 1, got " + maximumWeight);
+            }
+            this.weigher = Objects.requireNonNull(weigher, "weigher");
+            this.maximumWeight = maximumWeight;
+            return this;
+        }
+
+        /**
+         * How long an entry is fresh. Default 5 minutes.
+         *
+         * @param ttl positive
+         * @return this builder
+         */
+        public Builder<K, V> ttl(Duration ttl) {
+            this.ttl = positive("ttl", ttl);
+            return this;
+        }
+
+        /**
+         * How long after {@code ttl} a stale entry is still served while it refreshes. Default 0 (off).
+         *
+         * @param grace zero or positive
+         * @return this builder
+         */
+        public Builder<K, V> staleWhileRevalidate(Duration grace) {
+            this.grace = nonNegative("staleWhileRevalidate", grace);
+            return this;
+        }
+
+        /**
+         * How long a loader's "no value" (null) is cached. Default 0: not cached.
+         *
+         * @param negativeTtl zero or positive
+         * @return this builder
+         */
+        public Builder<K, V> negativeTtl(Duration negativeTtl) {
+            this.negativeTtl = nonNegative("negativeTtl", negativeTtl);
+            return this;
+        }
+
+        /**
+         * The largest fraction by which an entry's TTL is randomly shortened. Default 0.1.
+         *
+         * @param fraction in {@code [0, 1)}
+         * @return this builder
+         */
+        public Builder<K, V> ttlJitter(double fraction) {
+            if (!(fraction >= 0 && fraction < 1)) {
+                throw new IllegalArgumentException("ttlJitter must be in [0, 1), got " + fraction);
+            }
+            this.ttlJitter = fraction;
+            return this;
+        }
+
+        /**
+         * XFetch's beta: larger refreshes earlier; 0 turns early refresh off. Default 1.0.
+         *
+         * @param beta in {@code [0, 100]}
+         * @return this builder
+         */
+        public Builder<K, V> earlyRefreshBeta(double beta) {
+            if (!(beta >= 0 && beta <= 100)) {
+                throw new IllegalArgumentException("earlyRefreshBeta must be in [0, 100], got " + beta);
+            }
+            this.xfetchBeta = beta;
+            return this;
+        }
+
+        /** The time source, mainly for tests. Default {@link Ticker#system()}. */
+        public Builder<K, V> ticker(Ticker ticker) {
+            this.ticker = Objects.requireNonNull(ticker, "ticker");
+            return this;
+        }
+
+        /** The randomness for jitter and XFetch, mainly for tests. Default {@link ThreadLocalRandom}. */
+        public Builder<K, V> random(RandomGenerator random) {
+            this.random = Objects.requireNonNull(random, "random");
+            return this;
+        }
+
+        /** Where synchronous loaders and refreshes run. Default {@link ForkJoinPool#commonPool()}. */
+        public Builder<K, V> executor(Executor executor) {
+            this.executor = Objects.requireNonNull(executor, "executor");
+            return this;
+        }
+
+        /** Where metrics go. Default: nowhere. */
+        public Builder<K, V> meterRegistry(MeterRegistry meterRegistry) {
+            this.meterRegistry = Objects.requireNonNull(meterRegistry, "meterRegistry");
+            return this;
+        }
+
+        /** The blocking loader used by {@link TieredCache#get(Object)}. */
+        public Builder<K, V> loader(CacheLoader<? super K, ? extends V> loader) {
+            this.loader = Objects.requireNonNull(loader, "loader");
+            return this;
+        }
+
+        /** The asynchronous loader used by {@link TieredCache#get(Object)}; wins over {@link #loader}. */
+        @SuppressWarnings("unchecked")
+        public Builder<K, V> asyncLoader(AsyncCacheLoader<? super K, ? extends V> loader) {
+            this.asyncLoader = (AsyncCacheLoader<K, V>) Objects.requireNonNull(loader, "asyncLoader");
+            return this;
+        }
+
+        /**
+         * Adds a shared L2.
+         *
+         * @param store the store, such as a {@link RedisRemoteStore}; closed with the cache
+         * @param codec turns values into the store's bytes
+         * @return this builder
+         */
+        public Builder<K, V> remote(RemoteStore store, Codec<V> codec) {
+            this.remote = Objects.requireNonNull(store, "store");
+            this.codec = Objects.requireNonNull(codec, "codec");
+            return this;
+        }
+
+        /**
+         * Turns a key into its L2 key: must be stable across processes and injective. Default {@link
+         * String#valueOf(Object)}, right for String, Long, UUID and records of those.
+         */
+        public Builder<K, V> keyEncoder(Function<? super K, String> keyEncoder) {
+            this.keyEncoder = Objects.requireNonNull(keyEncoder, "keyEncoder");
+            return this;
+        }
+
+        /** How long L2 keeps a value. Default {@code ttl + staleWhileRevalidate}. */
+        public Builder<K, V> l2Ttl(Duration l2Ttl) {
+            this.l2Ttl = positive("l2Ttl", l2Ttl);
+            return this;
+        }
+
+        /** The bound on every L2 call. Default 200 ms. */
+        public Builder<K, V> l2Timeout(Duration l2Timeout) {
+            this.l2Timeout = positive("l2Timeout", l2Timeout);
+            return this;
+        }
+
+        /** How long the L2 breaker stays open before probing. Default 5 s. */
+        public Builder<K, V> l2BreakerOpenFor(Duration openFor) {
+            this.breakerOpenFor = positive("l2BreakerOpenFor", openFor);
+            return this;
+        }
+
+        /** Values whose encoding is larger stay in L1 only (counted). Default 512 KiB. */
+        public Builder<K, V> maxL2ValueBytes(int bytes) {
+            if (bytes < 1) {
+                throw new IllegalArgumentException("maxL2ValueBytes must be >= 1, got " + bytes);
+            }
+            this.maxL2ValueBytes = bytes;
+            return this;
+        }
+
+        /** How long synchronous reads wait for a load before {@link CacheLoadException}. Default 30 s. */
+        public Builder<K, V> loadTimeout(Duration loadTimeout) {
+            this.loadTimeout = positive("loadTimeout", loadTimeout);
+            return this;
+        }
+
+        /**
+         * Builds the cache.
+         *
+         * @return the cache
+         */
+        public TieredCache<K, V> build() {
+            if (remote == null && l2Ttl != null) {
+                throw new IllegalStateException("l2Ttl is set but no remote store is: call remote(store, codec)");
+            }
+            return new TieredCache<>(this);
+        }
+
+        private static Duration positive(String field, Duration value) {
+            Objects.requireNonNull(value, field);
+            if (value.isNegative() || value.isZero()) {
+                throw new IllegalArgumentException(field + " must be positive, got " + value);
+            }
+            return value;
+        }
+
+        private static Duration nonNegative(String field, Duration value) {
+            Objects.requireNonNull(value, field);
+            if (value.isNegative()) {
+                throw new IllegalArgumentException(field + " must not be negative, got " + value);
+            }
+            return value;
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "TieredCache[" + name + ", l1=" + estimatedSize() + " entries, l2=" + (remote != null) + "]";
+    }
+}

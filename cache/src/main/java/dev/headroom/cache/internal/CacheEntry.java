@@ -1,0 +1,39 @@
+package dev.headroom.cache.internal;
+
+import org.jspecify.annotations.Nullable;
+
+/**
+ * One L1 entry: the value (null for a cached absence), when it stops being fresh, when it must be
+ * gone, and how long its load took (XFetch's delta). Immutable.
+ */
+public final class CacheEntry<V> {
+    private final @Nullable V value;
+    private final long freshUntil;
+    private final long expiresAt;
+    private final long loadNanos;
+
+    public CacheEntry(@Nullable V value, long freshUntil, long expiresAt, long loadNanos) {
+        this.value = value;
+        this.freshUntil = freshUntil;
+        this.expiresAt = expiresAt;
+        this.loadNanos = loadNanos;
+    }
+
+    public @Nullable V value() {
+        return value;
+    }
+
+    /** Ticker time after which the entry is stale (served only within the grace window). */
+    public long freshUntil() {
+        return freshUntil;
+    }
+
+    /** Ticker time after which L1 drops the entry. */
+    public long expiresAt() {
+        return expiresAt;
+    }
+
+    public long loadNanos() {
+        return loadNanos;
+    }
+}

@@ -1,0 +1,96 @@
+package dev.headroom.cache.internal;
+
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Supplier;
+
+/**
+ * The cache's counters. Hot-path counts are {@link LongAdder}s exposed as function counters, so a
+ * hit costs one uncontended add whether or not a registry is present.
+ */
+public final class CacheMetrics {
+    public final LongAdder l1Hits = new LongAdder();
+    public final LongAdder l1Misses = new LongAdder();
+    public final LongAdder l2Hits = new LongAdder();
+    public final LongAdder l2Misses = new LongAdder();
+    public final LongAdder negativeHits = new LongAdder();
+    public final LongAdder staleServed = new LongAdder();
+    public final LongAdder coalescedWaits = new LongAdder();
+    public final LongAdder loadSuccesses = new LongAdder();
+    public final LongAdder loadFailures = new LongAdder();
+    public final LongAdder loadNulls = new LongAdder();
+    public final LongAdder refreshSuccesses = new LongAdder();
+    public final LongAdder refreshFailures = new LongAdder();
+    public final LongAdder earlyRefreshes = new LongAdder();
+    public final LongAdder evictions = new LongAdder();
+    public final LongAdder l2Errors = new LongAdder();
+    public final LongAdder l2Rejected = new LongAdder();
+    public final LongAdder l2Corrupt = new LongAdder();
+    public final LongAdder l2Oversize = new LongAdder();
+    public final LongAdder l2FencedWrites = new LongAdder();
+    public final LongAdder l1Flushes = new LongAdder();
+    private final Timer loadTimer;
+
+    public CacheMetrics(String cacheName, MeterRegistry registry, Supplier<String> breakerState) {
+        String name = "cache";
+        gets(registry, cacheName, "l1", "hit", l1Hits);
+        gets(registry, cacheName, "l1", "miss", l1Misses);
+        gets(registry, cacheName, "l1", "negative", negativeHits);
+        gets(registry, cacheName, "l1", "stale", staleServed);
+        gets(registry, cacheName, "l2", "hit", l2Hits);
+        gets(registry, cacheName, "l2", "miss", l2Misses);
+        counter(registry, "headroom.cache.coalesced.waits", cacheName, coalescedWaits, "result", "joined");
+        counter(registry, "headroom.cache.loads", cacheName, loadSuccesses, "result", "success");
+        counter(registry, "headroom.cache.loads", cacheName, loadFailures, "result", "failure");
+        counter(registry, "headroom.cache.loads", cacheName, loadNulls, "result", "absent");
+        counter(registry, "headroom.cache.refreshes", cacheName, refreshSuccesses, "result", "success");
+        counter(registry, "headroom.cache.refreshes", cacheName, refreshFailures, "result", "failure");
+        counter(registry, "headroom.cache.refreshes.early", cacheName, earlyRefreshes, "result", "started");
+        counter(registry, "headroom.cache.evictions", cacheName, evictions, "tier", "l1");
+        counter(registry, "headroom.cache.l2.errors", cacheName, l2Errors, "kind", "failure");
+        counter(registry, "headroom.cache.l2.errors", cacheName, l2Rejected, "kind", "breaker_open");
+        counter(registry, "headroom.cache.l2.errors", cacheName, l2Corrupt, "kind", "corrupt");
+        counter(registry, "headroom.cache.l2.skipped", cacheName, l2Oversize, "reason", "oversize");
+        counter(registry, "headroom.cache.l2.skipped", cacheName, l2FencedWrites, "reason", "fenced");
+        counter(registry, "headroom.cache.l1.flushes", cacheName, l1Flushes, "reason", "all");
+        Gauge.builder("headroom.cache.l2.breaker.state", breakerState, s -> "CLOSED".equals(s.get()) ? 0 : 1)
+                .description("1 while the L2 circuit breaker is not closed (L2 calls skipped or probing)")
+                .tag(name, cacheName)
+                .register(registry);
+        this.loadTimer = Timer.builder("headroom.cache.load.duration")
+                .description("time spent in the loader, successful or not")
+                .tag(name, cacheName)
+                .register(registry);
+    }
+
+    /** Metrics that go nowhere, for a cache built without a registry. */
+    public static CacheMetrics unregistered(String cacheName) {
+        return new CacheMetrics(cacheName, new CompositeMeterRegistry(), () -> "CLOSED");
+    }
+
+    public void recordLoad(long nanos) {
+        loadTimer.record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    private static void gets(MeterRegistry registry, String cacheName, String tier, String result, LongAdder adder) {
+        FunctionCounter.builder("headroom.cache.gets", adder, LongAdder::sum)
+                .description("cache reads by the tier that answered and the result")
+                .tag("cache", cacheName)
+                .tag("tier", tier)
+                .tag("result", result)
+                .register(registry);
+    }
+
+    private static void counter(
+            MeterRegistry registry, String meter, String cacheName, LongAdder adder, String tag, String value) {
+        FunctionCounter.builder(meter, adder, LongAdder::sum)
+                .tag("cache", cacheName)
+                .tag(tag, value)
+                .register(registry);
+    }
+}

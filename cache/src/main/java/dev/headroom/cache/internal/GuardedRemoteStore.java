@@ -1,0 +1,115 @@
+package dev.headroom.cache.internal;
+
+import dev.headroom.cache.RemoteStore;
+import dev.headroom.cache.RemoteValue;
+import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Bounds every L2 call by a timeout and a Resilience4j circuit breaker. A call the breaker refuses
+ * fails at once with {@link CallNotPermittedException}; callers treat any failure as "no L2".
+ * Logs once per breaker state change, never per call.
+ */
+public final class GuardedRemoteStore {
+    private static final Logger log = LoggerFactory.getLogger(GuardedRemoteStore.class);
+
+    private final RemoteStore store;
+    private final long timeoutNanos;
+    private final CircuitBreaker breaker;
+    private final CacheMetrics metrics;
+
+    public GuardedRemoteStore(RemoteStore store, Duration timeout, CircuitBreaker breaker, CacheMetrics metrics) {
+        this.store = store;
+        this.timeoutNanos = timeout.toNanos();
+        this.breaker = breaker;
+        this.metrics = metrics;
+    }
+
+    /**
+     * The L2 breaker: opens when half of the last 20 calls (at least 5) failed, stays open for {@code
+     * openFor}, then lets 2 probe calls through.
+     */
+    public static CircuitBreaker newBreaker(String cacheName, Duration openFor) {
+        CircuitBreaker breaker = CircuitBreaker.of(
+                "headroom-cache-" + cacheName,
+                CircuitBreakerConfig.custom()
+                        .slidingWindowType(CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
+                        .slidingWindowSize(20)
+                        .minimumNumberOfCalls(5)
+                        .failureRateThreshold(50)
+                        .waitDurationInOpenState(openFor)
+                        .permittedNumberOfCallsInHalfOpenState(2)
+                        .build());
+        breaker.getEventPublisher().onStateTransition(e -> {
+            switch (e.getStateTransition().getToState()) {
+                case OPEN ->
+                    log.warn(
+                            "cache '{}': L2 failing, circuit breaker open; serving from L1 and the loader, probing again in {}",
+                            cacheName,
+                            openFor);
+                case CLOSED -> log.info("cache '{}': L2 recovered, circuit breaker closed", cacheName);
+                default -> log.debug("cache '{}': L2 breaker {}", cacheName, e.getStateTransition());
+            }
+        });
+        return breaker;
+    }
+
+    public String breakerState() {
+        return breaker.getState().name();
+    }
+
+    public CompletableFuture<RemoteValue> get(String key) {
+        return guard(() -> store.get(key));
+    }
+
+    public CompletableFuture<Boolean> putIfVersion(String key, byte[] value, long expectedVersion, Duration ttl) {
+        return guard(() -> store.putIfVersion(key, value, expectedVersion, ttl));
+    }
+
+    public CompletableFuture<Long> put(String key, byte[] value, Duration ttl) {
+        return guard(() -> store.put(key, value, ttl));
+    }
+
+    public CompletableFuture<Long> invalidate(String key) {
+        return guard(() -> store.invalidate(key));
+    }
+
+    public CompletableFuture<Void> clear() {
+        return guard(store::clear);
+    }
+
+    public void close() {
+        store.close();
+    }
+
+    private <T> CompletableFuture<T> guard(Supplier<CompletionStage<T>> call) {
+        if (!breaker.tryAcquirePermission()) {
+            metrics.l2Rejected.increment();
+            return CompletableFuture.failedFuture(CallNotPermittedException.createCallNotPermittedException(breaker));
+        }
+        long start = System.nanoTime();
+        CompletableFuture<T> result;
+        try {
+            result = call.get().toCompletableFuture().copy().orTimeout(timeoutNanos, TimeUnit.NANOSECONDS);
+        } catch (RuntimeException e) { // a store that throws instead of failing its stage
+            result = CompletableFuture.failedFuture(e);
+        }
+        return result.whenComplete((v, error) -> {
+            long elapsed = System.nanoTime() - start;
+            if (error == null) {
+                breaker.onSuccess(elapsed, TimeUnit.NANOSECONDS);
+            } else {
+                metrics.l2Errors.increment();
+                breaker.onError(elapsed, TimeUnit.NANOSECONDS, error);
+            }
+        });
+    }
+}

@@ -1,0 +1,70 @@
+package dev.headroom.cache;
+
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A {@link RemoteStore} in a map, for unit tests of the cache's own logic (TTL is ignored). The
+ * integration tests run the same behaviours against real Redis.
+ */
+final class InMemoryRemoteStore implements RemoteStore {
+    final ConcurrentHashMap<String, RemoteValue> data = new ConcurrentHashMap<>();
+    final AtomicBoolean down = new AtomicBoolean();
+    final AtomicInteger calls = new AtomicInteger();
+
+    @Override
+    public CompletionStage<RemoteValue> get(String key) {
+        return call(() -> data.getOrDefault(key, RemoteValue.ABSENT));
+    }
+
+    @Override
+    public CompletionStage<Boolean> putIfVersion(String key, byte[] value, long expectedVersion, Duration ttl) {
+        return call(() -> {
+            boolean[] written = {false};
+            data.compute(key, (k, old) -> {
+                long version = old == null ? 0 : old.version();
+                if (version != expectedVersion) {
+                    return old;
+                }
+                written[0] = true;
+                return new RemoteValue(value, version);
+            });
+            return written[0];
+        });
+    }
+
+    @Override
+    public CompletionStage<Long> put(String key, byte[] value, Duration ttl) {
+        return call(() -> data.compute(key, (k, old) -> new RemoteValue(value, old == null ? 1 : old.version() + 1))
+                .version());
+    }
+
+    @Override
+    public CompletionStage<Long> invalidate(String key) {
+        return call(() -> data.compute(key, (k, old) -> new RemoteValue(null, old == null ? 1 : old.version() + 1))
+                .version());
+    }
+
+    @Override
+    public CompletionStage<Void> clear() {
+        return call(() -> {
+            data.clear();
+            return null;
+        });
+    }
+
+    @Override
+    public void close() {}
+
+    private <T> CompletionStage<T> call(java.util.function.Supplier<T> op) {
+        calls.incrementAndGet();
+        if (down.get()) {
+            return CompletableFuture.failedFuture(new IllegalStateException("store is down"));
+        }
+        return CompletableFuture.completedFuture(op.get());
+    }
+}

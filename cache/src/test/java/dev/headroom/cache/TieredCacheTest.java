@@ -1,0 +1,369 @@
+package dev.headroom.cache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.headroom.core.Codec;
+import dev.headroom.core.testing.FakeTicker;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.random.RandomGenerator;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** The cache's own logic with a fake ticker and an in-memory L2; TieredCacheRedisIT covers real Redis. */
+class TieredCacheTest {
+
+    private final FakeTicker ticker = new FakeTicker();
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    private final ExecutorService executor = Executors.newCachedThreadPool();
+    private final AtomicInteger loads = new AtomicInteger();
+
+    @AfterEach
+    void stopExecutor() {
+        executor.shutdownNow();
+    }
+
+    /** nextDouble() always returns {@code value}: jitter and XFetch become deterministic. */
+    private static RandomGenerator fixedRandom(double value) {
+        return new RandomGenerator() {
+            @Override
+            public long nextLong() {
+                return 0;
+            }
+
+            @Override
+            public double nextDouble() {
+                return value;
+            }
+        };
+    }
+
+    private TieredCache.Builder<String, String> builder() {
+        return TieredCache.<String, String>builder("test")
+                .ticker(ticker)
+                .executor(executor)
+                .meterRegistry(registry)
+                .ttl(Duration.ofSeconds(10))
+                .ttlJitter(0)
+                .earlyRefreshBeta(0);
+    }
+
+    private double count(String meter, String tag, String value) {
+        return registry.find(meter).tag(tag, value).functionCounters().stream()
+                .mapToDouble(c -> c.count())
+                .sum();
+    }
+
+    @Test
+    void concurrentMissesOnOneKeyShareOneLoad() throws Exception {
+        TieredCache<String, String> cache = builder()
+                .loader(k -> {
+                    loads.incrementAndGet();
+                    Thread.yield();
+                    return "v-" + k;
+                })
+                .build();
+        int threads = 64;
+        int keys = 300;
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            CyclicBarrier barrier = new CyclicBarrier(threads);
+            List<Future<?>> done = new java.util.ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                done.add(pool.submit(() -> {
+                    for (int k = 0; k < keys; k++) {
+                        barrier.await(10, TimeUnit.SECONDS);
+                        assertThat(cache.get("k" + k)).isEqualTo("v-k" + k);
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : done) {
+                f.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertThat(loads).hasValue(keys);
+        assertThat(count("headroom.cache.loads", "result", "success")).isEqualTo(keys);
+    }
+
+    @Test
+    void staleWhileRevalidateServesStaleAtOnceAndRefreshesExactlyOnce() throws Exception {
+        CountDownLatch refreshMayFinish = new CountDownLatch(1);
+        TieredCache<String, String> cache = builder()
+                .staleWhileRevalidate(Duration.ofSeconds(5))
+                .loader(k -> {
+                    int n = loads.incrementAndGet();
+                    if (n > 1) {
+                        refreshMayFinish.await();
+                    }
+                    return "v" + n;
+                })
+                .build();
+        assertThat(cache.get("a")).isEqualTo("v1");
+        ticker.advance(Duration.ofSeconds(11)); // past ttl, inside grace
+
+        for (int i = 0; i < 50; i++) {
+            // the refresh is blocked, so returning at all proves no reader waits for it
+            assertThat(cache.get("a")).isEqualTo("v1");
+        }
+        await().atMost(Duration.ofSeconds(5)).untilAtomic(loads, org.hamcrest.Matchers.equalTo(2));
+        assertThat(count("headroom.cache.gets", "result", "stale")).isEqualTo(50);
+
+        refreshMayFinish.countDown();
+        await().atMost(Duration.ofSeconds(5)).until(() -> "v2".equals(cache.get("a")));
+        assertThat(loads).hasValue(2);
+        assertThat(count("headroom.cache.refreshes", "result", "success")).isEqualTo(1);
+    }
+
+    @Test
+    void aFailingRefreshKeepsServingStaleUntilGraceEnds() {
+        AtomicInteger calls = new AtomicInteger();
+        TieredCache<String, String> cache = builder()
+                .staleWhileRevalidate(Duration.ofSeconds(5))
+                .loader(k -> {
+                    if (calls.incrementAndGet() > 1) {
+                        throw new IllegalStateException("source down");
+                    }
+                    return "v1";
+                })
+                .build();
+        assertThat(cache.get("a")).isEqualTo("v1");
+        ticker.advance(Duration.ofSeconds(12));
+        assertThat(cache.get("a")).isEqualTo("v1");
+        await().atMost(Duration.ofSeconds(5)).until(() -> count("headroom.cache.refreshes", "result", "failure") >= 1);
+        assertThat(cache.get("a")).as("still stale, still served").isEqualTo("v1");
+
+        ticker.advance(Duration.ofSeconds(4)); // 16 s: grace is over, the entry is gone
+        assertThatThrownBy(() -> cache.get("a"))
+                .isInstanceOf(CacheLoadException.class)
+                .hasMessageContaining("cache 'test'")
+                .hasRootCauseMessage("source down");
+    }
+
+    @Test
+    void earlyRefreshFiresOnlyNearExpiryInProportionToLoadCost() {
+        TieredCache<String, String> cache = builder()
+                .earlyRefreshBeta(1.0)
+                .random(fixedRandom(0.5)) // -ln(0.5) = 0.69: refresh when within 0.69 x load time
+                .executor(Runnable::run)
+                .loader(k -> {
+                    int n = loads.incrementAndGet();
+                    // the first load "takes" 1 s; the refresh finishes before the old entry expires
+                    ticker.advance(n == 1 ? Duration.ofSeconds(1) : Duration.ofMillis(100));
+                    return "v" + n;
+                })
+                .build();
+        assertThat(cache.get("a")).isEqualTo("v1");
+        ticker.advance(Duration.ofSeconds(9)); // 1 s before expiry: outside 0.69 s
+        assertThat(cache.get("a")).isEqualTo("v1");
+        assertThat(loads).hasValue(1);
+
+        ticker.advance(Duration.ofMillis(500)); // 0.5 s before expiry: inside
+        assertThat(cache.get("a")).isEqualTo("v1");
+        assertThat(loads).hasValue(2);
+        assertThat(count("headroom.cache.refreshes.early", "result", "started")).isEqualTo(1);
+        assertThat(cache.get("a")).isEqualTo("v2");
+    }
+
+    @Test
+    void ttlJitterShortensEachEntrysLifetime() {
+        TieredCache<String, String> cache = builder()
+                .ttlJitter(0.2)
+                .random(fixedRandom(0.5)) // 10 s - 10% = 9 s
+                .loader(k -> "v" + loads.incrementAndGet())
+                .build();
+        cache.get("a");
+        ticker.advance(Duration.ofMillis(8_900));
+        cache.get("a");
+        assertThat(loads).hasValue(1);
+        ticker.advance(Duration.ofMillis(200)); // 9.1 s: expired (no grace), loads again
+        assertThat(cache.get("a")).isEqualTo("v2");
+    }
+
+    @Test
+    void aNullFromTheLoaderIsCachedOnlyForTheNegativeTtl() {
+        TieredCache<String, String> cache = builder()
+                .negativeTtl(Duration.ofSeconds(2))
+                .loader(k -> {
+                    loads.incrementAndGet();
+                    return null;
+                })
+                .build();
+        assertThat(cache.get("missing")).isNull();
+        assertThat(cache.get("missing")).isNull();
+        assertThat(loads).hasValue(1);
+        assertThat(count("headroom.cache.gets", "result", "negative")).isEqualTo(1);
+        ticker.advance(Duration.ofSeconds(3));
+        assertThat(cache.get("missing")).isNull();
+        assertThat(loads).hasValue(2);
+
+        TieredCache<String, String> uncached = builder()
+                .loader(k -> {
+                    loads.incrementAndGet();
+                    return null;
+                })
+                .build();
+        uncached.get("x");
+        uncached.get("x");
+        assertThat(loads).hasValue(4);
+    }
+
+    @Test
+    void aFailedLoadIsNotCached() {
+        AtomicInteger calls = new AtomicInteger();
+        TieredCache<String, String> cache = builder()
+                .loader(k -> {
+                    if (calls.incrementAndGet() == 1) {
+                        throw new java.io.IOException("flaky");
+                    }
+                    return "ok";
+                })
+                .build();
+        assertThatThrownBy(() -> cache.get("a"))
+                .isInstanceOf(CacheLoadException.class)
+                .hasCauseInstanceOf(java.io.IOException.class);
+        assertThat(cache.get("a")).isEqualTo("ok");
+        assertThat(count("headroom.cache.loads", "result", "failure")).isEqualTo(1);
+    }
+
+    @Test
+    void aSecondInstanceReadsWhatTheFirstLoadedFromL2() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        TieredCache<String, String> a =
+                builder().remote(store, Codec.utf8()).loader(k -> "from-a").build();
+        TieredCache<String, String> b =
+                builder().remote(store, Codec.utf8()).loader(k -> "from-b").build();
+        assertThat(a.get("k")).isEqualTo("from-a");
+        await().atMost(Duration.ofSeconds(5))
+                .until(() -> store.data.get("k") != null && store.data.get("k").value() != null);
+        assertThat(b.get("k")).isEqualTo("from-a");
+    }
+
+    @Test
+    void aLoadThatStartedBeforeAnInvalidationNeverWritesItsOlderValue() throws Exception {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        CountDownLatch loading = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        TieredCache<String, String> cache = builder()
+                .remote(store, Codec.utf8())
+                .loader(k -> {
+                    if (loads.incrementAndGet() == 1) {
+                        loading.countDown();
+                        release.await();
+                        return "old";
+                    }
+                    return "new";
+                })
+                .build();
+        Future<String> slow = executor.submit(() -> cache.get("k"));
+        assertThat(loading.await(5, TimeUnit.SECONDS)).isTrue();
+        cache.invalidate("k"); // the source changed while "old" was being read
+        release.countDown();
+        assertThat(slow.get(5, TimeUnit.SECONDS)).isEqualTo("old"); // that caller raced, fine
+        await().atMost(Duration.ofSeconds(5)).until(() -> count("headroom.cache.l2.skipped", "reason", "fenced") == 1);
+        assertThat(store.data.get("k").value())
+                .as("the fenced write did not land")
+                .isNull();
+        assertThat(cache.get("k")).as("L1 did not keep it either").isEqualTo("new");
+    }
+
+    @Test
+    void corruptL2BytesAreAMissAndGetOverwritten() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        store.data.put("k", new RemoteValue(new byte[] {(byte) 0xC3, (byte) 0x28}, 3)); // invalid UTF-8
+        TieredCache<String, String> cache =
+                builder().remote(store, Codec.utf8()).loader(k -> "fresh").build();
+        assertThat(cache.get("k")).isEqualTo("fresh");
+        assertThat(count("headroom.cache.l2.errors", "kind", "corrupt")).isEqualTo(1);
+        await().atMost(Duration.ofSeconds(5))
+                .until(() -> new String(store.data.get("k").value(), StandardCharsets.UTF_8).equals("fresh"));
+    }
+
+    @Test
+    void aValueTooLargeForL2StaysInL1Only() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        TieredCache<String, String> cache = builder()
+                .remote(store, Codec.utf8())
+                .maxL2ValueBytes(8)
+                .loader(k -> "x".repeat(100))
+                .build();
+        assertThat(cache.get("big")).hasSize(100);
+        assertThat(cache.get("big")).hasSize(100);
+        assertThat(store.data.get("big")).isNull();
+        assertThat(count("headroom.cache.l2.skipped", "reason", "oversize")).isEqualTo(1);
+    }
+
+    @Test
+    void aDeadL2NeverFailsAReadAndTheBreakerStopsCallingIt() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        store.down.set(true);
+        TieredCache<String, String> cache =
+                builder().remote(store, Codec.utf8()).loader(k -> "v-" + k).build();
+        for (int i = 0; i < 100; i++) {
+            assertThat(cache.get("k" + i)).isEqualTo("v-k" + i);
+        }
+        assertThat(count("headroom.cache.l2.errors", "kind", "failure")).isPositive();
+        assertThat(count("headroom.cache.l2.errors", "kind", "breaker_open")).isPositive();
+        assertThat(store.calls.get())
+                .as("the breaker spared the dead store most calls")
+                .isLessThan(30);
+        assertThat(registry.get("headroom.cache.l2.breaker.state").gauge().value())
+                .isEqualTo(1.0);
+    }
+
+    @Test
+    void putAndInvalidateReachBothTiers() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        TieredCache<String, String> cache =
+                builder().remote(store, Codec.utf8()).loader(k -> "loaded").build();
+        cache.put("k", "put");
+        assertThat(cache.get("k")).isEqualTo("put");
+        assertThat(new String(store.data.get("k").value(), StandardCharsets.UTF_8))
+                .isEqualTo("put");
+        cache.invalidate("k");
+        assertThat(store.data.get("k").value()).isNull();
+        assertThat(cache.getIfPresent("k")).isNull();
+        assertThat(cache.get("k")).isEqualTo("loaded");
+        cache.invalidateAll();
+        assertThat(cache.estimatedSize()).isZero();
+        assertThat(store.data).isEmpty();
+    }
+
+    @Test
+    void getAllReturnsPresentValuesInOrder() {
+        TieredCache<String, String> cache =
+                builder().loader(k -> k.startsWith("none") ? null : "v-" + k).build();
+        assertThat(cache.getAll(List.of("a", "none1", "b", "a")))
+                .containsExactly(Map.entry("a", "v-a"), Map.entry("b", "v-b"));
+    }
+
+    @Test
+    void badInputIsRejectedNamingTheProblem() {
+        TieredCache<String, String> noLoader = builder().build();
+        assertThatThrownBy(() -> noLoader.get("a"))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("without a loader");
+        assertThatThrownBy(() -> noLoader.get(null, k -> "x")).hasMessageContaining("key");
+        assertThatThrownBy(() -> noLoader.get("a", null)).hasMessageContaining("loader");
+        assertThatThrownBy(() -> noLoader.put("a", null)).hasMessageContaining("value");
+        assertThatThrownBy(() -> TieredCache.builder("bad name")).hasMessageContaining("name");
+        assertThatThrownBy(() -> builder().ttl(Duration.ZERO)).hasMessageContaining("ttl");
+        assertThatThrownBy(() -> builder().ttlJitter(1.0)).hasMessageContaining("ttlJitter");
+        assertThatThrownBy(() -> builder().maximumSize(0)).hasMessageContaining("maximumSize");
+        assertThatThrownBy(() -> builder().l2Ttl(Duration.ofSeconds(1)).build()).hasMessageContaining("l2Ttl");
+    }
+}
