@@ -60,6 +60,7 @@ public final class CacheMetrics {
         counter(registry, "headroom.cache.l1.flushes", cacheName, l1Flushes, "reason", "all");
         Gauge.builder("headroom.cache.l2.breaker.state", breakerState, s -> "CLOSED".equals(s.get()) ? 0 : 1)
                 .description("1 while the L2 circuit breaker is not closed (L2 calls skipped or probing)")
+                .strongReference(true)
                 .tag(name, cacheName)
                 .register(registry);
         this.loadTimer = Timer.builder("headroom.cache.load.duration")

@@ -1,0 +1,260 @@
+package dev.headroom.cache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.headroom.core.Codec;
+import dev.headroom.testing.HeadroomServices;
+import dev.headroom.testing.RedisProcess;
+import dev.headroom.testing.TestRedis;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** TieredCache against real Redis from the test harness, and against a Redis of its own that it kills. */
+@ExtendWith(HeadroomServices.class)
+class TieredCacheRedisIT {
+
+    private final List<AutoCloseable> closeables = new ArrayList<>();
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (AutoCloseable c : closeables) {
+            c.close();
+        }
+    }
+
+    private TieredCache.Builder<String, String> cacheOn(String uri, String prefix) {
+        RedisRemoteStore store =
+                RedisRemoteStore.builder().uri(uri).keyPrefix(prefix).build();
+        closeables.add(store);
+        return TieredCache.<String, String>builder("it")
+                .ttl(Duration.ofMinutes(5))
+                .remote(store, Codec.utf8())
+                .l2Timeout(Duration.ofSeconds(1));
+    }
+
+    private double count(String meter, String tag, String value) {
+        return registry.find(meter).tag(tag, value).functionCounters().stream()
+                .mapToDouble(c -> c.count())
+                .sum();
+    }
+
+    @Test
+    void sixtyFourThreadsOnOneColdKeyLoadItOnceForEachOfAThousandKeys(TestRedis redis) throws Exception {
+        ConcurrentHashMap<String, AtomicInteger> loads = new ConcurrentHashMap<>();
+        TieredCache<String, String> cache = cacheOn(redis.uri(), redis.keyPrefix())
+                .loader(k -> {
+                    loads.computeIfAbsent(k, x -> new AtomicInteger()).incrementAndGet();
+                    return "v-" + k;
+                })
+                .build();
+        int threads = 64;
+        int keys = 1_000;
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        ConcurrentLinkedQueue<String> wrong = new ConcurrentLinkedQueue<>();
+        try {
+            CyclicBarrier barrier = new CyclicBarrier(threads);
+            List<Future<?>> done = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                done.add(pool.submit(() -> {
+                    for (int k = 0; k < keys; k++) {
+                        barrier.await(30, TimeUnit.SECONDS);
+                        String value = cache.get("k" + k);
+                        if (!("v-k" + k).equals(value)) {
+                            wrong.add("k" + k + " -> " + value);
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : done) {
+                f.get(5, TimeUnit.MINUTES);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertThat(wrong).isEmpty();
+        assertThat(loads).hasSize(keys);
+        assertThat(loads.values()).allSatisfy(n -> assertThat(n.get()).isEqualTo(1));
+    }
+
+    @Test
+    void anotherInstanceWithItsOwnConnectionIsServedFromL2(TestRedis redis) {
+        AtomicInteger loadsB = new AtomicInteger();
+        TieredCache<String, String> a =
+                cacheOn(redis.uri(), redis.keyPrefix()).loader(k -> "from-a").build();
+        TieredCache<String, String> b = cacheOn(redis.uri(), redis.keyPrefix())
+                .meterRegistry(registry)
+                .loader(k -> {
+                    loadsB.incrementAndGet();
+                    return "from-b";
+                })
+                .build();
+        assertThat(a.get("product:1")).isEqualTo("from-a");
+        await().atMost(Duration.ofSeconds(5)).until(() -> rawValue(redis, "product:1") != null);
+        assertThat(b.get("product:1")).isEqualTo("from-a");
+        assertThat(loadsB).hasValue(0);
+        assertThat(count("headroom.cache.gets", "tier", "l2")).isEqualTo(1);
+    }
+
+    @Test
+    void aSlowLoadOverlappingAnInvalidationOnAnotherInstanceNeverInstallsOldDataInRedis(TestRedis redis)
+            throws Exception {
+        CountDownLatch loading = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        TieredCache<String, String> slow = cacheOn(redis.uri(), redis.keyPrefix())
+                .meterRegistry(registry)
+                .loader(k -> {
+                    loading.countDown();
+                    release.await();
+                    return "old";
+                })
+                .build();
+        TieredCache<String, String> writer =
+                cacheOn(redis.uri(), redis.keyPrefix()).loader(k -> "new").build();
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            Future<String> inFlight = pool.submit(() -> slow.get("k"));
+            assertThat(loading.await(5, TimeUnit.SECONDS)).isTrue();
+            writer.invalidate("k"); // the source changed while "old" was being read
+            release.countDown();
+            inFlight.get(5, TimeUnit.SECONDS);
+            await().atMost(Duration.ofSeconds(5))
+                    .until(() -> count("headroom.cache.l2.skipped", "reason", "fenced") == 1);
+            assertThat(rawValue(redis, "k")).isNull();
+            assertThat(writer.get("k")).isEqualTo("new");
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void corruptBytesInRedisAreAMissAndAreOverwritten(TestRedis redis) {
+        try (RedisRemoteStore raw = RedisRemoteStore.builder()
+                .uri(redis.uri())
+                .keyPrefix(redis.keyPrefix())
+                .build()) {
+            raw.put("k", new byte[] {(byte) 0xFF, (byte) 0xFE}, Duration.ofMinutes(1))
+                    .toCompletableFuture()
+                    .join();
+        }
+        TieredCache<String, String> cache = cacheOn(redis.uri(), redis.keyPrefix())
+                .meterRegistry(registry)
+                .loader(k -> "good")
+                .build();
+        assertThat(cache.get("k")).isEqualTo("good");
+        assertThat(count("headroom.cache.l2.errors", "kind", "corrupt")).isEqualTo(1);
+        await().atMost(Duration.ofSeconds(5)).until(() -> "good".equals(rawValue(redis, "k")));
+    }
+
+    @Test
+    void invalidateAllRemovesOnlyThisCachesKeys(TestRedis redis) {
+        TieredCache<String, String> mine =
+                cacheOn(redis.uri(), redis.key("mine:")).loader(k -> "m").build();
+        TieredCache<String, String> other =
+                cacheOn(redis.uri(), redis.key("other:")).loader(k -> "o").build();
+        for (int i = 0; i < 50; i++) {
+            mine.put("k" + i, "m");
+            other.put("k" + i, "o");
+        }
+        mine.invalidateAll();
+        RedisClient client = redis.newClient();
+        try (StatefulRedisConnection<String, String> c = client.connect()) {
+            assertThat(c.sync().keys(redis.key("mine:") + "*")).isEmpty();
+            assertThat(c.sync().keys(redis.key("other:") + "*")).hasSize(50);
+        } finally {
+            client.shutdown();
+        }
+    }
+
+    @Test
+    void killingRedisMidRunFailsNoCallerAndL2IsUsedAgainAfterRestart() throws Exception {
+        try (RedisProcess own = RedisProcess.start()) {
+            AtomicInteger loads = new AtomicInteger();
+            TieredCache<String, String> cache = cacheOn(own.uri(), "fault:")
+                    .meterRegistry(registry)
+                    .ttl(Duration.ofMillis(50)) // short L1 life, so reads keep going to L2
+                    .ttlJitter(0)
+                    .earlyRefreshBeta(0)
+                    .l2Ttl(Duration.ofMinutes(1))
+                    .l2Timeout(Duration.ofMillis(200))
+                    .l2BreakerOpenFor(Duration.ofMillis(300))
+                    .loader(k -> {
+                        loads.incrementAndGet();
+                        return "v-" + k;
+                    })
+                    .build();
+            AtomicBoolean running = new AtomicBoolean(true);
+            ConcurrentLinkedQueue<Throwable> failures = new ConcurrentLinkedQueue<>();
+            AtomicInteger reads = new AtomicInteger();
+            ExecutorService readers = Executors.newFixedThreadPool(4);
+            try {
+                for (int t = 0; t < 4; t++) {
+                    readers.submit(() -> {
+                        int i = 0;
+                        while (running.get()) {
+                            String key = "k" + (i++ % 20);
+                            try {
+                                if (!("v-" + key).equals(cache.get(key))) {
+                                    failures.add(new AssertionError("wrong value for " + key));
+                                }
+                                reads.incrementAndGet();
+                            } catch (Throwable e) {
+                                failures.add(e);
+                            }
+                        }
+                    });
+                }
+                await().atMost(Duration.ofSeconds(10)).until(() -> count("headroom.cache.gets", "tier", "l2") > 50);
+
+                own.kill();
+                int readsAtKill = reads.get();
+                await().atMost(Duration.ofSeconds(10))
+                        .until(() -> count("headroom.cache.l2.errors", "kind", "failure") > 0
+                                && count("headroom.cache.l2.errors", "kind", "breaker_open") > 0
+                                && reads.get() > readsAtKill + 200);
+
+                own.restart(); // empty: the next loads fill it again
+                double l2HitsBefore = count("headroom.cache.gets", "tier", "l2");
+                await().atMost(Duration.ofSeconds(20))
+                        .until(() -> count("headroom.cache.gets", "tier", "l2") > l2HitsBefore + 50);
+            } finally {
+                running.set(false);
+                readers.shutdown();
+                assertThat(readers.awaitTermination(30, TimeUnit.SECONDS)).isTrue();
+            }
+            assertThat(failures).as("no caller saw an exception").isEmpty();
+            assertThat(registry.get("headroom.cache.l2.breaker.state").gauge().value())
+                    .isEqualTo(0.0);
+        }
+    }
+
+    private static String rawValue(TestRedis redis, String key) {
+        RedisClient client = RedisClient.create(redis.uri());
+        try (StatefulRedisConnection<String, byte[]> c = client.connect(RedisRemoteStore.CODEC)) {
+            byte[] v = c.sync().hget(redis.keyPrefix() + "{" + key + "}", "v");
+            return v == null ? null : new String(v, StandardCharsets.UTF_8);
+        } finally {
+            client.shutdown();
+        }
+    }
+}
