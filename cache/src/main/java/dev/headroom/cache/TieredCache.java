@@ -2,7 +2,6 @@ package dev.headroom.cache;
 
 import com.github.benmanes.caffeine.cache.AsyncCache;
 import com.github.benmanes.caffeine.cache.Caffeine;
-import com.github.benmanes.caffeine.cache.Expiry;
 import dev.headroom.cache.internal.CacheEntry;
 import dev.headroom.cache.internal.CacheMetrics;
 import dev.headroom.cache.internal.GuardedRemoteStore;
@@ -77,6 +76,8 @@ import org.slf4j.LoggerFactory;
 public final class TieredCache<K, V> implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(TieredCache.class);
+    /** Returned by {@link #serve} for an entry past its lifetime; never escapes to callers. */
+    private static final Object EXPIRED = new Object();
 
     private final String name;
     private final AsyncCache<K, CacheEntry<V>> l1;
@@ -140,7 +141,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
         } else {
             caffeine.maximumSize(b.maximumSize);
         }
-        this.l1 = caffeine.expireAfter(new EntryExpiry<K, V>()).buildAsync();
+        // A fixed expire-after-write (the longest an entry can be usable) costs half of Caffeine's
+        // variable expiry on every read; each entry's own, shorter (jittered, negative) lifetime is
+        // checked on read against its expiresAt instead.
+        long hardExpiryNanos = Math.max(ttlNanos + graceNanos, negativeTtlNanos);
+        this.l1 = caffeine.expireAfterWrite(Duration.ofNanos(hardExpiryNanos)).buildAsync();
     }
 
     /**
@@ -202,7 +207,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
         if (present != null && present.isDone() && !present.isCompletedExceptionally()) {
             CacheEntry<V> entry = present.join();
             if (entry != null) {
-                return serve(key, present, entry, syncLoader, asyncLoader);
+                Object served = serve(key, present, entry, syncLoader, asyncLoader);
+                if (served != EXPIRED) {
+                    return cast(served);
+                }
             }
         }
         AsyncCacheLoader<K, V> loader = asyncLoader != null ? asyncLoader : adapt(Objects.requireNonNull(syncLoader));
@@ -229,7 +237,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
         if (entry == null) {
             return null;
         }
-        return serve(key, present, entry, null, defaultLoader);
+        Object served = serve(key, present, entry, null, defaultLoader);
+        if (served == EXPIRED) {
+            metrics.l1Misses.increment();
+            return null;
+        }
+        return cast(served);
     }
 
     /**
@@ -261,7 +274,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
         if (present != null && present.isDone() && !present.isCompletedExceptionally()) {
             CacheEntry<V> entry = present.join();
             if (entry != null) {
-                return CompletableFuture.completedFuture(serve(key, present, entry, null, typed));
+                Object served = serve(key, present, entry, null, typed);
+                if (served != EXPIRED) {
+                    return CompletableFuture.completedFuture(cast(served));
+                }
             }
         }
         return slowGet(key, typed);
@@ -380,14 +396,22 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
     // ---- read path -------------------------------------------------------------------------
 
-    /** Serves an L1 entry that exists: fresh, early-refreshed or stale-within-grace. */
-    private @Nullable V serve(
+    /**
+     * Serves an L1 entry that exists: fresh, early-refreshed or stale-within-grace; {@link #EXPIRED}
+     * if it is past its lifetime.
+     */
+    private @Nullable Object serve(
             K key,
             CompletableFuture<CacheEntry<V>> present,
             CacheEntry<V> entry,
             @Nullable CacheLoader<? super K, ? extends V> syncLoader,
             @Nullable AsyncCacheLoader<K, V> asyncLoader) {
         long now = ticker.read();
+        if (now - entry.expiresAt() >= 0) {
+            // Past this entry's own lifetime (Caffeine's fixed expiry is the longest possible one).
+            l1.asMap().remove(key, present);
+            return EXPIRED;
+        }
         if (now - entry.freshUntil() < 0) {
             if (xfetchBeta > 0 && refreshEarly(entry, now)) {
                 metrics.earlyRefreshes.increment();
@@ -596,6 +620,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
         return new CacheEntry<>(value, now + ttl, now + ttl + graceNanos, loadNanos);
     }
 
+    @SuppressWarnings("unchecked")
+    private @Nullable V cast(@Nullable Object served) {
+        return (V) served;
+    }
+
     private AsyncCacheLoader<K, V> requireDefaultLoader() {
         AsyncCacheLoader<K, V> loader = defaultLoader;
         if (loader == null) {
@@ -652,24 +681,6 @@ public final class TieredCache<K, V> implements AutoCloseable {
             cause = cause.getCause();
         }
         return cause;
-    }
-
-    /** L1 keeps an entry until the end of its grace window; freshness is checked on read. */
-    private static final class EntryExpiry<K, V> implements Expiry<K, CacheEntry<V>> {
-        @Override
-        public long expireAfterCreate(K key, CacheEntry<V> entry, long currentTime) {
-            return Math.max(0, entry.expiresAt() - currentTime);
-        }
-
-        @Override
-        public long expireAfterUpdate(K key, CacheEntry<V> entry, long currentTime, long currentDuration) {
-            return Math.max(0, entry.expiresAt() - currentTime);
-        }
-
-        @Override
-        public long expireAfterRead(K key, CacheEntry<V> entry, long currentTime, long currentDuration) {
-            return currentDuration;
-        }
     }
 
     /**
