@@ -24,7 +24,7 @@ import org.jspecify.annotations.Nullable;
  * A {@link RemoteStore} in Redis, through one shared Lettuce connection.
  *
  * <p>Each cache key is one Redis hash, {@code <prefix>{<key>}}, with field {@code v} (the value)
- * and field {@code ver} (the version). Keeping both in one key makes every operation a single-key
+ * and field {@code ver} (the version); its load lease is the string {@code <prefix>{<key>}:lease}. Keeping both in one key makes every operation a single-key
  * command or script — atomic, one round trip, and valid in Redis Cluster (the hash tag keeps any
  * future companion keys in the same slot). A read is one {@code HMGET}; a fenced write is one Lua
  * script that compares the version and writes. An invalidation deletes the value and bumps the
@@ -56,7 +56,15 @@ public final class RedisRemoteStore implements RemoteStore {
             redis.call('PEXPIRE', KEYS[1], ARGV[1])
             return ver
             """;
-    private static final byte[] NO_ARGS = new byte[0];
+    private static final String TRY_LEASE = """
+            if redis.call('HEXISTS', KEYS[1], 'v') == 1 then return 0 end
+            if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+            return 0
+            """;
+    private static final String RELEASE_LEASE = """
+            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+            return 0
+            """;
 
     private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final String prefix;
@@ -127,6 +135,28 @@ public final class RedisRemoteStore implements RemoteStore {
     public CompletionStage<Long> invalidate(String key) {
         return redis.<Long>eval(
                 INVALIDATE, ScriptOutputType.INTEGER, new String[] {redisKey(key)}, ascii(fenceTtlMillis));
+    }
+
+    @Override
+    public CompletionStage<Boolean> tryLease(String key, String token, Duration ttl) {
+        String hash = redisKey(key);
+        return redis.<Long>eval(
+                        TRY_LEASE,
+                        ScriptOutputType.INTEGER,
+                        new String[] {hash, hash + ":lease"}, // one hash tag: one slot in a cluster
+                        token.getBytes(StandardCharsets.UTF_8),
+                        ascii(Math.max(1, ttl.toMillis())))
+                .thenApply(granted -> granted == 1L);
+    }
+
+    @Override
+    public CompletionStage<Void> releaseLease(String key, String token) {
+        return redis.<Long>eval(
+                        RELEASE_LEASE,
+                        ScriptOutputType.INTEGER,
+                        new String[] {redisKey(key) + ":lease"},
+                        token.getBytes(StandardCharsets.UTF_8))
+                .thenApply(deleted -> null);
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.headroom.cache;
 
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -62,6 +63,33 @@ public interface RemoteStore extends AutoCloseable {
      * @return completes when done
      */
     CompletionStage<Void> clear();
+
+    /**
+     * Tries to take the short load lease on a key ({@code SET NX PX} with a fencing token), so that
+     * one instance in the cluster loads a missing key while the others wait for its value. Must be
+     * refused, atomically, when the key already has a value: a previous holder may have written it
+     * and released the lease since the caller's last read. The default grants every request: no
+     * cluster-wide coalescing, each process loads once.
+     *
+     * @param key the cache key, encoded
+     * @param token identifies this holder; only it can release the lease
+     * @param ttl the lease expires by itself after this long (a holder that dies frees it)
+     * @return whether this caller holds the lease (false: held by another, or the value is there)
+     */
+    default CompletionStage<Boolean> tryLease(String key, String token, Duration ttl) {
+        return CompletableFuture.completedFuture(true);
+    }
+
+    /**
+     * Releases a lease if {@code token} still holds it.
+     *
+     * @param key the cache key, encoded
+     * @param token the holder's token
+     * @return completes when done
+     */
+    default CompletionStage<Void> releaseLease(String key, String token) {
+        return CompletableFuture.completedFuture(null);
+    }
 
     /** Releases the store's connections, if it owns them. */
     @Override

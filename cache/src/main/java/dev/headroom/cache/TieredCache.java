@@ -20,10 +20,12 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
-import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import java.util.function.ToIntBiFunction;
 import java.util.random.RandomGenerator;
@@ -89,6 +91,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final double xfetchBeta;
     private final @Nullable RandomGenerator random;
     private final Executor executor;
+    private final @Nullable ExecutorService ownedExecutor;
     private final @Nullable AsyncCacheLoader<K, V> defaultLoader;
     private final @Nullable GuardedRemoteStore remote;
     private final @Nullable Codec<V> codec;
@@ -96,6 +99,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final Duration l2Ttl;
     private final int maxL2ValueBytes;
     private final long loadTimeoutNanos;
+    private final Duration leaseTtl;
+    private final Executor pollDelay;
     private final ConcurrentHashMap<K, Boolean> refreshing = new ConcurrentHashMap<>();
     private final CacheMetrics metrics;
 
@@ -108,12 +113,17 @@ public final class TieredCache<K, V> implements AutoCloseable {
         this.ttlJitter = b.ttlJitter;
         this.xfetchBeta = b.xfetchBeta;
         this.random = b.random;
-        this.executor = b.executor;
+        this.ownedExecutor = b.executor == null ? newLoaderPool(name) : null;
+        this.executor = b.executor != null ? b.executor : Objects.requireNonNull(ownedExecutor);
         this.codec = b.codec;
         this.keyEncoder = b.keyEncoder;
         this.l2Ttl = b.l2Ttl != null ? b.l2Ttl : b.ttl.plus(b.grace);
         this.maxL2ValueBytes = b.maxL2ValueBytes;
         this.loadTimeoutNanos = b.loadTimeout.toNanos();
+        this.leaseTtl = b.leaseTtl;
+        // The poll only issues an async L2 read: run it on the JDK's delay thread rather than on an
+        // executor that blocking loaders may have saturated.
+        this.pollDelay = CompletableFuture.delayedExecutor(b.leasePoll.toNanos(), TimeUnit.NANOSECONDS, Runnable::run);
         this.defaultLoader = b.asyncLoader != null ? b.asyncLoader : b.loader == null ? null : adapt(b.loader);
         CircuitBreaker breaker = b.remote == null ? null : GuardedRemoteStore.newBreaker(name, b.breakerOpenFor);
         this.metrics = b.meterRegistry == null
@@ -385,9 +395,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
         return l1.synchronous().estimatedSize();
     }
 
-    /** Closes the L2 store. L1 stays readable; further L2 calls fail and are counted. */
+    /**
+     * Closes the L2 store and the cache's own loader pool (if it made one). L1 stays readable;
+     * further L2 calls fail and are counted.
+     */
     @Override
     public void close() {
+        if (ownedExecutor != null) {
+            ownedExecutor.shutdown();
+        }
         GuardedRemoteStore store = remote;
         if (store != null) {
             store.close();
@@ -519,13 +535,90 @@ public final class TieredCache<K, V> implements AutoCloseable {
                         metrics.l2Misses.increment();
                     }
                     long version = read == null ? -1 : read.version(); // -1: unknown, never write back
-                    return callLoader(key, loader).thenApply(loaded -> {
-                        if (loaded.value != null && version >= 0) {
-                            writeBack(store, remoteKey, loaded.value, version);
-                        }
-                        return toEntry(loaded);
-                    });
+                    // A corrupt value (present but undecodable) would make every lease request fail:
+                    // repair it with a direct, fenced load instead.
+                    boolean corrupt = read != null && read.value() != null;
+                    if (read == null || bypassL2Value || leaseTtl.isZero() || corrupt) {
+                        return loadAndWriteBack(key, loader, store, remoteKey, version, null);
+                    }
+                    return loadOncePerCluster(
+                            key, loader, store, remoteKey, version, ticker.read() + leaseTtl.toNanos(), false);
                 });
+    }
+
+    /**
+     * Cluster-wide coalescing: take the key's lease and load, or wait for the holder's value by
+     * polling L2 (retrying the lease, so a holder that failed or died is replaced) until the lease
+     * time has passed, then load regardless. An L2 error at any step means "load now".
+     */
+    private CompletableFuture<CacheEntry<V>> loadOncePerCluster(
+            K key,
+            AsyncCacheLoader<K, V> loader,
+            GuardedRemoteStore store,
+            String remoteKey,
+            long version,
+            long deadline,
+            boolean waited) {
+        String token = Long.toHexString(ThreadLocalRandom.current().nextLong());
+        return store.tryLease(remoteKey, token, leaseTtl)
+                .handle((acquired, error) -> error != null ? null : acquired)
+                .thenCompose(acquired -> {
+                    if (acquired == null) { // L2 failing: do not wait on it
+                        return loadAndWriteBack(key, loader, store, remoteKey, -1, null);
+                    }
+                    if (acquired) {
+                        return loadAndWriteBack(key, loader, store, remoteKey, version, token);
+                    }
+                    if (ticker.read() - deadline >= 0) {
+                        metrics.leaseTimeouts.increment();
+                        return loadAndWriteBack(key, loader, store, remoteKey, version, null);
+                    }
+                    if (!waited) {
+                        metrics.clusterWaits.increment();
+                    }
+                    return CompletableFuture.runAsync(() -> {}, pollDelay)
+                            .thenCompose(ignored -> store.get(remoteKey))
+                            .handle((read, error) -> error != null ? null : read)
+                            .thenCompose(read -> {
+                                if (read == null) {
+                                    return loadAndWriteBack(key, loader, store, remoteKey, -1, null);
+                                }
+                                if (read.value() != null) {
+                                    V decoded = decode(read.value());
+                                    if (decoded == null) { // corrupt: repair with a direct, fenced load
+                                        return loadAndWriteBack(key, loader, store, remoteKey, read.version(), null);
+                                    }
+                                    metrics.clusterFills.increment();
+                                    metrics.l2Hits.increment();
+                                    return CompletableFuture.completedFuture(newEntry(decoded, 0));
+                                }
+                                return loadOncePerCluster(
+                                        key, loader, store, remoteKey, read.version(), deadline, true);
+                            });
+                });
+    }
+
+    /** Calls the loader, writes a value back fenced on {@code version}, then releases the lease. */
+    private CompletableFuture<CacheEntry<V>> loadAndWriteBack(
+            K key,
+            AsyncCacheLoader<K, V> loader,
+            GuardedRemoteStore store,
+            String remoteKey,
+            long version,
+            @Nullable String leaseToken) {
+        return callLoader(key, loader).handle((loaded, error) -> {
+            CompletableFuture<?> written = loaded != null && loaded.value != null && version >= 0
+                    ? writeBack(store, remoteKey, loaded.value, version)
+                    : CompletableFuture.completedFuture(null);
+            if (leaseToken != null) {
+                // after the write, so that waiters polling L2 find the value rather than the lease free
+                written.whenComplete((w, e) -> store.releaseLease(remoteKey, leaseToken));
+            }
+            if (error != null) {
+                throw error instanceof CompletionException ce ? ce : new CompletionException(error);
+            }
+            return toEntry(loaded);
+        });
     }
 
     private @Nullable V decode(byte[] bytes) {
@@ -538,12 +631,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
     }
 
-    private void writeBack(GuardedRemoteStore store, String remoteKey, V value, long version) {
+    private CompletableFuture<?> writeBack(GuardedRemoteStore store, String remoteKey, V value, long version) {
         byte[] bytes = encodeForL2(value);
         if (bytes == null) {
-            return;
+            return CompletableFuture.completedFuture(null);
         }
-        store.putIfVersion(remoteKey, bytes, version, l2Ttl).whenComplete((written, error) -> {
+        return store.putIfVersion(remoteKey, bytes, version, l2Ttl).whenComplete((written, error) -> {
             if (error == null && !written) {
                 metrics.l2FencedWrites.increment();
             }
@@ -618,6 +711,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
             ttl -= (long) (ttl * ttlJitter * r.nextDouble());
         }
         return new CacheEntry<>(value, now + ttl, now + ttl + graceNanos, loadNanos);
+    }
+
+    private static ExecutorService newLoaderPool(String name) {
+        AtomicInteger n = new AtomicInteger();
+        return Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "headroom-cache-" + name + "-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     @SuppressWarnings("unchecked")
@@ -702,7 +804,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         private double xfetchBeta = 1.0;
         private Ticker ticker = Ticker.system();
         private @Nullable RandomGenerator random;
-        private Executor executor = ForkJoinPool.commonPool();
+        private @Nullable Executor executor;
         private @Nullable MeterRegistry meterRegistry;
         private @Nullable CacheLoader<? super K, ? extends V> loader;
         private @Nullable AsyncCacheLoader<K, V> asyncLoader;
@@ -714,6 +816,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
         private Duration breakerOpenFor = Duration.ofSeconds(5);
         private int maxL2ValueBytes = 512 * 1024;
         private Duration loadTimeout = Duration.ofSeconds(30);
+        private Duration leaseTtl = Duration.ofSeconds(5);
+        private Duration leasePoll = Duration.ofMillis(25);
 
         private Builder(String name) {
             Objects.requireNonNull(name, "name");
@@ -827,7 +931,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
             return this;
         }
 
-        /** Where synchronous loaders and refreshes run. Default {@link ForkJoinPool#commonPool()}. */
+        /**
+         * Where synchronous loaders, refreshes and L1 maintenance run. Default: a cached pool of daemon
+         * threads owned by the cache and shut down by {@link TieredCache#close()} — loads are
+         * coalesced per key, so it holds at most one thread per key being loaded. (Not the common
+         * pool: on a 2-core machine its single worker would be blocked by one JDBC loader.)
+         */
         public Builder<K, V> executor(Executor executor) {
             this.executor = Objects.requireNonNull(executor, "executor");
             return this;
@@ -898,6 +1007,27 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 throw new IllegalArgumentException("maxL2ValueBytes must be >= 1, got " + bytes);
             }
             this.maxL2ValueBytes = bytes;
+            return this;
+        }
+
+        /**
+         * Cluster-wide coalescing: on an L2 miss, an instance takes a lease on the key for this long
+         * and loads; the others poll L2 for its value and load themselves only if the lease time
+         * passes without one (a holder that fails releases the lease early; one that dies frees it
+         * when it expires). {@link Duration#ZERO} turns it off (then each process loads once).
+         * Default 5 s; keep it above the loader's usual time.
+         *
+         * @param leaseTtl zero or positive
+         * @return this builder
+         */
+        public Builder<K, V> l2LoadLease(Duration leaseTtl) {
+            this.leaseTtl = nonNegative("l2LoadLease", leaseTtl);
+            return this;
+        }
+
+        /** How often waiters poll L2 for the lease holder's value. Default 25 ms. */
+        public Builder<K, V> l2LeasePollInterval(Duration interval) {
+            this.leasePoll = positive("l2LeasePollInterval", interval);
             return this;
         }
 

@@ -29,6 +29,7 @@ class TieredCacheTest {
     private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
     private final ExecutorService executor = Executors.newCachedThreadPool();
     private final AtomicInteger loads = new AtomicInteger();
+    private final AtomicInteger names = new AtomicInteger();
 
     @AfterEach
     void stopExecutor() {
@@ -51,7 +52,7 @@ class TieredCacheTest {
     }
 
     private TieredCache.Builder<String, String> builder() {
-        return TieredCache.<String, String>builder("test")
+        return TieredCache.<String, String>builder("test-" + names.incrementAndGet())
                 .ticker(ticker)
                 .executor(executor)
                 .meterRegistry(registry)
@@ -150,7 +151,7 @@ class TieredCacheTest {
         ticker.advance(Duration.ofSeconds(4)); // 16 s: grace is over, the entry is gone
         assertThatThrownBy(() -> cache.get("a"))
                 .isInstanceOf(CacheLoadException.class)
-                .hasMessageContaining("cache 'test'")
+                .hasMessageContaining("cache 'test-")
                 .hasRootCauseMessage("source down");
     }
 
@@ -349,6 +350,16 @@ class TieredCacheTest {
                 builder().loader(k -> k.startsWith("none") ? null : "v-" + k).build();
         assertThat(cache.getAll(List.of("a", "none1", "b", "a")))
                 .containsExactly(Map.entry("a", "v-a"), Map.entry("b", "v-b"));
+    }
+
+    @Test
+    void twoCachesWithOneNameCannotShareARegistry() {
+        TieredCache.<String, String>builder("dup").meterRegistry(registry).build();
+        assertThatThrownBy(() -> TieredCache.<String, String>builder("dup")
+                        .meterRegistry(registry)
+                        .build())
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("'dup' already publishes metrics");
     }
 
     @Test

@@ -21,6 +21,9 @@ public final class CacheMetrics {
     public final LongAdder negativeHits = new LongAdder();
     public final LongAdder staleServed = new LongAdder();
     public final LongAdder coalescedWaits = new LongAdder();
+    public final LongAdder clusterWaits = new LongAdder();
+    public final LongAdder clusterFills = new LongAdder();
+    public final LongAdder leaseTimeouts = new LongAdder();
     public final LongAdder loadSuccesses = new LongAdder();
     public final LongAdder loadFailures = new LongAdder();
     public final LongAdder loadNulls = new LongAdder();
@@ -38,13 +41,21 @@ public final class CacheMetrics {
 
     public CacheMetrics(String cacheName, MeterRegistry registry, Supplier<String> breakerState) {
         String name = "cache";
+        if (registry.find("headroom.cache.gets").tag("cache", cacheName).meter() != null) {
+            // Micrometer would hand back the first cache's meters and this cache's counts would be lost.
+            throw new IllegalStateException("a cache named '" + cacheName
+                    + "' already publishes metrics to this MeterRegistry; give each cache a unique name");
+        }
         gets(registry, cacheName, "l1", "hit", l1Hits);
         gets(registry, cacheName, "l1", "miss", l1Misses);
         gets(registry, cacheName, "l1", "negative", negativeHits);
         gets(registry, cacheName, "l1", "stale", staleServed);
         gets(registry, cacheName, "l2", "hit", l2Hits);
         gets(registry, cacheName, "l2", "miss", l2Misses);
-        counter(registry, "headroom.cache.coalesced.waits", cacheName, coalescedWaits, "result", "joined");
+        counter(registry, "headroom.cache.coalesced.waits", cacheName, coalescedWaits, "scope", "process");
+        counter(registry, "headroom.cache.coalesced.waits", cacheName, clusterWaits, "scope", "cluster");
+        counter(registry, "headroom.cache.lease.outcomes", cacheName, clusterFills, "result", "filled_by_holder");
+        counter(registry, "headroom.cache.lease.outcomes", cacheName, leaseTimeouts, "result", "waited_out");
         counter(registry, "headroom.cache.loads", cacheName, loadSuccesses, "result", "success");
         counter(registry, "headroom.cache.loads", cacheName, loadFailures, "result", "failure");
         counter(registry, "headroom.cache.loads", cacheName, loadNulls, "result", "absent");

@@ -82,6 +82,14 @@ public final class GuardedRemoteStore {
         return guard(() -> store.invalidate(key));
     }
 
+    public CompletableFuture<Boolean> tryLease(String key, String token, Duration ttl) {
+        return guard(() -> store.tryLease(key, token, ttl));
+    }
+
+    public CompletableFuture<Void> releaseLease(String key, String token) {
+        return guard(() -> store.releaseLease(key, token));
+    }
+
     public CompletableFuture<Void> clear() {
         return guard(store::clear);
     }
