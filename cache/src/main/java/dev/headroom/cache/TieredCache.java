@@ -96,6 +96,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final @Nullable GuardedRemoteStore remote;
     private final @Nullable Codec<V> codec;
     private final Function<? super K, String> keyEncoder;
+    private final @Nullable Function<String, ? extends K> keyDecoder;
+    private final @Nullable InvalidationBus bus;
     private final Duration l2Ttl;
     private final int maxL2ValueBytes;
     private final long loadTimeoutNanos;
@@ -117,6 +119,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
         this.executor = b.executor != null ? b.executor : Objects.requireNonNull(ownedExecutor);
         this.codec = b.codec;
         this.keyEncoder = b.keyEncoder;
+        this.keyDecoder = b.keyDecoder;
+        this.bus = b.bus;
         this.l2Ttl = b.l2Ttl != null ? b.l2Ttl : b.ttl.plus(b.grace);
         this.maxL2ValueBytes = b.maxL2ValueBytes;
         this.loadTimeoutNanos = b.loadTimeout.toNanos();
@@ -156,6 +160,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
         // checked on read against its expiresAt instead.
         long hardExpiryNanos = Math.max(ttlNanos + graceNanos, negativeTtlNanos);
         this.l1 = caffeine.expireAfterWrite(Duration.ofNanos(hardExpiryNanos)).buildAsync();
+        if (bus != null) {
+            bus.subscribe(new BusListener());
+        }
     }
 
     /**
@@ -332,14 +339,18 @@ public final class TieredCache<K, V> implements AutoCloseable {
     public void put(K key, V value) {
         Objects.requireNonNull(key, "key");
         Objects.requireNonNull(value, "value");
-        l1.put(key, CompletableFuture.completedFuture(newEntry(value, 0)));
         GuardedRemoteStore store = remote;
+        long version = -1;
         if (store != null) {
             byte[] bytes = encodeForL2(value);
             if (bytes != null) {
-                awaitQuietly(store.put(keyEncoder.apply(key), bytes, l2Ttl));
+                String remoteKey = keyEncoder.apply(key);
+                Long written = awaitQuietly(store.put(remoteKey, bytes, l2Ttl));
+                version = written == null ? -1 : written;
+                publishInvalidation(remoteKey, written);
             }
         }
+        l1.put(key, CompletableFuture.completedFuture(newEntry(value, 0, version)));
     }
 
     /**
@@ -355,7 +366,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
         l1.synchronous().invalidate(key);
         GuardedRemoteStore store = remote;
         if (store != null) {
-            awaitQuietly(store.invalidate(keyEncoder.apply(key)));
+            String remoteKey = keyEncoder.apply(key);
+            publishInvalidation(remoteKey, awaitQuietly(store.invalidate(remoteKey)));
         }
     }
 
@@ -407,6 +419,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
         GuardedRemoteStore store = remote;
         if (store != null) {
             store.close();
+        }
+        if (bus != null) {
+            bus.close();
         }
     }
 
@@ -519,7 +534,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private CompletableFuture<CacheEntry<V>> loadThrough(K key, AsyncCacheLoader<K, V> loader, boolean bypassL2Value) {
         GuardedRemoteStore store = remote;
         if (store == null) {
-            return callLoader(key, loader).thenApply(this::toEntry);
+            return callLoader(key, loader).thenApply(loaded -> toEntry(loaded, -1));
         }
         String remoteKey = keyEncoder.apply(key);
         return store.get(remoteKey)
@@ -529,7 +544,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                         V decoded = decode(read.value());
                         if (decoded != null) {
                             metrics.l2Hits.increment();
-                            return CompletableFuture.completedFuture(newEntry(decoded, 0));
+                            return CompletableFuture.completedFuture(newEntry(decoded, 0, read.version()));
                         }
                     } else if (read != null && !bypassL2Value) {
                         metrics.l2Misses.increment();
@@ -590,7 +605,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                                     }
                                     metrics.clusterFills.increment();
                                     metrics.l2Hits.increment();
-                                    return CompletableFuture.completedFuture(newEntry(decoded, 0));
+                                    return CompletableFuture.completedFuture(newEntry(decoded, 0, read.version()));
                                 }
                                 return loadOncePerCluster(
                                         key, loader, store, remoteKey, read.version(), deadline, true);
@@ -617,7 +632,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             if (error != null) {
                 throw error instanceof CompletionException ce ? ce : new CompletionException(error);
             }
-            return toEntry(loaded);
+            return toEntry(loaded, version);
         });
     }
 
@@ -692,25 +707,25 @@ public final class TieredCache<K, V> implements AutoCloseable {
         });
     }
 
-    private @Nullable CacheEntry<V> toEntry(Loaded<V> loaded) {
+    private @Nullable CacheEntry<V> toEntry(Loaded<V> loaded, long version) {
         if (loaded.value == null) {
             if (negativeTtlNanos <= 0) {
                 return null; // Caffeine drops a future that completes with null: nothing cached
             }
             long now = ticker.read();
-            return new CacheEntry<>(null, now + negativeTtlNanos, now + negativeTtlNanos, loaded.nanos);
+            return new CacheEntry<>(null, now + negativeTtlNanos, now + negativeTtlNanos, loaded.nanos, version);
         }
-        return newEntry(loaded.value, loaded.nanos);
+        return newEntry(loaded.value, loaded.nanos, version);
     }
 
-    private CacheEntry<V> newEntry(V value, long loadNanos) {
+    private CacheEntry<V> newEntry(V value, long loadNanos, long version) {
         long now = ticker.read();
         long ttl = ttlNanos;
         if (ttlJitter > 0) {
             RandomGenerator r = random != null ? random : ThreadLocalRandom.current();
             ttl -= (long) (ttl * ttlJitter * r.nextDouble());
         }
-        return new CacheEntry<>(value, now + ttl, now + ttl + graceNanos, loadNanos);
+        return new CacheEntry<>(value, now + ttl, now + ttl + graceNanos, loadNanos, version);
     }
 
     private static ExecutorService newLoaderPool(String name) {
@@ -766,13 +781,61 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
     }
 
-    private void awaitQuietly(CompletableFuture<?> future) {
+    private <T> @Nullable T awaitQuietly(CompletableFuture<T> future) {
         try {
-            future.get(loadTimeoutNanos, TimeUnit.NANOSECONDS);
+            return future.get(loadTimeoutNanos, TimeUnit.NANOSECONDS);
         } catch (ExecutionException | TimeoutException | CancellationException e) {
-            // counted by the guard; L2 is best effort by contract
+            return null; // counted by the guard; L2 is best effort by contract
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return null;
+        }
+    }
+
+    /**
+     * Tells other instances. With the version unknown (L2 failed) every instance drops its entry:
+     * {@code Long.MAX_VALUE} is newer than anything they hold.
+     */
+    private void publishInvalidation(String remoteKey, @Nullable Long version) {
+        InvalidationBus b = bus;
+        if (b != null) {
+            b.publish(remoteKey, version == null ? Long.MAX_VALUE : version);
+            metrics.invalidationsSent.increment();
+        }
+    }
+
+    /** Applies other instances' invalidations to L1. */
+    private final class BusListener implements InvalidationBus.Listener {
+        @Override
+        public void invalidated(String encodedKey, long version) {
+            metrics.invalidationsReceived.increment();
+            K key;
+            try {
+                key = Objects.requireNonNull(Objects.requireNonNull(keyDecoder).apply(encodedKey));
+            } catch (RuntimeException e) {
+                log.warn("cache '{}': cannot decode an invalidated key; flushing L1 to be safe", name, e);
+                messagesMayHaveBeenLost();
+                return;
+            }
+            CompletableFuture<CacheEntry<V>> present = l1.getIfPresent(key);
+            if (present == null) {
+                return;
+            }
+            if (present.isDone() && !present.isCompletedExceptionally()) {
+                CacheEntry<V> entry = present.join();
+                if (entry != null && entry.version() >= version) {
+                    metrics.invalidationsIgnored.increment(); // late or replayed: ours is as new or newer
+                    return;
+                }
+            }
+            // Older, unknown or still loading (that load may have read the old value): drop it.
+            l1.asMap().remove(key, present);
+        }
+
+        @Override
+        public void messagesMayHaveBeenLost() {
+            l1.synchronous().invalidateAll();
+            metrics.l1Flushes.increment();
         }
     }
 
@@ -811,6 +874,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
         private @Nullable RemoteStore remote;
         private @Nullable Codec<V> codec;
         private Function<? super K, String> keyEncoder = String::valueOf;
+        private @Nullable Function<String, ? extends K> keyDecoder;
+        private @Nullable InvalidationBus bus;
         private @Nullable Duration l2Ttl;
         private Duration l2Timeout = Duration.ofMillis(200);
         private Duration breakerOpenFor = Duration.ofSeconds(5);
@@ -983,6 +1048,25 @@ public final class TieredCache<K, V> implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Turns an L2 key back into a key, for invalidations received from other instances. Required
+         * with an {@link #invalidationBus}; for String keys pass {@code Function.identity()}.
+         */
+        public Builder<K, V> keyDecoder(Function<String, ? extends K> keyDecoder) {
+            this.keyDecoder = Objects.requireNonNull(keyDecoder, "keyDecoder");
+            return this;
+        }
+
+        /**
+         * Drops other instances' L1 copies when this one invalidates or puts a key, and flushes this
+         * instance's L1 when messages may have been lost. Needs {@link #remote} (versions come from
+         * L2) and {@link #keyDecoder}. The bus is closed with the cache.
+         */
+        public Builder<K, V> invalidationBus(InvalidationBus bus) {
+            this.bus = Objects.requireNonNull(bus, "invalidationBus");
+            return this;
+        }
+
         /** How long L2 keeps a value. Default {@code ttl + staleWhileRevalidate}. */
         public Builder<K, V> l2Ttl(Duration l2Ttl) {
             this.l2Ttl = positive("l2Ttl", l2Ttl);
@@ -1045,6 +1129,14 @@ public final class TieredCache<K, V> implements AutoCloseable {
         public TieredCache<K, V> build() {
             if (remote == null && l2Ttl != null) {
                 throw new IllegalStateException("l2Ttl is set but no remote store is: call remote(store, codec)");
+            }
+            if (bus != null && remote == null) {
+                throw new IllegalStateException("invalidationBus needs a remote store (its versions order"
+                        + " invalidations): call remote(store, codec)");
+            }
+            if (bus != null && keyDecoder == null) {
+                throw new IllegalStateException("invalidationBus needs keyDecoder to map received keys back"
+                        + " to cache keys (Function.identity() for String keys)");
             }
             return new TieredCache<>(this);
         }

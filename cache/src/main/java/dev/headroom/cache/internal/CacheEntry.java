@@ -11,12 +11,19 @@ public final class CacheEntry<V> {
     private final long freshUntil;
     private final long expiresAt;
     private final long loadNanos;
+    private final long version;
 
-    public CacheEntry(@Nullable V value, long freshUntil, long expiresAt, long loadNanos) {
+    public CacheEntry(@Nullable V value, long freshUntil, long expiresAt, long loadNanos, long version) {
         this.value = value;
         this.freshUntil = freshUntil;
         this.expiresAt = expiresAt;
         this.loadNanos = loadNanos;
+        this.version = version;
+    }
+
+    /** The L2 version this value was read or written at; -1 when unknown (no L2, or L2 failed). */
+    public long version() {
+        return version;
     }
 
     public @Nullable V value() {

@@ -37,6 +37,9 @@ public final class CacheMetrics {
     public final LongAdder l2Oversize = new LongAdder();
     public final LongAdder l2FencedWrites = new LongAdder();
     public final LongAdder l1Flushes = new LongAdder();
+    public final LongAdder invalidationsSent = new LongAdder();
+    public final LongAdder invalidationsReceived = new LongAdder();
+    public final LongAdder invalidationsIgnored = new LongAdder();
     private final Timer loadTimer;
 
     public CacheMetrics(String cacheName, MeterRegistry registry, Supplier<String> breakerState) {
@@ -69,6 +72,15 @@ public final class CacheMetrics {
         counter(registry, "headroom.cache.l2.skipped", cacheName, l2Oversize, "reason", "oversize");
         counter(registry, "headroom.cache.l2.skipped", cacheName, l2FencedWrites, "reason", "fenced");
         counter(registry, "headroom.cache.l1.flushes", cacheName, l1Flushes, "reason", "all");
+        counter(registry, "headroom.cache.invalidations", cacheName, invalidationsSent, "direction", "sent");
+        counter(registry, "headroom.cache.invalidations", cacheName, invalidationsReceived, "direction", "received");
+        counter(
+                registry,
+                "headroom.cache.invalidations",
+                cacheName,
+                invalidationsIgnored,
+                "direction",
+                "ignored_older");
         Gauge.builder("headroom.cache.l2.breaker.state", breakerState, s -> "CLOSED".equals(s.get()) ? 0 : 1)
                 .description("1 while the L2 circuit breaker is not closed (L2 calls skipped or probing)")
                 .strongReference(true)

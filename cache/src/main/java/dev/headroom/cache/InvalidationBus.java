@@ -1,0 +1,52 @@
+package dev.headroom.cache;
+
+/**
+ * Carries invalidations between the instances of a cache so that each drops its L1 copy: the
+ * cross-instance half of {@link TieredCache#invalidate}. Redis pub/sub is {@link
+ * RedisInvalidationBus}.
+ *
+ * <p>Delivery may be late, duplicated or lost; the cache is built for that. Each message carries
+ * the key's new L2 version, and an instance drops its entry only if that entry is older, so a
+ * delayed or replayed message never evicts newer data (and can never install any). Whenever
+ * messages may have been lost — a gap in a publisher's sequence, a dropped or re-established
+ * subscription — the bus calls {@link Listener#messagesMayHaveBeenLost()} and the cache flushes its
+ * L1.
+ *
+ * <p>Implementations are thread-safe.
+ */
+public interface InvalidationBus extends AutoCloseable {
+
+    /**
+     * Tells the other instances that a key changed. Non-blocking, best effort.
+     *
+     * @param key the cache key, encoded
+     * @param version the key's L2 version after the change
+     */
+    void publish(String key, long version);
+
+    /**
+     * Starts delivering other instances' invalidations to {@code listener}. Called once, by the
+     * cache at build time.
+     *
+     * @param listener receives invalidations and loss signals, on the bus's own thread
+     */
+    void subscribe(Listener listener);
+
+    /** Stops delivering and releases connections the bus owns. */
+    @Override
+    void close();
+
+    /** What a cache does with the bus's messages. */
+    interface Listener {
+        /**
+         * Another instance changed a key.
+         *
+         * @param key the cache key, encoded
+         * @param version the key's L2 version after the change
+         */
+        void invalidated(String key, long version);
+
+        /** Some invalidations may never arrive: drop everything that might be stale. */
+        void messagesMayHaveBeenLost();
+    }
+}

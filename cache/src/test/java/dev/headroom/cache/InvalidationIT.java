@@ -1,0 +1,184 @@
+package dev.headroom.cache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.headroom.core.Codec;
+import dev.headroom.testing.HeadroomServices;
+import dev.headroom.testing.TestRedis;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** Cross-instance invalidation over real Redis pub/sub, with scripted late, replayed and lost messages. */
+@ExtendWith(HeadroomServices.class)
+class InvalidationIT {
+
+    private final List<AutoCloseable> closeables = new ArrayList<>();
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    private final AtomicReference<String> database = new AtomicReference<>("v1");
+    private final ExecutorService pool = Executors.newCachedThreadPool();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        pool.shutdownNow();
+        for (AutoCloseable c : closeables) {
+            c.close();
+        }
+    }
+
+    private TieredCache<String, String> instance(TestRedis redis, String name, CacheLoader<String, String> loader) {
+        RedisRemoteStore store = RedisRemoteStore.builder()
+                .uri(redis.uri())
+                .keyPrefix(redis.keyPrefix())
+                .build();
+        TieredCache<String, String> cache = TieredCache.<String, String>builder(name)
+                .remote(store, Codec.utf8())
+                .invalidationBus(RedisInvalidationBus.create(redis.uri(), redis.key("invalidations")))
+                .keyDecoder(Function.identity())
+                .meterRegistry(registry)
+                .loader(loader)
+                .build();
+        closeables.add(cache);
+        return cache;
+    }
+
+    private double count(String cache, String meter, String tag, String value) {
+        return registry.find(meter)
+                .tag("cache", cache)
+                .tag(tag, value)
+                .functionCounter()
+                .count();
+    }
+
+    private void publishRaw(TestRedis redis, String message) {
+        RedisClient client = RedisClient.create(redis.uri());
+        try (StatefulRedisConnection<String, String> c = client.connect()) {
+            c.sync().publish(redis.key("invalidations"), message);
+        } finally {
+            client.shutdown();
+        }
+    }
+
+    @Test
+    void anInvalidationOnOneInstanceStopsAnotherServingTheOldValueWithinASecond(TestRedis redis) {
+        TieredCache<String, String> a = instance(redis, "a", k -> database.get());
+        TieredCache<String, String> b = instance(redis, "b", k -> database.get());
+        assertThat(b.get("k")).isEqualTo("v1");
+        database.set("v2");
+        a.invalidate("k");
+        await().atMost(Duration.ofSeconds(1)).until(() -> "v2".equals(b.get("k")));
+        assertThat(count("a", "headroom.cache.invalidations", "direction", "sent"))
+                .isEqualTo(1);
+        assertThat(count("b", "headroom.cache.invalidations", "direction", "received"))
+                .isEqualTo(1);
+    }
+
+    @Test
+    void aPutOnOneInstanceReplacesTheValueOnAnother(TestRedis redis) {
+        TieredCache<String, String> a = instance(redis, "a", k -> database.get());
+        TieredCache<String, String> b = instance(redis, "b", k -> database.get());
+        assertThat(b.get("k")).isEqualTo("v1");
+        a.put("k", "put-by-a");
+        await().atMost(Duration.ofSeconds(1)).until(() -> "put-by-a".equals(b.get("k")));
+    }
+
+    @Test
+    void aReplayedOrDelayedOlderInvalidationNeitherEvictsNorInstallsAnything(TestRedis redis) {
+        AtomicInteger loads = new AtomicInteger();
+        TieredCache<String, String> a = instance(redis, "a", k -> database.get());
+        TieredCache<String, String> b = instance(redis, "b", k -> {
+            loads.incrementAndGet();
+            return database.get();
+        });
+        a.put("k", "new"); // version 1 in L2
+        await().atMost(Duration.ofSeconds(1)).until(() -> "new".equals(b.get("k")));
+        int loadsBefore = loads.get();
+        // An old message (version 0 < 1), e.g. delayed in a proxy or replayed by a broken publisher.
+        publishRaw(redis, "feedfacefeedface 1 0 k");
+        publishRaw(redis, "feedfacefeedface 1 0 k"); // and its duplicate
+        await().atMost(Duration.ofSeconds(1))
+                .until(() -> count("b", "headroom.cache.invalidations", "direction", "ignored_older") == 2);
+        assertThat(b.get("k")).isEqualTo("new");
+        assertThat(loads).hasValue(loadsBefore);
+    }
+
+    @Test
+    void aSlowLoadThatStartedBeforeAnInvalidationIsNotKept(TestRedis redis) throws Exception {
+        CountDownLatch loading = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger bLoads = new AtomicInteger();
+        TieredCache<String, String> a = instance(redis, "a", k -> database.get());
+        TieredCache<String, String> b = instance(redis, "b", k -> {
+            if (bLoads.incrementAndGet() == 1) {
+                String read = database.get(); // reads v1 ...
+                loading.countDown();
+                release.await(); // ... and is slow to return it
+                return read;
+            }
+            return database.get();
+        });
+        Future<String> slow = pool.submit(() -> b.get("k"));
+        assertThat(loading.await(5, TimeUnit.SECONDS)).isTrue();
+        database.set("v2");
+        a.invalidate("k");
+        await().atMost(Duration.ofSeconds(1))
+                .until(() -> count("b", "headroom.cache.invalidations", "direction", "received") == 1);
+        release.countDown();
+        assertThat(slow.get(5, TimeUnit.SECONDS)).isEqualTo("v1"); // that caller raced the write
+        assertThat(b.get("k")).as("but v1 was not installed").isEqualTo("v2");
+        assertThat(a.get("k")).isEqualTo("v2");
+    }
+
+    @Test
+    void aGapInAPublishersSequenceFlushesL1(TestRedis redis) {
+        TieredCache<String, String> b = instance(redis, "b", k -> database.get());
+        b.get("k");
+        publishRaw(redis, "0123456789abcdef 1 5 other");
+        publishRaw(redis, "0123456789abcdef 4 6 other"); // 2 and 3 never arrived
+        await().atMost(Duration.ofSeconds(1))
+                .until(() -> count("b", "headroom.cache.l1.flushes", "reason", "all") >= 1);
+        assertThat(b.getIfPresent("k")).isNull();
+    }
+
+    @Test
+    void aDroppedSubscriptionFlushesL1AndInvalidationsFlowAgainAfterReconnect(TestRedis redis) {
+        TieredCache<String, String> a = instance(redis, "a", k -> database.get());
+        TieredCache<String, String> b = instance(redis, "b", k -> database.get());
+        assertThat(b.get("k")).isEqualTo("v1");
+        RedisClient client = RedisClient.create(redis.uri());
+        try (StatefulRedisConnection<String, String> c = client.connect()) {
+            c.sync().clientKill(io.lettuce.core.KillArgs.Builder.typePubsub());
+        } finally {
+            client.shutdown();
+        }
+        await().atMost(Duration.ofSeconds(5))
+                .until(() -> count("b", "headroom.cache.l1.flushes", "reason", "all") >= 1);
+        assertThat(b.getIfPresent("k")).isNull();
+        assertThat(b.get("k")).isEqualTo("v1");
+        // Lettuce reconnects and resubscribes by itself (and the reconnect flushes L1 once more).
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> count("b", "headroom.cache.l1.flushes", "reason", "all") >= 2);
+        double received = count("b", "headroom.cache.invalidations", "direction", "received");
+        assertThat(b.get("k")).isEqualTo("v1");
+        database.set("v2");
+        a.invalidate("k");
+        await().atMost(Duration.ofSeconds(1)).until(() -> "v2".equals(b.get("k")));
+        assertThat(count("b", "headroom.cache.invalidations", "direction", "received"))
+                .isEqualTo(received + 1);
+    }
+}
