@@ -7,7 +7,11 @@ import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScanArgs;
 import io.lettuce.core.ScanCursor;
 import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.cluster.ClusterClientOptions;
+import io.lettuce.core.cluster.RedisClusterClient;
+import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
@@ -204,6 +208,7 @@ public final class RedisRemoteStore implements RemoteStore {
     public static final class Builder {
         private @Nullable String keyPrefix;
         private @Nullable String uri;
+        private @Nullable String clusterUri;
         private @Nullable StatefulRedisConnection<String, byte[]> connection;
         private @Nullable RedisClusterAsyncCommands<String, byte[]> commands;
         private Duration fenceTtl = Duration.ofHours(1);
@@ -239,6 +244,20 @@ public final class RedisRemoteStore implements RemoteStore {
             Objects.requireNonNull(uri, "uri");
             RedisURI.create(uri); // validates, throwing IllegalArgumentException naming the URI
             this.uri = uri;
+            return this;
+        }
+
+        /**
+         * Connect to a Redis Cluster through one of its nodes; the store owns (and closes) the
+         * client. Lettuce discovers the other nodes and follows slot moves.
+         *
+         * @param clusterUri such as {@code redis://127.0.0.1:7001}
+         * @return this builder
+         */
+        public Builder clusterUri(String clusterUri) {
+            Objects.requireNonNull(clusterUri, "clusterUri");
+            RedisURI.create(clusterUri);
+            this.clusterUri = clusterUri;
             return this;
         }
 
@@ -293,9 +312,33 @@ public final class RedisRemoteStore implements RemoteStore {
             if (keyPrefix == null) {
                 throw new IllegalStateException("keyPrefix is required");
             }
-            int sources = (uri != null ? 1 : 0) + (connection != null ? 1 : 0) + (commands != null ? 1 : 0);
+            int sources = (uri != null ? 1 : 0)
+                    + (clusterUri != null ? 1 : 0)
+                    + (connection != null ? 1 : 0)
+                    + (commands != null ? 1 : 0);
             if (sources != 1) {
-                throw new IllegalStateException("set exactly one of uri, connection or commands (got " + sources + ")");
+                throw new IllegalStateException(
+                        "set exactly one of uri, clusterUri, connection or commands (got " + sources + ")");
+            }
+            if (clusterUri != null) {
+                RedisClusterClient cluster = RedisClusterClient.create(clusterUri);
+                // Node connections open lazily, so commands must wait for them; bound the queue and
+                // each command's life instead, so an outage cannot pile up work for the reconnect.
+                cluster.setOptions(ClusterClientOptions.builder()
+                        .autoReconnect(true)
+                        .requestQueueSize(4_096)
+                        .timeoutOptions(TimeoutOptions.enabled(Duration.ofSeconds(5)))
+                        .build());
+                try {
+                    StatefulRedisClusterConnection<String, byte[]> own = cluster.connect(CODEC);
+                    return new RedisRemoteStore(this, own.async(), () -> {
+                        own.close();
+                        cluster.shutdown();
+                    });
+                } catch (RuntimeException e) {
+                    cluster.shutdown();
+                    throw e;
+                }
             }
             if (commands != null) {
                 return new RedisRemoteStore(this, commands, null);

@@ -22,6 +22,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -142,7 +143,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
         Caffeine<Object, Object> caffeine = Caffeine.newBuilder()
                 .ticker(ticker::read)
-                .executor(executor)
+                // maintenance and listeners are short and non-blocking; the loader pool may be closed
+                .executor(b.executor != null ? b.executor : ForkJoinPool.commonPool())
                 .removalListener((k, v, cause) -> {
                     if (cause.wasEvicted()) {
                         metrics.evictions.increment();
@@ -413,15 +415,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
      */
     @Override
     public void close() {
-        if (ownedExecutor != null) {
-            ownedExecutor.shutdown();
+        if (bus != null) {
+            bus.close();
         }
         GuardedRemoteStore store = remote;
         if (store != null) {
             store.close();
         }
-        if (bus != null) {
-            bus.close();
+        if (ownedExecutor != null) {
+            ownedExecutor.shutdown();
         }
     }
 

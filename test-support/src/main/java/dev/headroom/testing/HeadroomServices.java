@@ -7,7 +7,8 @@ import org.junit.jupiter.api.extension.ParameterResolver;
 
 /**
  * JUnit Jupiter extension that hands tests real services with per-test isolation. Declare a
- * parameter of type {@link TestDatabase}, {@link TestReplica} or {@link TestRedis} on a test,
+ * parameter of type {@link TestDatabase}, {@link TestReplica}, {@link TestRedis} or {@link
+ * TestRedisCluster} on a test,
  * lifecycle method or constructor:
  *
  * <pre>{@code
@@ -27,7 +28,8 @@ public final class HeadroomServices implements ParameterResolver {
 
     private static final ExtensionContext.Namespace NAMESPACE =
             ExtensionContext.Namespace.create(HeadroomServices.class);
-    private static final Set<Class<?>> TYPES = Set.of(TestDatabase.class, TestReplica.class, TestRedis.class);
+    private static final Set<Class<?>> TYPES =
+            Set.of(TestDatabase.class, TestReplica.class, TestRedis.class, TestRedisCluster.class);
 
     @Override
     public boolean supportsParameter(ParameterContext parameterContext, ExtensionContext extensionContext) {
@@ -52,6 +54,10 @@ public final class HeadroomServices implements ParameterResolver {
         }
         if (type == TestRedis.class) {
             return store.computeIfAbsent(TestRedis.class, t -> new TestRedis(Services.redis()), TestRedis.class);
+        }
+        if (type == TestRedisCluster.class) {
+            return store.computeIfAbsent(
+                    TestRedisCluster.class, t -> new TestRedisCluster(Services.redisCluster()), TestRedisCluster.class);
         }
         throw new IllegalArgumentException("unsupported parameter type " + type.getName());
     }

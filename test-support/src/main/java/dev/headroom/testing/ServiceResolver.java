@@ -26,6 +26,8 @@ final class ServiceResolver {
     static final String PG_URL_ENV = "HEADROOM_PG_URL";
     static final String PG_REPLICA_URL_ENV = "HEADROOM_PG_REPLICA_URL";
     static final String REDIS_URL_ENV = "HEADROOM_REDIS_URL";
+    static final String REDIS_CLUSTER_URL_ENV = "HEADROOM_REDIS_CLUSTER_URL";
+    static final int LOCAL_REDIS_CLUSTER_PORT = 7001;
 
     static final String LOCAL_PG_URL = "jdbc:postgresql://127.0.0.1:5432/test";
     static final String LOCAL_REPLICA_URL = "jdbc:postgresql://127.0.0.1:5433/test";
@@ -117,11 +119,49 @@ final class ServiceResolver {
                         + " (" + localFailure + "), and no Docker engine for Testcontainers");
     }
 
+    RedisEndpoint redisCluster() {
+        String url = env.get(REDIS_CLUSTER_URL_ENV);
+        String host = LOCAL_REDIS_HOST;
+        int port = LOCAL_REDIS_CLUSTER_PORT;
+        if (url != null) {
+            URI uri = URI.create(url);
+            host = uri.getHost();
+            port = uri.getPort() < 0 ? LOCAL_REDIS_CLUSTER_PORT : uri.getPort();
+        }
+        String failure = probeRedisCluster(host, port);
+        if (failure != null) {
+            throw unavailable(
+                    "Redis Cluster",
+                    (url != null ? REDIS_CLUSTER_URL_ENV + "=" + url : "no cluster at " + host + ":" + port) + " ("
+                            + failure + ")");
+        }
+        return new RedisEndpoint(host, port, url != null ? "env " + REDIS_CLUSTER_URL_ENV : "local default");
+    }
+
+    /** Returns null when a node answers and the cluster's state is ok, else why not. */
+    static @Nullable String probeRedisCluster(String host, int port) {
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress(host, port), 2_000);
+            socket.setSoTimeout(2_000);
+            socket.getOutputStream().write("CLUSTER INFO\r\n".getBytes(StandardCharsets.US_ASCII));
+            socket.getOutputStream().flush();
+            byte[] buffer = new byte[4096];
+            int n = socket.getInputStream().read(buffer);
+            String reply = n <= 0 ? "" : new String(buffer, 0, n, StandardCharsets.US_ASCII);
+            return reply.contains("cluster_state:ok")
+                    ? null
+                    : "not a healthy cluster node: " + reply.lines().findFirst().orElse("");
+        } catch (IOException e) {
+            return e.toString();
+        }
+    }
+
     private static ServiceUnavailableException unavailable(String service, String why) {
         return new ServiceUnavailableException(service + " is not available for this test: " + why
                 + ". Start the test services with `" + START_COMMAND + "` (run from the repository root; it"
-                + " starts PostgreSQL, a streaming replica on 127.0.0.1:5433 and Redis), or point "
-                + PG_URL_ENV + " / " + PG_REPLICA_URL_ENV + " / " + REDIS_URL_ENV + " at running servers.");
+                + " starts PostgreSQL, a streaming replica on 127.0.0.1:5433, Redis, and a 3-master Redis Cluster on"
+                + " 127.0.0.1:7001-7003), or point " + PG_URL_ENV + " / " + PG_REPLICA_URL_ENV + " / " + REDIS_URL_ENV
+                + " / " + REDIS_CLUSTER_URL_ENV + " at running servers.");
     }
 
     /** Returns null when usable, else why not. */

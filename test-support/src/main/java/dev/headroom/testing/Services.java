@@ -43,4 +43,14 @@ public final class Services {
     public static RedisEndpoint redis() {
         return RESOLVER.redis();
     }
+
+    /**
+     * Returns one node of a Redis Cluster (the client discovers the rest).
+     *
+     * @return the endpoint
+     * @throws ServiceUnavailableException if none can be found, saying how to start one
+     */
+    public static RedisEndpoint redisCluster() {
+        return RESOLVER.redisCluster();
+    }
 }

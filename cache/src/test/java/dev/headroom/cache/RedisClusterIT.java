@@ -1,0 +1,137 @@
+package dev.headroom.cache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.headroom.core.Codec;
+import dev.headroom.testing.HeadroomServices;
+import dev.headroom.testing.TestRedisCluster;
+import io.lettuce.core.cluster.RedisClusterClient;
+import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** The coalescing, fencing and invalidation guarantees against a real 3-master Redis Cluster. */
+@ExtendWith(HeadroomServices.class)
+class RedisClusterIT {
+
+    private final List<AutoCloseable> closeables = new ArrayList<>();
+    private final ExecutorService callers = Executors.newFixedThreadPool(64);
+    private final AtomicReference<String> database = new AtomicReference<>("v1");
+
+    @AfterEach
+    void closeAll() throws Exception {
+        callers.shutdownNow();
+        for (AutoCloseable c : closeables) {
+            c.close();
+        }
+    }
+
+    private TieredCache<String, String> instance(TestRedisCluster cluster, CacheLoader<String, String> loader) {
+        RedisRemoteStore store = RedisRemoteStore.builder()
+                .clusterUri(cluster.uri())
+                .keyPrefix(cluster.keyPrefix())
+                .build();
+        TieredCache<String, String> cache = TieredCache.<String, String>builder("cluster-" + closeables.size())
+                .remote(store, Codec.utf8())
+                .invalidationBus(RedisInvalidationBus.create(cluster.uri(), cluster.keyPrefix() + "invalidations"))
+                .keyDecoder(Function.identity())
+                .l2Timeout(Duration.ofSeconds(1))
+                .l2LoadLease(Duration.ofSeconds(2))
+                .l2LeasePollInterval(Duration.ofMillis(10))
+                .loader(loader)
+                .build();
+        closeables.add(cache);
+        return cache;
+    }
+
+    @Test
+    void sixtyFourGetsSpreadOverFourInstancesLoadEachColdKeyOnce(TestRedisCluster cluster) throws Exception {
+        AtomicInteger loads = new AtomicInteger();
+        List<TieredCache<String, String>> instances = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            instances.add(instance(cluster, k -> {
+                loads.incrementAndGet();
+                Thread.sleep(50); // the protected query
+                return "value-" + k;
+            }));
+        }
+        int keys = 12; // spread over the three masters' slots
+        for (int round = 0; round < keys; round++) {
+            String key = "cold-" + round;
+            CountDownLatch start = new CountDownLatch(1);
+            List<Future<String>> results = new ArrayList<>();
+            for (int i = 0; i < 64; i++) {
+                TieredCache<String, String> cache = instances.get(i % 4);
+                results.add(callers.submit(() -> {
+                    start.await();
+                    return cache.get(key);
+                }));
+            }
+            start.countDown();
+            for (Future<String> f : results) {
+                assertThat(f.get(10, TimeUnit.SECONDS)).isEqualTo("value-" + key);
+            }
+            assertThat(loads).as("loads after key " + key).hasValue(round + 1);
+        }
+    }
+
+    @Test
+    void invalidationsCrossInstancesAndFenceASlowLoad(TestRedisCluster cluster) throws Exception {
+        CountDownLatch loading = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger bLoads = new AtomicInteger();
+        TieredCache<String, String> a = instance(cluster, k -> database.get());
+        TieredCache<String, String> b = instance(cluster, k -> {
+            if (bLoads.incrementAndGet() == 3) { // the third load of "k" is slow and reads old data
+                String read = database.get();
+                loading.countDown();
+                release.await();
+                return read;
+            }
+            return database.get();
+        });
+        assertThat(b.get("k")).isEqualTo("v1");
+        database.set("v2");
+        a.invalidate("k");
+        await().atMost(Duration.ofSeconds(1)).until(() -> "v2".equals(b.get("k")));
+
+        b.invalidate("k");
+        Future<String> slow = callers.submit(() -> b.get("k"));
+        assertThat(loading.await(5, TimeUnit.SECONDS)).isTrue();
+        database.set("v3");
+        a.invalidate("k");
+        release.countDown();
+        assertThat(slow.get(5, TimeUnit.SECONDS)).isEqualTo("v2");
+        await().atMost(Duration.ofSeconds(1)).until(() -> "v3".equals(b.get("k")));
+        assertThat(a.get("k")).isEqualTo("v3");
+    }
+
+    @Test
+    void invalidateAllClearsThisCachesKeysOnEveryMaster(TestRedisCluster cluster) {
+        TieredCache<String, String> cache = instance(cluster, k -> "v");
+        for (int i = 0; i < 100; i++) {
+            cache.put("k" + i, "v");
+        }
+        RedisClusterClient client = cluster.newClient();
+        try (StatefulRedisClusterConnection<String, String> c = client.connect()) {
+            assertThat(c.sync().keys(cluster.keyPrefix() + "*")).hasSize(100);
+            cache.invalidateAll();
+            assertThat(c.sync().keys(cluster.keyPrefix() + "*")).isEmpty();
+        } finally {
+            client.shutdown();
+        }
+    }
+}
