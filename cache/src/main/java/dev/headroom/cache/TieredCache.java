@@ -11,9 +11,15 @@ import dev.headroom.core.Ticker;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -94,6 +100,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final Executor executor;
     private final @Nullable ExecutorService ownedExecutor;
     private final @Nullable AsyncCacheLoader<K, V> defaultLoader;
+    private final @Nullable BulkCacheLoader<K, V> bulkLoader;
     private final @Nullable GuardedRemoteStore remote;
     private final @Nullable Codec<V> codec;
     private final Function<? super K, String> keyEncoder;
@@ -129,7 +136,13 @@ public final class TieredCache<K, V> implements AutoCloseable {
         // The poll only issues an async L2 read: run it on the JDK's delay thread rather than on an
         // executor that blocking loaders may have saturated.
         this.pollDelay = CompletableFuture.delayedExecutor(b.leasePoll.toNanos(), TimeUnit.NANOSECONDS, Runnable::run);
-        this.defaultLoader = b.asyncLoader != null ? b.asyncLoader : b.loader == null ? null : adapt(b.loader);
+        this.bulkLoader = b.bulkLoader;
+        BulkCacheLoader<K, V> bulk = b.bulkLoader;
+        this.defaultLoader = b.asyncLoader != null
+                ? b.asyncLoader
+                : b.loader != null
+                        ? adapt(b.loader)
+                        : bulk != null ? adapt(key -> bulk.loadAll(Set.of(key)).get(key)) : null;
         CircuitBreaker breaker = b.remote == null ? null : GuardedRemoteStore.newBreaker(name, b.breakerOpenFor);
         this.metrics = b.meterRegistry == null
                 ? CacheMetrics.unregistered(name)
@@ -303,31 +316,145 @@ public final class TieredCache<K, V> implements AutoCloseable {
     }
 
     /**
-     * Returns the values of several keys, loading the missing ones concurrently (each through the
-     * same coalescing path as {@link #get(Object)}).
+     * Returns the values of several keys. Keys L1 can answer are answered from it; the rest are read
+     * from L2 in one pipelined batch, and what L2 lacks is loaded by the {@linkplain
+     * Builder#bulkLoader bulk loader} in one call (without one, each key is loaded through {@link
+     * #get(Object)}'s path, concurrently). Keys already being loaded by another caller are joined,
+     * not loaded twice.
      *
      * @param keys the keys; duplicates are read once
      * @return the keys that have a value, with their values, in iteration order
      * @throws NullPointerException if {@code keys} or any key is null
-     * @throws IllegalStateException if the cache was built without a loader
-     * @throws CacheLoadException if any load failed
+     * @throws IllegalStateException if the cache was built without any loader
+     * @throws CacheLoadException if a load failed
      */
     public Map<K, V> getAll(Iterable<? extends K> keys) {
         Objects.requireNonNull(keys, "keys");
         AsyncCacheLoader<K, V> loader = requireDefaultLoader();
-        Map<K, CompletableFuture<@Nullable V>> pending = new LinkedHashMap<>();
+        BulkCacheLoader<K, V> bulk = bulkLoader;
+        Map<K, @Nullable V> found = new LinkedHashMap<>();
+        Map<K, CompletableFuture<@Nullable V>> singles = new LinkedHashMap<>();
+        Set<K> missing = new LinkedHashSet<>();
         for (K key : keys) {
             Objects.requireNonNull(key, "keys contains a null key");
-            pending.computeIfAbsent(key, k -> getAsync(k, loader));
+            if (found.containsKey(key) || singles.containsKey(key) || missing.contains(key)) {
+                continue;
+            }
+            CompletableFuture<CacheEntry<V>> present = l1.getIfPresent(key);
+            if (present != null && present.isDone() && !present.isCompletedExceptionally()) {
+                CacheEntry<V> entry = present.join();
+                if (entry != null) {
+                    Object served = serve(key, present, entry, null, loader);
+                    if (served != EXPIRED) {
+                        found.put(key, cast(served));
+                        continue;
+                    }
+                }
+            }
+            if (bulk == null) {
+                singles.put(key, slowGet(key, loader));
+            } else {
+                missing.add(key);
+            }
+        }
+        if (!missing.isEmpty()) {
+            metrics.l1Misses.add(missing.size());
+            Map<K, CacheEntry<V>> loaded =
+                    await(l1.getAll(missing, (ks, ex) -> bulkLoadThrough(ks, Objects.requireNonNull(bulk))));
+            for (K key : missing) {
+                CacheEntry<V> entry = loaded.get(key);
+                found.put(key, entry == null ? null : entry.value());
+            }
+        }
+        for (Map.Entry<K, CompletableFuture<@Nullable V>> e : singles.entrySet()) {
+            found.put(e.getKey(), await(e.getValue()));
         }
         Map<K, V> result = new LinkedHashMap<>();
-        for (Map.Entry<K, CompletableFuture<@Nullable V>> e : pending.entrySet()) {
-            V value = await(e.getValue());
+        for (K key : keys) {
+            V value = found.get(key);
             if (value != null) {
-                result.put(e.getKey(), value);
+                result.putIfAbsent(key, value);
             }
         }
         return result;
+    }
+
+    /** Reads all of {@code keys} from L2 at once (pipelined), bulk-loads the rest, writes them back fenced. */
+    private CompletableFuture<Map<K, CacheEntry<V>>> bulkLoadThrough(
+            Set<? extends K> keys, BulkCacheLoader<K, V> bulk) {
+        GuardedRemoteStore store = remote;
+        List<K> list = new ArrayList<>(keys);
+        List<CompletableFuture<@Nullable RemoteValue>> reads = new ArrayList<>(list.size());
+        for (K key : list) {
+            reads.add(
+                    store == null
+                            ? CompletableFuture.completedFuture(null)
+                            : store.get(keyEncoder.apply(key)).handle((read, error) -> error != null ? null : read));
+        }
+        return CompletableFuture.allOf(reads.toArray(new CompletableFuture<?>[0]))
+                .thenCompose(ignored -> {
+                    Map<K, CacheEntry<V>> entries = new HashMap<>();
+                    Map<K, Long> versions = new HashMap<>();
+                    for (int i = 0; i < list.size(); i++) {
+                        K key = list.get(i);
+                        RemoteValue read = reads.get(i).join();
+                        if (read != null && read.value() != null) {
+                            V decoded = decode(read.value());
+                            if (decoded != null) {
+                                metrics.l2Hits.increment();
+                                entries.put(key, newEntry(decoded, 0, read.version()));
+                                continue;
+                            }
+                        } else if (read != null) {
+                            metrics.l2Misses.increment();
+                        }
+                        versions.put(key, read == null ? -1 : read.version());
+                    }
+                    if (versions.isEmpty()) {
+                        return CompletableFuture.completedFuture(entries);
+                    }
+                    return callBulkLoader(bulk, versions.keySet()).thenApply(values -> {
+                        for (Map.Entry<K, Long> e : versions.entrySet()) {
+                            K key = e.getKey();
+                            long version = e.getValue();
+                            V value = values.get(key);
+                            if (value != null && store != null && version >= 0) {
+                                writeBack(store, keyEncoder.apply(key), value, version);
+                            }
+                            CacheEntry<V> entry = toEntry(new Loaded<>(value, 0), version);
+                            if (entry != null) {
+                                entries.put(key, entry);
+                            }
+                        }
+                        return entries;
+                    });
+                });
+    }
+
+    private CompletableFuture<Map<K, V>> callBulkLoader(BulkCacheLoader<K, V> bulk, Set<K> keys) {
+        long start = ticker.read();
+        return CompletableFuture.supplyAsync(
+                        () -> {
+                            try {
+                                Map<K, V> values = bulk.loadAll(Collections.unmodifiableSet(new LinkedHashSet<>(keys)));
+                                return values == null ? Map.<K, V>of() : values;
+                            } catch (RuntimeException e) {
+                                throw e;
+                            } catch (Exception e) {
+                                throw new CompletionException(e);
+                            }
+                        },
+                        executor)
+                .handle((values, error) -> {
+                    metrics.recordLoad(ticker.read() - start);
+                    if (error != null) {
+                        metrics.loadFailures.increment();
+                        throw new CacheLoadException(name, unwrap(error));
+                    }
+                    metrics.loadSuccesses.add(values.size());
+                    metrics.loadNulls.add(keys.size() - values.size());
+                    return values;
+                });
     }
 
     /**
@@ -873,6 +1000,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         private @Nullable MeterRegistry meterRegistry;
         private @Nullable CacheLoader<? super K, ? extends V> loader;
         private @Nullable AsyncCacheLoader<K, V> asyncLoader;
+        private @Nullable BulkCacheLoader<K, V> bulkLoader;
         private @Nullable RemoteStore remote;
         private @Nullable Codec<V> codec;
         private Function<? super K, String> keyEncoder = String::valueOf;
@@ -1025,6 +1153,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
         @SuppressWarnings("unchecked")
         public Builder<K, V> asyncLoader(AsyncCacheLoader<? super K, ? extends V> loader) {
             this.asyncLoader = (AsyncCacheLoader<K, V>) Objects.requireNonNull(loader, "asyncLoader");
+            return this;
+        }
+
+        /**
+         * The loader {@link TieredCache#getAll} uses for the keys both tiers miss, in one call. Also
+         * serves single-key reads when no other loader is set.
+         */
+        public Builder<K, V> bulkLoader(BulkCacheLoader<K, V> bulkLoader) {
+            this.bulkLoader = Objects.requireNonNull(bulkLoader, "bulkLoader");
             return this;
         }
 

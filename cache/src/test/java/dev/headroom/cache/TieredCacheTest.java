@@ -353,6 +353,37 @@ class TieredCacheTest {
     }
 
     @Test
+    void getAllAnswersFromL1AndL2AndBulkLoadsOnlyTheRestInOneCall() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        List<java.util.Set<String>> bulkCalls = new java.util.concurrent.CopyOnWriteArrayList<>();
+        TieredCache<String, String> other =
+                builder().remote(store, Codec.utf8()).loader(k -> "l2-" + k).build();
+        TieredCache<String, String> cache = builder()
+                .remote(store, Codec.utf8())
+                .bulkLoader(keys -> {
+                    bulkCalls.add(keys);
+                    Map<String, String> found = new java.util.HashMap<>();
+                    keys.stream().filter(k -> !k.startsWith("none")).forEach(k -> found.put(k, "db-" + k));
+                    return found;
+                })
+                .build();
+        other.get("b"); // another instance put "b" in L2
+        await().atMost(Duration.ofSeconds(5)).until(() -> store.data.containsKey("b"));
+        cache.put("a", "l1-a");
+
+        Map<String, String> all = cache.getAll(List.of("a", "b", "c", "none1", "d", "c"));
+
+        assertThat(all)
+                .containsExactly(
+                        Map.entry("a", "l1-a"), Map.entry("b", "l2-b"), Map.entry("c", "db-c"), Map.entry("d", "db-d"));
+        assertThat(bulkCalls).containsExactly(java.util.Set.of("c", "none1", "d"));
+        await().atMost(Duration.ofSeconds(5)).until(() -> store.data.containsKey("c") && store.data.containsKey("d"));
+        assertThat(cache.getAll(List.of("a", "b", "c", "d"))).hasSize(4);
+        assertThat(bulkCalls).hasSize(1);
+        assertThat(cache.get("e")).as("single reads use the bulk loader too").isEqualTo("db-e");
+    }
+
+    @Test
     void twoCachesWithOneNameCannotShareARegistry() {
         TieredCache.<String, String>builder("dup").meterRegistry(registry).build();
         assertThatThrownBy(() -> TieredCache.<String, String>builder("dup")
