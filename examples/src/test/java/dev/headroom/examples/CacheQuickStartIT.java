@@ -2,6 +2,7 @@ package dev.headroom.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.headroom.cache.RedisInvalidationBus;
 import dev.headroom.cache.RedisRemoteStore;
 import dev.headroom.cache.TieredCache;
 import dev.headroom.core.Codec;
@@ -10,6 +11,7 @@ import dev.headroom.testing.TestRedis;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -39,11 +41,13 @@ class CacheQuickStartIT {
                 .staleWhileRevalidate(Duration.ofMinutes(1))
                 .negativeTtl(Duration.ofSeconds(30))
                 .remote(l2, dev.headroom.core.JsonCodec.of(Product.class))
+                .invalidationBus(RedisInvalidationBus.create(redisUri, redis.keyPrefix() + "products:invalidations"))
+                .keyDecoder(Function.identity())
                 .loader(CacheQuickStartIT::loadProductFromDatabase)
                 .meterRegistry(meterRegistry)
                 .build()) {
             Product p = products.get("42"); // L1, then Redis, then the loader: one load per key at a time
-            products.invalidate("42"); // after a write: gone from L1 and Redis, in-flight loads fenced
+            products.invalidate("42"); // after a write: gone here, in Redis and in every instance's L1
             // README: end
             assertThat(p).isEqualTo(new Product(42, "widget 42"));
             assertThat(products.get("42")).isEqualTo(p);
