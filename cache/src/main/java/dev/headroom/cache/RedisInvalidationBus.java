@@ -1,5 +1,6 @@
 package dev.headroom.cache;
 
+import dev.headroom.cache.internal.SharedClientResources;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisConnectionStateListener;
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
@@ -38,7 +39,7 @@ public final class RedisInvalidationBus implements InvalidationBus {
     private volatile @Nullable StatefulRedisPubSubConnection<String, String> subscriber;
 
     private RedisInvalidationBus(String uri, String channel) {
-        this.client = RedisClient.create(uri);
+        this.client = RedisClient.create(SharedClientResources.get(), uri);
         this.channel = channel;
         this.publisher = client.connectPubSub();
     }

@@ -1,5 +1,6 @@
 package dev.headroom.cache;
 
+import dev.headroom.cache.internal.SharedClientResources;
 import io.lettuce.core.ClientOptions;
 import io.lettuce.core.KeyValue;
 import io.lettuce.core.RedisClient;
@@ -321,7 +322,7 @@ public final class RedisRemoteStore implements RemoteStore {
                         "set exactly one of uri, clusterUri, connection or commands (got " + sources + ")");
             }
             if (clusterUri != null) {
-                RedisClusterClient cluster = RedisClusterClient.create(clusterUri);
+                RedisClusterClient cluster = RedisClusterClient.create(SharedClientResources.get(), clusterUri);
                 // Node connections open lazily, so commands must wait for them; bound the queue and
                 // each command's life instead, so an outage cannot pile up work for the reconnect.
                 cluster.setOptions(ClusterClientOptions.builder()
@@ -346,7 +347,7 @@ public final class RedisRemoteStore implements RemoteStore {
             if (connection != null) {
                 return new RedisRemoteStore(this, connection.async(), null);
             }
-            RedisClient client = RedisClient.create(Objects.requireNonNull(uri));
+            RedisClient client = RedisClient.create(SharedClientResources.get(), Objects.requireNonNull(uri));
             // While disconnected, fail commands at once instead of queueing them to flood Redis on
             // reconnect: the cache's breaker and loader take over meanwhile.
             client.setOptions(ClientOptions.builder()

@@ -42,7 +42,7 @@ class TieredCacheRedisIT {
         }
     }
 
-    private TieredCache.Builder<String, String> cacheOn(String uri, String prefix) {
+    private TieredCacheBuilder<String, String> cacheOn(String uri, String prefix) {
         RedisRemoteStore store =
                 RedisRemoteStore.builder().uri(uri).keyPrefix(prefix).build();
         closeables.add(store);

@@ -51,7 +51,7 @@ class TieredCacheTest {
         };
     }
 
-    private TieredCache.Builder<String, String> builder() {
+    private TieredCacheBuilder<String, String> builder() {
         return TieredCache.<String, String>builder("test-" + names.incrementAndGet())
                 .ticker(ticker)
                 .executor(executor)

@@ -1,0 +1,360 @@
+package dev.headroom.cache;
+
+import dev.headroom.core.Codec;
+import dev.headroom.core.Ticker;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Function;
+import java.util.function.ToIntBiFunction;
+import java.util.random.RandomGenerator;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Builds a {@link TieredCache}. Setters validate their argument at once, naming it; {@link
+ * #build()} checks the combination. Not thread-safe.
+ *
+ * @param <K> the key type
+ * @param <V> the value type
+ */
+public final class TieredCacheBuilder<K, V> {
+    final String name;
+    long maximumSize = 10_000;
+    long maximumWeight = -1;
+
+    @Nullable
+    ToIntBiFunction<? super K, ? super V> weigher;
+
+    Duration ttl = Duration.ofMinutes(5);
+    Duration grace = Duration.ZERO;
+    Duration negativeTtl = Duration.ZERO;
+    double ttlJitter = 0.1;
+    double xfetchBeta = 1.0;
+    Ticker ticker = Ticker.system();
+
+    @Nullable
+    RandomGenerator random;
+
+    @Nullable
+    Executor executor;
+
+    @Nullable
+    MeterRegistry meterRegistry;
+
+    @Nullable
+    CacheLoader<? super K, ? extends V> loader;
+
+    @Nullable
+    AsyncCacheLoader<K, V> asyncLoader;
+
+    @Nullable
+    BulkCacheLoader<K, V> bulkLoader;
+
+    @Nullable
+    RemoteStore remote;
+
+    @Nullable
+    Codec<V> codec;
+
+    Function<? super K, String> keyEncoder = String::valueOf;
+
+    @Nullable
+    Function<String, ? extends K> keyDecoder;
+
+    @Nullable
+    InvalidationBus bus;
+
+    @Nullable
+    Duration l2Ttl;
+
+    Duration l2Timeout = Duration.ofMillis(200);
+    Duration breakerOpenFor = Duration.ofSeconds(5);
+    int maxL2ValueBytes = 512 * 1024;
+    Duration loadTimeout = Duration.ofSeconds(30);
+    Duration leaseTtl = Duration.ofSeconds(5);
+    Duration leasePoll = Duration.ofMillis(25);
+
+    TieredCacheBuilder(String name) {
+        Objects.requireNonNull(name, "name");
+        if (!name.matches("[A-Za-z0-9._-]{1,64}")) {
+            throw new IllegalArgumentException(
+                    "name must be 1 to 64 characters from [A-Za-z0-9._-] (it is a metric tag), got '" + name + "'");
+        }
+        this.name = name;
+    }
+
+    /**
+     * Bounds L1 by entry count. Default 10,000.
+     *
+     * @param maximumSize at least 1
+     * @return this builder
+     */
+    public TieredCacheBuilder<K, V> maximumSize(long maximumSize) {
+        if (maximumSize < 1) {
+            throw new IllegalArgumentException("maximumSize must be >= 1, got " + maximumSize);
+        }
+        this.maximumSize = maximumSize;
+        return this;
+    }
+
+    /**
+     * Bounds L1 by total weight instead of count; a cached absence weighs 1.
+     *
+     * @param maximumWeight at least 1
+     * @param weigher the weight of one entry, non-negative
+     * @return this builder
+     */
+    public TieredCacheBuilder<K, V> maximumWeight(long maximumWeight, ToIntBiFunction<? super K, ? super V> weigher) {
+        if (maximumWeight < 1) {
+            throw new IllegalArgumentException("maximumWeight must be >= 1, got " + maximumWeight);
+        }
+        this.weigher = Objects.requireNonNull(weigher, "weigher");
+        this.maximumWeight = maximumWeight;
+        return this;
+    }
+
+    /**
+     * How long an entry is fresh. Default 5 minutes.
+     *
+     * @param ttl positive
+     * @return this builder
+     */
+    public TieredCacheBuilder<K, V> ttl(Duration ttl) {
+        this.ttl = positive("ttl", ttl);
+        return this;
+    }
+
+    /**
+     * How long after {@code ttl} a stale entry is still served while it refreshes. Default 0 (off).
+     *
+     * @param grace zero or positive
+     * @return this builder
+     */
+    public TieredCacheBuilder<K, V> staleWhileRevalidate(Duration grace) {
+        this.grace = nonNegative("staleWhileRevalidate", grace);
+        return this;
+    }
+
+    /**
+     * How long a loader's "no value" (null) is cached. Default 0: not cached.
+     *
+     * @param negativeTtl zero or positive
+     * @return this builder
+     */
+    public TieredCacheBuilder<K, V> negativeTtl(Duration negativeTtl) {
+        this.negativeTtl = nonNegative("negativeTtl", negativeTtl);
+        return this;
+    }
+
+    /**
+     * The largest fraction by which an entry's TTL is randomly shortened. Default 0.1.
+     *
+     * @param fraction in {@code [0, 1)}
+     * @return this builder
+     */
+    public TieredCacheBuilder<K, V> ttlJitter(double fraction) {
+        if (!(fraction >= 0 && fraction < 1)) {
+            throw new IllegalArgumentException("ttlJitter must be in [0, 1), got " + fraction);
+        }
+        this.ttlJitter = fraction;
+        return this;
+    }
+
+    /**
+     * XFetch's beta: larger refreshes earlier; 0 turns early refresh off. Default 1.0.
+     *
+     * @param beta in {@code [0, 100]}
+     * @return this builder
+     */
+    public TieredCacheBuilder<K, V> earlyRefreshBeta(double beta) {
+        if (!(beta >= 0 && beta <= 100)) {
+            throw new IllegalArgumentException("earlyRefreshBeta must be in [0, 100], got " + beta);
+        }
+        this.xfetchBeta = beta;
+        return this;
+    }
+
+    /** The time source, mainly for tests. Default {@link Ticker#system()}. */
+    public TieredCacheBuilder<K, V> ticker(Ticker ticker) {
+        this.ticker = Objects.requireNonNull(ticker, "ticker");
+        return this;
+    }
+
+    /** The randomness for jitter and XFetch, mainly for tests. Default {@link ThreadLocalRandom}. */
+    public TieredCacheBuilder<K, V> random(RandomGenerator random) {
+        this.random = Objects.requireNonNull(random, "random");
+        return this;
+    }
+
+    /**
+     * Where synchronous loaders, refreshes and L1 maintenance run. Default: a cached pool of daemon
+     * threads owned by the cache and shut down by {@link TieredCache#close()} — loads are
+     * coalesced per key, so it holds at most one thread per key being loaded. (Not the common
+     * pool: on a 2-core machine its single worker would be blocked by one JDBC loader.)
+     */
+    public TieredCacheBuilder<K, V> executor(Executor executor) {
+        this.executor = Objects.requireNonNull(executor, "executor");
+        return this;
+    }
+
+    /** Where metrics go. Default: nowhere. */
+    public TieredCacheBuilder<K, V> meterRegistry(MeterRegistry meterRegistry) {
+        this.meterRegistry = Objects.requireNonNull(meterRegistry, "meterRegistry");
+        return this;
+    }
+
+    /** The blocking loader used by {@link TieredCache#get(Object)}. */
+    public TieredCacheBuilder<K, V> loader(CacheLoader<? super K, ? extends V> loader) {
+        this.loader = Objects.requireNonNull(loader, "loader");
+        return this;
+    }
+
+    /** The asynchronous loader used by {@link TieredCache#get(Object)}; wins over {@link #loader}. */
+    @SuppressWarnings("unchecked")
+    public TieredCacheBuilder<K, V> asyncLoader(AsyncCacheLoader<? super K, ? extends V> loader) {
+        this.asyncLoader = (AsyncCacheLoader<K, V>) Objects.requireNonNull(loader, "asyncLoader");
+        return this;
+    }
+
+    /**
+     * The loader {@link TieredCache#getAll} uses for the keys both tiers miss, in one call. Also
+     * serves single-key reads when no other loader is set.
+     */
+    public TieredCacheBuilder<K, V> bulkLoader(BulkCacheLoader<K, V> bulkLoader) {
+        this.bulkLoader = Objects.requireNonNull(bulkLoader, "bulkLoader");
+        return this;
+    }
+
+    /**
+     * Adds a shared L2.
+     *
+     * @param store the store, such as a {@link RedisRemoteStore}; closed with the cache
+     * @param codec turns values into the store's bytes
+     * @return this builder
+     */
+    public TieredCacheBuilder<K, V> remote(RemoteStore store, Codec<V> codec) {
+        this.remote = Objects.requireNonNull(store, "store");
+        this.codec = Objects.requireNonNull(codec, "codec");
+        return this;
+    }
+
+    /**
+     * Turns a key into its L2 key: must be stable across processes and injective. Default {@link
+     * String#valueOf(Object)}, right for String, Long, UUID and records of those.
+     */
+    public TieredCacheBuilder<K, V> keyEncoder(Function<? super K, String> keyEncoder) {
+        this.keyEncoder = Objects.requireNonNull(keyEncoder, "keyEncoder");
+        return this;
+    }
+
+    /**
+     * Turns an L2 key back into a key, for invalidations received from other instances. Required
+     * with an {@link #invalidationBus}; for String keys pass {@code Function.identity()}.
+     */
+    public TieredCacheBuilder<K, V> keyDecoder(Function<String, ? extends K> keyDecoder) {
+        this.keyDecoder = Objects.requireNonNull(keyDecoder, "keyDecoder");
+        return this;
+    }
+
+    /**
+     * Drops other instances' L1 copies when this one invalidates or puts a key, and flushes this
+     * instance's L1 when messages may have been lost. Needs {@link #remote} (versions come from
+     * L2) and {@link #keyDecoder}. The bus is closed with the cache.
+     */
+    public TieredCacheBuilder<K, V> invalidationBus(InvalidationBus bus) {
+        this.bus = Objects.requireNonNull(bus, "invalidationBus");
+        return this;
+    }
+
+    /** How long L2 keeps a value. Default {@code ttl + staleWhileRevalidate}. */
+    public TieredCacheBuilder<K, V> l2Ttl(Duration l2Ttl) {
+        this.l2Ttl = positive("l2Ttl", l2Ttl);
+        return this;
+    }
+
+    /** The bound on every L2 call. Default 200 ms. */
+    public TieredCacheBuilder<K, V> l2Timeout(Duration l2Timeout) {
+        this.l2Timeout = positive("l2Timeout", l2Timeout);
+        return this;
+    }
+
+    /** How long the L2 breaker stays open before probing. Default 5 s. */
+    public TieredCacheBuilder<K, V> l2BreakerOpenFor(Duration openFor) {
+        this.breakerOpenFor = positive("l2BreakerOpenFor", openFor);
+        return this;
+    }
+
+    /** Values whose encoding is larger stay in L1 only (counted). Default 512 KiB. */
+    public TieredCacheBuilder<K, V> maxL2ValueBytes(int bytes) {
+        if (bytes < 1) {
+            throw new IllegalArgumentException("maxL2ValueBytes must be >= 1, got " + bytes);
+        }
+        this.maxL2ValueBytes = bytes;
+        return this;
+    }
+
+    /**
+     * Cluster-wide coalescing: on an L2 miss, an instance takes a lease on the key for this long
+     * and loads; the others poll L2 for its value and load themselves only if the lease time
+     * passes without one (a holder that fails releases the lease early; one that dies frees it
+     * when it expires). {@link Duration#ZERO} turns it off (then each process loads once).
+     * Default 5 s; keep it above the loader's usual time.
+     *
+     * @param leaseTtl zero or positive
+     * @return this builder
+     */
+    public TieredCacheBuilder<K, V> l2LoadLease(Duration leaseTtl) {
+        this.leaseTtl = nonNegative("l2LoadLease", leaseTtl);
+        return this;
+    }
+
+    /** How often waiters poll L2 for the lease holder's value. Default 25 ms. */
+    public TieredCacheBuilder<K, V> l2LeasePollInterval(Duration interval) {
+        this.leasePoll = positive("l2LeasePollInterval", interval);
+        return this;
+    }
+
+    /** How long synchronous reads wait for a load before {@link CacheLoadException}. Default 30 s. */
+    public TieredCacheBuilder<K, V> loadTimeout(Duration loadTimeout) {
+        this.loadTimeout = positive("loadTimeout", loadTimeout);
+        return this;
+    }
+
+    /**
+     * Builds the cache.
+     *
+     * @return the cache
+     */
+    public TieredCache<K, V> build() {
+        if (remote == null && l2Ttl != null) {
+            throw new IllegalStateException("l2Ttl is set but no remote store is: call remote(store, codec)");
+        }
+        if (bus != null && remote == null) {
+            throw new IllegalStateException("invalidationBus needs a remote store (its versions order"
+                    + " invalidations): call remote(store, codec)");
+        }
+        if (bus != null && keyDecoder == null) {
+            throw new IllegalStateException("invalidationBus needs keyDecoder to map received keys back"
+                    + " to cache keys (Function.identity() for String keys)");
+        }
+        return new TieredCache<>(this);
+    }
+
+    private static Duration positive(String field, Duration value) {
+        Objects.requireNonNull(value, field);
+        if (value.isNegative() || value.isZero()) {
+            throw new IllegalArgumentException(field + " must be positive, got " + value);
+        }
+        return value;
+    }
+
+    private static Duration nonNegative(String field, Duration value) {
+        Objects.requireNonNull(value, field);
+        if (value.isNegative()) {
+            throw new IllegalArgumentException(field + " must not be negative, got " + value);
+        }
+        return value;
+    }
+}
