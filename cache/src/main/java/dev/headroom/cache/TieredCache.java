@@ -86,8 +86,8 @@ import org.slf4j.LoggerFactory;
 public final class TieredCache<K, V> implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(TieredCache.class);
-    /** Returned by {@link #serve} for an entry past its lifetime; never escapes to callers. */
-    private static final Object EXPIRED = new Object();
+    /** Returned by {@link #readL1} when L1 has no usable entry; never escapes to callers. */
+    private static final Object MISS = new Object();
 
     private final String name;
     private final AsyncCache<K, CacheEntry<V>> l1;
@@ -241,15 +241,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
             K key,
             @Nullable CacheLoader<? super K, ? extends V> syncLoader,
             @Nullable AsyncCacheLoader<K, V> asyncLoader) {
-        CompletableFuture<CacheEntry<V>> present = l1.getIfPresent(key);
-        if (present != null && present.isDone() && !present.isCompletedExceptionally()) {
-            CacheEntry<V> entry = present.join();
-            if (entry != null) {
-                Object served = serve(key, present, entry, syncLoader, asyncLoader);
-                if (served != EXPIRED) {
-                    return cast(served);
-                }
-            }
+        Object served = readL1(key, syncLoader, asyncLoader);
+        if (served != MISS) {
+            return cast(served);
         }
         AsyncCacheLoader<K, V> loader = asyncLoader != null ? asyncLoader : adapt(Objects.requireNonNull(syncLoader));
         return await(slowGet(key, loader));
@@ -266,17 +260,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
      */
     public @Nullable V getIfPresent(K key) {
         Objects.requireNonNull(key, "key");
-        CompletableFuture<CacheEntry<V>> present = l1.getIfPresent(key);
-        if (present == null || !present.isDone() || present.isCompletedExceptionally()) {
-            metrics.l1Misses.increment();
-            return null;
-        }
-        CacheEntry<V> entry = present.join();
-        if (entry == null) {
-            return null;
-        }
-        Object served = serve(key, present, entry, null, defaultLoader);
-        if (served == EXPIRED) {
+        Object served = readL1(key, null, defaultLoader);
+        if (served == MISS) {
             metrics.l1Misses.increment();
             return null;
         }
@@ -308,17 +293,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
         Objects.requireNonNull(loader, "loader");
         @SuppressWarnings("unchecked")
         AsyncCacheLoader<K, V> typed = (AsyncCacheLoader<K, V>) loader;
-        CompletableFuture<CacheEntry<V>> present = l1.getIfPresent(key);
-        if (present != null && present.isDone() && !present.isCompletedExceptionally()) {
-            CacheEntry<V> entry = present.join();
-            if (entry != null) {
-                Object served = serve(key, present, entry, null, typed);
-                if (served != EXPIRED) {
-                    return CompletableFuture.completedFuture(cast(served));
-                }
-            }
-        }
-        return slowGet(key, typed);
+        Object served = readL1(key, null, typed);
+        return served != MISS ? CompletableFuture.completedFuture(cast(served)) : slowGet(key, typed);
     }
 
     /**
@@ -346,16 +322,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
             if (found.containsKey(key) || singles.containsKey(key) || missing.contains(key)) {
                 continue;
             }
-            CompletableFuture<CacheEntry<V>> present = l1.getIfPresent(key);
-            if (present != null && present.isDone() && !present.isCompletedExceptionally()) {
-                CacheEntry<V> entry = present.join();
-                if (entry != null) {
-                    Object served = serve(key, present, entry, null, loader);
-                    if (served != EXPIRED) {
-                        found.put(key, cast(served));
-                        continue;
-                    }
-                }
+            Object served = readL1(key, null, loader);
+            if (served != MISS) {
+                found.put(key, cast(served));
+                continue;
             }
             if (bulk == null) {
                 singles.put(key, slowGet(key, loader));
@@ -564,9 +534,22 @@ public final class TieredCache<K, V> implements AutoCloseable {
     // ---- read path -------------------------------------------------------------------------
 
     /**
-     * Serves an L1 entry that exists: fresh, early-refreshed or stale-within-grace; {@link #EXPIRED}
-     * if it is past its lifetime.
+     * The L1 read every public read starts with: the value of a usable entry (fresh, refreshed
+     * early, or stale within grace, triggering its refresh), or {@link #MISS}.
      */
+    private @Nullable Object readL1(
+            K key,
+            @Nullable CacheLoader<? super K, ? extends V> syncLoader,
+            @Nullable AsyncCacheLoader<K, V> asyncLoader) {
+        CompletableFuture<CacheEntry<V>> present = l1.getIfPresent(key);
+        if (present == null || !present.isDone() || present.isCompletedExceptionally()) {
+            return MISS;
+        }
+        CacheEntry<V> entry = present.join();
+        return entry == null ? MISS : serve(key, present, entry, syncLoader, asyncLoader);
+    }
+
+    /** Serves an L1 entry that exists; {@link #MISS} if it is past its lifetime. */
     private @Nullable Object serve(
             K key,
             CompletableFuture<CacheEntry<V>> present,
@@ -579,7 +562,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             if (l1.asMap().remove(key, present)) {
                 metrics.expirations.increment();
             }
-            return EXPIRED;
+            return MISS;
         }
         if (now - entry.freshUntil() < 0) {
             if (xfetchBeta > 0 && refreshEarly(entry, now)) {

@@ -5,7 +5,7 @@ import io.lettuce.core.RedisClient;
 import io.lettuce.core.ScanArgs;
 import io.lettuce.core.ScanCursor;
 import io.lettuce.core.api.StatefulRedisConnection;
-import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.api.sync.RedisKeyCommands;
 
 /**
  * The real Redis, with a key prefix of this test's own. Tests put every key they create under
@@ -63,19 +63,26 @@ public final class TestRedis implements AutoCloseable {
     public void close() {
         RedisClient client = newClient();
         try (StatefulRedisConnection<String, String> connection = client.connect()) {
-            RedisCommands<String, String> redis = connection.sync();
-            ScanArgs match = ScanArgs.Builder.matches(keyPrefix + "*").limit(500);
-            ScanCursor cursor = ScanCursor.INITIAL;
-            do {
-                KeyScanCursor<String> page = redis.scan(cursor, match);
-                if (!page.getKeys().isEmpty()) {
-                    redis.unlink(page.getKeys().toArray(new String[0]));
-                }
-                cursor = page;
-            } while (!cursor.isFinished());
+            deleteKeysUnder(connection.sync(), keyPrefix);
         } finally {
             client.shutdown();
         }
+    }
+
+    /**
+     * SCANs and UNLINKs every key starting with {@code prefix}. Works on a standalone connection and
+     * on a cluster connection, whose SCAN visits every master and whose UNLINK splits by slot.
+     */
+    static void deleteKeysUnder(RedisKeyCommands<String, String> redis, String prefix) {
+        ScanArgs match = ScanArgs.Builder.matches(prefix + "*").limit(500);
+        ScanCursor cursor = ScanCursor.INITIAL;
+        do {
+            KeyScanCursor<String> page = redis.scan(cursor, match);
+            if (!page.getKeys().isEmpty()) {
+                redis.unlink(page.getKeys().toArray(new String[0]));
+            }
+            cursor = page;
+        } while (!cursor.isFinished());
     }
 
     @Override

@@ -1,11 +1,7 @@
 package dev.headroom.testing;
 
-import io.lettuce.core.KeyScanCursor;
-import io.lettuce.core.ScanArgs;
-import io.lettuce.core.ScanCursor;
 import io.lettuce.core.cluster.RedisClusterClient;
 import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
-import io.lettuce.core.cluster.api.sync.RedisAdvancedClusterCommands;
 
 /**
  * A real Redis Cluster (3 masters from {@code scripts/services up}), with a key prefix of this
@@ -44,16 +40,7 @@ public final class TestRedisCluster implements AutoCloseable {
     public void close() {
         RedisClusterClient client = newClient();
         try (StatefulRedisClusterConnection<String, String> connection = client.connect()) {
-            RedisAdvancedClusterCommands<String, String> redis = connection.sync();
-            ScanArgs match = ScanArgs.Builder.matches(keyPrefix + "*").limit(500);
-            ScanCursor cursor = ScanCursor.INITIAL;
-            do {
-                KeyScanCursor<String> page = redis.scan(cursor, match);
-                for (String key : page.getKeys()) {
-                    redis.unlink(key); // one by one: keys live in different slots
-                }
-                cursor = page;
-            } while (!cursor.isFinished());
+            TestRedis.deleteKeysUnder(connection.sync(), keyPrefix);
         } finally {
             client.shutdown();
         }
