@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -365,7 +366,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             reads.add(
                     store == null
                             ? CompletableFuture.completedFuture(null)
-                            : store.get(keyEncoder.apply(key)).handle((read, error) -> error != null ? null : read));
+                            : orNullOnFailure(store.get(keyEncoder.apply(key))));
         }
         return CompletableFuture.allOf(reads.toArray(new CompletableFuture<?>[0]))
                 .thenCompose(ignored -> {
@@ -375,10 +376,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
                         K key = list.get(i);
                         RemoteValue read = reads.get(i).join();
                         if (read != null && read.value() != null) {
-                            V decoded = decode(read.value());
-                            if (decoded != null) {
-                                metrics.l2Hits.increment();
-                                entries.put(key, newEntry(decoded, 0, read.version()));
+                            CacheEntry<V> hit = l2Hit(read);
+                            if (hit != null) {
+                                entries.put(key, hit);
                                 continue;
                             }
                         } else if (read != null) {
@@ -409,18 +409,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
     private CompletableFuture<Map<K, V>> callBulkLoader(BulkCacheLoader<K, V> bulk, Set<K> keys) {
         long start = ticker.read();
-        return CompletableFuture.supplyAsync(
-                        () -> {
-                            try {
-                                Map<K, V> values = bulk.loadAll(Collections.unmodifiableSet(new LinkedHashSet<>(keys)));
-                                return values == null ? Map.<K, V>of() : values;
-                            } catch (RuntimeException e) {
-                                throw e;
-                            } catch (Exception e) {
-                                throw new CompletionException(e);
-                            }
-                        },
-                        executor)
+        return runOnExecutor(() -> {
+                    Map<K, V> values = bulk.loadAll(Collections.unmodifiableSet(new LinkedHashSet<>(keys)));
+                    return values == null ? Map.<K, V>of() : values;
+                })
                 .handle((values, error) -> {
                     metrics.recordLoad(ticker.read() - start);
                     if (error != null) {
@@ -658,28 +650,25 @@ public final class TieredCache<K, V> implements AutoCloseable {
             return callLoader(key, loader).thenApply(loaded -> toEntry(loaded, -1));
         }
         String remoteKey = keyEncoder.apply(key);
-        return store.get(remoteKey)
-                .handle((read, error) -> error == null ? read : null)
-                .thenCompose(read -> {
-                    if (read != null && read.value() != null && !bypassL2Value) {
-                        V decoded = decode(read.value());
-                        if (decoded != null) {
-                            metrics.l2Hits.increment();
-                            return CompletableFuture.completedFuture(newEntry(decoded, 0, read.version()));
-                        }
-                    } else if (read != null && !bypassL2Value) {
-                        metrics.l2Misses.increment();
-                    }
-                    long version = read == null ? -1 : read.version(); // -1: unknown, never write back
-                    // A corrupt value (present but undecodable) would make every lease request fail:
-                    // repair it with a direct, fenced load instead.
-                    boolean corrupt = read != null && read.value() != null;
-                    if (read == null || bypassL2Value || leaseTtl.isZero() || corrupt) {
-                        return loadAndWriteBack(key, loader, store, remoteKey, version, null);
-                    }
-                    return loadOncePerCluster(
-                            key, loader, store, remoteKey, version, ticker.read() + leaseTtl.toNanos(), false);
-                });
+        return orNullOnFailure(store.get(remoteKey)).thenCompose(read -> {
+            if (read != null && read.value() != null && !bypassL2Value) {
+                CacheEntry<V> hit = l2Hit(read);
+                if (hit != null) {
+                    return CompletableFuture.completedFuture(hit);
+                }
+            } else if (read != null && !bypassL2Value) {
+                metrics.l2Misses.increment();
+            }
+            long version = read == null ? -1 : read.version(); // -1: unknown, never write back
+            // A corrupt value (present but undecodable) would make every lease request fail:
+            // repair it with a direct, fenced load instead.
+            boolean corrupt = read != null && read.value() != null;
+            if (read == null || bypassL2Value || leaseTtl.isZero() || corrupt) {
+                return loadAndWriteBack(key, loader, store, remoteKey, version, null);
+            }
+            return loadOncePerCluster(
+                    key, loader, store, remoteKey, version, ticker.read() + leaseTtl.toNanos(), false);
+        });
     }
 
     /**
@@ -696,42 +685,37 @@ public final class TieredCache<K, V> implements AutoCloseable {
             long deadline,
             boolean waited) {
         String token = Long.toHexString(ThreadLocalRandom.current().nextLong());
-        return store.tryLease(remoteKey, token, leaseTtl)
-                .handle((acquired, error) -> error != null ? null : acquired)
-                .thenCompose(acquired -> {
-                    if (acquired == null) { // L2 failing: do not wait on it
-                        return loadAndWriteBack(key, loader, store, remoteKey, -1, null);
-                    }
-                    if (acquired) {
-                        return loadAndWriteBack(key, loader, store, remoteKey, version, token);
-                    }
-                    if (ticker.read() - deadline >= 0) {
-                        metrics.leaseTimeouts.increment();
-                        return loadAndWriteBack(key, loader, store, remoteKey, version, null);
-                    }
-                    if (!waited) {
-                        metrics.clusterWaits.increment();
-                    }
-                    return CompletableFuture.runAsync(() -> {}, pollDelay)
-                            .thenCompose(ignored -> store.get(remoteKey))
-                            .handle((read, error) -> error != null ? null : read)
-                            .thenCompose(read -> {
-                                if (read == null) {
-                                    return loadAndWriteBack(key, loader, store, remoteKey, -1, null);
-                                }
-                                if (read.value() != null) {
-                                    V decoded = decode(read.value());
-                                    if (decoded == null) { // corrupt: repair with a direct, fenced load
-                                        return loadAndWriteBack(key, loader, store, remoteKey, read.version(), null);
-                                    }
-                                    metrics.clusterFills.increment();
-                                    metrics.l2Hits.increment();
-                                    return CompletableFuture.completedFuture(newEntry(decoded, 0, read.version()));
-                                }
-                                return loadOncePerCluster(
-                                        key, loader, store, remoteKey, read.version(), deadline, true);
-                            });
-                });
+        return orNullOnFailure(store.tryLease(remoteKey, token, leaseTtl)).thenCompose(acquired -> {
+            if (acquired == null) { // L2 failing: do not wait on it
+                return loadAndWriteBack(key, loader, store, remoteKey, -1, null);
+            }
+            if (acquired) {
+                return loadAndWriteBack(key, loader, store, remoteKey, version, token);
+            }
+            if (ticker.read() - deadline >= 0) {
+                metrics.leaseTimeouts.increment();
+                return loadAndWriteBack(key, loader, store, remoteKey, version, null);
+            }
+            if (!waited) {
+                metrics.clusterWaits.increment();
+            }
+            return CompletableFuture.runAsync(() -> {}, pollDelay)
+                    .thenCompose(ignored -> orNullOnFailure(store.get(remoteKey)))
+                    .thenCompose(read -> {
+                        if (read == null) {
+                            return loadAndWriteBack(key, loader, store, remoteKey, -1, null);
+                        }
+                        if (read.value() != null) {
+                            CacheEntry<V> hit = l2Hit(read);
+                            if (hit == null) { // corrupt: repair with a direct, fenced load
+                                return loadAndWriteBack(key, loader, store, remoteKey, read.version(), null);
+                            }
+                            metrics.clusterFills.increment();
+                            return CompletableFuture.completedFuture(hit);
+                        }
+                        return loadOncePerCluster(key, loader, store, remoteKey, read.version(), deadline, true);
+                    });
+        });
     }
 
     /** Calls the loader, writes a value back fenced on {@code version}, then releases the lease. */
@@ -755,6 +739,21 @@ public final class TieredCache<K, V> implements AutoCloseable {
             }
             return toEntry(loaded, version);
         });
+    }
+
+    /** An L1 entry for a value read from L2 (counted as an L2 hit), or null if its bytes are corrupt. */
+    private @Nullable CacheEntry<V> l2Hit(RemoteValue read) {
+        V decoded = decode(Objects.requireNonNull(read.value()));
+        if (decoded == null) {
+            return null;
+        }
+        metrics.l2Hits.increment();
+        return newEntry(decoded, 0, read.version());
+    }
+
+    /** L2 failures are already counted by the guard; callers treat them as "no answer". */
+    private static <T> CompletableFuture<@Nullable T> orNullOnFailure(CompletableFuture<T> call) {
+        return call.handle((value, error) -> error != null ? null : value);
     }
 
     private @Nullable V decode(byte[] bytes) {
@@ -893,10 +892,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
     }
 
     private AsyncCacheLoader<K, V> adapt(CacheLoader<? super K, ? extends V> loader) {
-        return key -> CompletableFuture.supplyAsync(
+        return key -> runOnExecutor(() -> loader.load(key));
+    }
+
+    /** Runs a blocking, throwing task on the loader executor; a checked failure fails the future. */
+    private <T> CompletableFuture<T> runOnExecutor(Callable<T> task) {
+        return CompletableFuture.supplyAsync(
                 () -> {
                     try {
-                        return loader.load(key);
+                        return task.call();
                     } catch (RuntimeException e) {
                         throw e;
                     } catch (Exception e) {

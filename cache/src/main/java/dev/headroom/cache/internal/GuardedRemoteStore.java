@@ -62,10 +62,6 @@ public final class GuardedRemoteStore {
         return breaker;
     }
 
-    public String breakerState() {
-        return breaker.getState().name();
-    }
-
     public CompletableFuture<RemoteValue> get(String key) {
         return guard(() -> store.get(key));
     }
