@@ -4,6 +4,7 @@ import com.github.benmanes.caffeine.cache.AsyncCache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import dev.headroom.cache.internal.CacheEntry;
 import dev.headroom.cache.internal.CacheMetrics;
+import dev.headroom.cache.internal.CoarseClock;
 import dev.headroom.cache.internal.GuardedRemoteStore;
 import dev.headroom.cache.internal.Sweeper;
 import dev.headroom.core.Codec;
@@ -93,6 +94,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final String name;
     private final AsyncCache<K, CacheEntry<V>> l1;
     private final Ticker ticker;
+    /** Decides freshness on L1 hits: {@link CoarseClock} unless a ticker was set on the builder. */
+    private final Ticker hitClock;
+
     private final long ttlNanos;
     private final long graceNanos;
     private final long negativeTtlNanos;
@@ -119,7 +123,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
     TieredCache(TieredCacheBuilder<K, V> b) {
         this.name = b.name;
-        this.ticker = b.ticker;
+        this.ticker = b.ticker != null ? b.ticker : Ticker.system();
+        this.hitClock = b.ticker != null ? b.ticker : CoarseClock.shared();
         this.ttlNanos = b.ttl.toNanos();
         this.graceNanos = b.grace.toNanos();
         this.negativeTtlNanos = b.negativeTtl.toNanos();
@@ -548,7 +553,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             CacheEntry<V> entry,
             @Nullable CacheLoader<? super K, ? extends V> syncLoader,
             @Nullable AsyncCacheLoader<K, V> asyncLoader) {
-        long now = ticker.read();
+        long now = hitClock.read();
         if (now - entry.expiresAt() >= 0) {
             // Past this entry's own lifetime (Caffeine's fixed expiry is the longest possible one).
             if (l1.asMap().remove(key, present)) {

@@ -32,7 +32,9 @@ public final class TieredCacheBuilder<K, V> {
     Duration negativeTtl = Duration.ZERO;
     double ttlJitter = 0.1;
     double xfetchBeta = 1.0;
-    Ticker ticker = Ticker.system();
+
+    @Nullable
+    Ticker ticker;
 
     @Nullable
     RandomGenerator random;
@@ -176,7 +178,12 @@ public final class TieredCacheBuilder<K, V> {
         return this;
     }
 
-    /** The time source, mainly for tests. Default {@link Ticker#system()}. */
+    /**
+     * The time source, mainly for tests; it then also decides freshness on every L1 hit. By default
+     * load times, lease deadlines and sweeps read {@link Ticker#system()}, while an L1 hit compares
+     * the entry's lifetime with a shared clock sampled every millisecond (one volatile read instead
+     * of a {@code nanoTime} call), so an entry may be served up to about a millisecond past its TTL.
+     */
     public TieredCacheBuilder<K, V> ticker(Ticker ticker) {
         this.ticker = Objects.requireNonNull(ticker, "ticker");
         return this;

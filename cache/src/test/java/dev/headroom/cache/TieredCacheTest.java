@@ -68,6 +68,26 @@ class TieredCacheTest {
     }
 
     @Test
+    void withTheDefaultClockEntriesStillExpireWhileReadsAreHot() {
+        AtomicInteger version = new AtomicInteger();
+        try (TieredCache<String, String> cache = TieredCache.<String, String>builder("default-clock")
+                .ttl(Duration.ofMillis(50))
+                .ttlJitter(0)
+                .earlyRefreshBeta(0)
+                .loader(k -> k + "-" + version.incrementAndGet())
+                .build()) {
+            String first = cache.get("k");
+            // A hot read loop is what switches the shared clock to sampled time; the entry must
+            // still be replaced soon after its 50 ms lifetime.
+            await().atMost(Duration.ofSeconds(5))
+                    .pollDelay(Duration.ZERO)
+                    .pollInterval(Duration.ofNanos(1))
+                    .until(() -> !first.equals(cache.get("k")));
+            assertThat(version.get()).isGreaterThanOrEqualTo(2);
+        }
+    }
+
+    @Test
     void concurrentMissesOnOneKeyShareOneLoad() throws Exception {
         TieredCache<String, String> cache = builder()
                 .loader(k -> {
