@@ -179,10 +179,12 @@ public final class TieredCacheBuilder<K, V> {
     }
 
     /**
-     * The time source, mainly for tests; it then also decides freshness on every L1 hit. By default
-     * load times, lease deadlines and sweeps read {@link Ticker#system()}, while an L1 hit compares
-     * the entry's lifetime with a shared clock sampled every millisecond (one volatile read instead
-     * of a {@code nanoTime} call), so an entry may be served up to about a millisecond past its TTL.
+     * The time source, mainly for tests; when set it is also read on every L1 hit. By default load
+     * times, lease deadlines and sweeps read {@link Ticker#system()}, while an L1 hit checks the
+     * entry's lifetime against a JVM-wide clock that is precise at low read rates and, above about
+     * 500,000 reads per second, a sample refreshed every millisecond (one volatile read instead of
+     * a {@code nanoTime} call). An entry can then be served up to about a millisecond, plus any CPU
+     * starvation of the sampling thread, past its TTL.
      */
     public TieredCacheBuilder<K, V> ticker(Ticker ticker) {
         this.ticker = Objects.requireNonNull(ticker, "ticker");
