@@ -30,7 +30,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -164,8 +163,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
         Caffeine<Object, Object> caffeine = Caffeine.newBuilder()
                 .ticker(ticker::read)
-                // maintenance and listeners are short and non-blocking; the loader pool may be closed
-                .executor(b.executor != null ? b.executor : ForkJoinPool.commonPool())
+                // Maintenance (amortized, bounded buffer drains) and the removal listener (a counter)
+                // run on the writing thread: handing them to a pool woke a thread per L1 write,
+                // ~2 context switches and ~30 µs of CPU per L2 hit on 2 vCPUs (benchmarks/RESULTS.md).
+                .executor(Runnable::run)
                 .removalListener((k, v, cause) -> {
                     if (cause.wasEvicted()) {
                         metrics.evictions.increment();

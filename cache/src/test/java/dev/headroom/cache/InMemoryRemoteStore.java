@@ -14,6 +14,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class InMemoryRemoteStore implements RemoteStore {
     final ConcurrentHashMap<String, RemoteValue> data = new ConcurrentHashMap<>();
     final AtomicBoolean down = new AtomicBoolean();
+    /** Calls never answer: what a Redis that stopped reading its socket looks like. */
+    final AtomicBoolean hanging = new AtomicBoolean();
+
     final AtomicInteger calls = new AtomicInteger();
 
     @Override
@@ -62,6 +65,9 @@ final class InMemoryRemoteStore implements RemoteStore {
 
     private <T> CompletionStage<T> call(java.util.function.Supplier<T> op) {
         calls.incrementAndGet();
+        if (hanging.get()) {
+            return new CompletableFuture<>();
+        }
         if (down.get()) {
             return CompletableFuture.failedFuture(new IllegalStateException("store is down"));
         }

@@ -262,6 +262,27 @@ class TieredCacheTest {
     }
 
     @Test
+    void anL2ThatNeverAnswersCostsItsTimeoutThenTheLoaderServes() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        store.hanging.set(true);
+        TieredCache<String, String> cache = builder()
+                .remote(store, Codec.utf8())
+                .l2Timeout(Duration.ofMillis(50))
+                .loader(k -> "loaded-" + k)
+                .build();
+
+        for (int i = 0; i < 3; i++) {
+            long start = System.nanoTime();
+            assertThat(cache.get("k" + i)).isEqualTo("loaded-k" + i);
+            assertThat(System.nanoTime() - start)
+                    .as("the L2 read waited for its timeout")
+                    .isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(50));
+        }
+        assertThat(count("headroom.cache.l2.errors", "kind", "failure")).isGreaterThanOrEqualTo(3);
+        assertThat(count("headroom.cache.loads", "result", "success")).isEqualTo(3);
+    }
+
+    @Test
     void aSecondInstanceReadsWhatTheFirstLoadedFromL2() {
         InMemoryRemoteStore store = new InMemoryRemoteStore();
         TieredCache<String, String> a =

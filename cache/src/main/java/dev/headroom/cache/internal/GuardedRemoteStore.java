@@ -102,7 +102,7 @@ public final class GuardedRemoteStore {
         long start = System.nanoTime();
         CompletableFuture<T> result;
         try {
-            result = call.get().toCompletableFuture().copy().orTimeout(timeoutNanos, TimeUnit.NANOSECONDS);
+            result = Timeouts.shared().within(call.get(), timeoutNanos);
         } catch (RuntimeException e) { // a store that throws instead of failing its stage
             result = CompletableFuture.failedFuture(e);
         }
