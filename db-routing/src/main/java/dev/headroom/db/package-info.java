@@ -1,8 +1,15 @@
 /**
- * Read/write DataSource routing aware of replication lag, read-your-writes, and shard resolution.
+ * Read/write routing for JDBC: {@link dev.headroom.db.RoutingDataSource} sends writes and
+ * transactions to the primary and reads to a replica that is healthy, within its lag bound and,
+ * for read-your-writes, has replayed the reader's {@link dev.headroom.core.ConsistencyToken}.
  *
- * <p>Not yet implemented: this module is in the build so that every artifact exists from the start;
- * its API arrives with its own issue (see DESIGN.md).
+ * <p>Metrics ({@code headroom.db.*}, tag {@code router} = the router's name): {@code connections}
+ * (tags {@code target} = primary|replica, {@code replica}), {@code fallbacks} (tag {@code reason}),
+ * {@code replica.lag.bytes} and {@code replica.lag} (seconds) and {@code replica.serving} gauges per
+ * replica, {@code replica.ejections} (tag {@code reason} = lag|unreachable|not_replica) and
+ * {@code replica.readmissions}, {@code replica.kept} (lag-ejected replicas kept serving by the
+ * {@code minServingReplicas} guard), {@code token.reads} (tag {@code result} =
+ * cached|checked|waited|fallback).
  */
 @NullMarked
 package dev.headroom.db;

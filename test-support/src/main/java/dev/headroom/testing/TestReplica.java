@@ -131,6 +131,83 @@ public final class TestReplica implements AutoCloseable {
                         "true".equals(query("SELECT (pg_last_wal_replay_lsn() >= '" + target + "'::pg_lsn)::text")));
     }
 
+    /**
+     * Stops the replica server the way a crash would ({@code pg_ctl stop -m immediate}). Only for
+     * the local replica that {@code scripts/services up} made (data directory {@code
+     * HEADROOM_REPLICA_DIR}, default {@code /var/lib/postgresql/headroom-replica}). Hold {@link
+     * #REPLAY_LOCK}, and call {@link #start()} in a {@code finally}.
+     *
+     * @throws IllegalStateException if the replica is not that local one, or pg_ctl fails
+     */
+    public void stopImmediately() {
+        pgCtl("stop", "-m", "immediate", "-w");
+    }
+
+    /** Starts the replica {@link #stopImmediately()} stopped and waits until it has caught up. */
+    public void start() {
+        pgCtl(
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                replicaDir().resolve("replica.log").toString());
+        Awaitility.await("replica accepts connections again")
+                .atMost(Duration.ofSeconds(60))
+                .pollInterval(Duration.ofMillis(50))
+                .ignoreExceptions()
+                .until(() ->
+                        "t".equals(query("SELECT pg_is_in_recovery()::text").substring(0, 1)));
+        awaitCaughtUp(Duration.ofSeconds(60));
+    }
+
+    private static java.nio.file.Path replicaDir() {
+        String dir = System.getenv("HEADROOM_REPLICA_DIR");
+        return java.nio.file.Path.of(dir != null && !dir.isBlank() ? dir : "/var/lib/postgresql/headroom-replica");
+    }
+
+    private void pgCtl(String... args) {
+        java.nio.file.Path dir = replicaDir();
+        if (!java.nio.file.Files.isDirectory(dir)) {
+            throw new IllegalStateException("cannot stop or start " + this + ": no replica data directory at " + dir
+                    + " (only the replica `scripts/services up` makes can be stopped by tests)");
+        }
+        java.util.List<String> cmd = new java.util.ArrayList<>();
+        if ("root".equals(System.getProperty("user.name"))) {
+            cmd.addAll(java.util.List.of("runuser", "-u", "postgres", "--"));
+        }
+        cmd.add(pgCtlBinary());
+        cmd.add("-D");
+        cmd.add(dir.toString());
+        cmd.addAll(java.util.List.of(args));
+        try {
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            if (!p.waitFor(90, java.util.concurrent.TimeUnit.SECONDS) || p.exitValue() != 0) {
+                throw new IllegalStateException(String.join(" ", cmd) + " failed: " + out);
+            }
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException(String.join(" ", cmd) + " could not run: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted running " + String.join(" ", cmd), e);
+        }
+    }
+
+    private static String pgCtlBinary() {
+        java.io.File[] versions = new java.io.File("/usr/lib/postgresql").listFiles();
+        if (versions != null) {
+            java.util.Arrays.sort(versions);
+            for (int i = versions.length - 1; i >= 0; i--) {
+                java.io.File bin = new java.io.File(versions[i], "bin/pg_ctl");
+                if (bin.canExecute()) {
+                    return bin.getPath();
+                }
+            }
+        }
+        return "pg_ctl";
+    }
+
     /** Resumes replay so that no later test finds it paused. */
     @Override
     public void close() {

@@ -1,0 +1,628 @@
+package dev.headroom.db;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.headroom.core.ConsistencyToken;
+import dev.headroom.core.Criticality;
+import dev.headroom.core.RequestContext;
+import dev.headroom.core.Ticker;
+import dev.headroom.db.internal.LazyConnection;
+import dev.headroom.db.internal.ReplicaNode;
+import dev.headroom.db.internal.ReplicaNode.Ejection;
+import dev.headroom.db.internal.RouteHint;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.TimeGauge;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.PrintWriter;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.SQLFeatureNotSupportedException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
+import java.util.logging.Logger;
+import javax.sql.DataSource;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A {@link DataSource} that sends writes and transactions to the primary and reads to a healthy
+ * replica, aware of replication lag and of read-your-writes.
+ *
+ * <p><b>Routing.</b> Each connection it returns is logical: the physical connection is taken at the
+ * first call that needs the database, and from then on every statement uses it, so a transaction
+ * never spans two servers. The route is decided then, in this order:
+ *
+ * <ol>
+ *   <li>inside {@link #primary(SqlWork)}: the primary;
+ *   <li>a {@link RequestContext} with {@link Criticality#CRITICAL} (unless {@link
+ *       RoutingDataSourceBuilder#pinCriticalToPrimary(boolean) turned off}): the primary;
+ *   <li>inside {@link #replica(SqlWork)} or {@link #replica(ConsistencyToken, SqlWork)}, or after
+ *       {@code setReadOnly(true)} on the connection before its first statement: a replica;
+ *   <li>anything else, including a read-write transaction: the primary.
+ * </ol>
+ *
+ * <p><b>Replicas.</b> A probe measures every replica's lag each {@code probeInterval}; a replica past
+ * {@code maxLag} or {@code maxLagBytes}, unreachable, or not a replica at all stops serving and
+ * serves again after {@code readmitAfterProbes} probes within half of both bounds. A replica starts
+ * unprobed, and serves once the first probe (run at once in the background) finds it within bounds;
+ * until then its reads go to the primary. A replica that fails when a read asks it for a connection
+ * is ejected on the spot and the read moves to another replica or the primary: only statements
+ * already running on a replica that dies fail.
+ *
+ * <p><b>Read-your-writes.</b> After a write commits, {@link #consistencyToken()} returns the
+ * primary's position; its string form can travel in a cookie or header to another instance, whose
+ * {@link #replica(ConsistencyToken, SqlWork)} (or a token in the {@link RequestContext}) reads from
+ * a replica known to have replayed it: first by the last probe, else by asking the chosen replica,
+ * waiting up to {@code maxTokenWait}; failing that, from the primary. A read never sees data older
+ * than its token.
+ *
+ * <p>With no replica serving, replica reads use the primary, or throw {@link
+ * NoReplicaAvailableException} if {@link RoutingDataSourceBuilder#failWhenNoReplica()} was set.
+ *
+ * <p>Thread-safe. Closing it stops the probe and closes the pools it built (not DataSources given
+ * to it).
+ */
+public final class RoutingDataSource implements DataSource, AutoCloseable {
+    private static final org.slf4j.Logger log = LoggerFactory.getLogger(RoutingDataSource.class);
+    private static final long TOKEN_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
+
+    private final String name;
+    private final DataSource primary;
+    private final List<HikariDataSource> owned = new ArrayList<>();
+    private final List<ReplicaNode> nodes;
+    private final Map<String, ReplicaNode> byName = new LinkedHashMap<>();
+    private volatile List<ReplicaNode> serving = List.of();
+    private final ThreadLocal<RouteHint> scope = new ThreadLocal<>();
+    private final LagProbe probe;
+    private final ReplicaSelector selector;
+    private final Ticker ticker;
+    private final long maxLagBytes;
+    private final long maxLagNanos;
+    private final int readmitProbes;
+    private final int minServing;
+    private final boolean failWhenNoReplica;
+    private final long maxTokenWaitNanos;
+    private final boolean pinCritical;
+    private final ScheduledExecutorService prober;
+    private final LazyConnection.Opener opener = this::open;
+    private volatile boolean primaryProbeFailing;
+
+    private final MeterRegistry registry;
+    private final Counter primaryRouted;
+    private final Counter fallbackNoReplica;
+    private final Counter fallbackReplicaFailed;
+    private final Map<TokenResult, Counter> tokenReads = new EnumMap<>(TokenResult.class);
+    private final AtomicInteger kept = new AtomicInteger();
+
+    private enum TokenResult {
+        CACHED,
+        CHECKED,
+        WAITED,
+        FALLBACK
+    }
+
+    RoutingDataSource(RoutingDataSourceBuilder b) {
+        this.name = b.name;
+        this.probe = b.probe;
+        this.selector = b.selector;
+        this.ticker = b.ticker;
+        this.maxLagBytes = b.maxLagBytes;
+        this.maxLagNanos = b.maxLag.toNanos();
+        this.readmitProbes = b.readmitProbes;
+        this.minServing = b.minServingReplicas;
+        this.failWhenNoReplica = b.failWhenNoReplica;
+        this.maxTokenWaitNanos = b.maxTokenWait.toNanos();
+        this.pinCritical = b.pinCriticalToPrimary;
+        this.registry = b.meterRegistry != null ? b.meterRegistry : new SimpleMeterRegistry();
+        this.primary = dataSource("primary", java.util.Objects.requireNonNull(b.primary), false, b.poolConfig);
+        this.primaryRouted = connections("primary", "primary");
+        this.fallbackNoReplica = fallbacks("no_replica");
+        this.fallbackReplicaFailed = fallbacks("replica_failed");
+        for (TokenResult r : TokenResult.values()) {
+            tokenReads.put(
+                    r,
+                    Counter.builder("headroom.db.token.reads")
+                            .description("reads with a consistency token, by how the token was satisfied")
+                            .tags("router", name, "result", r.name().toLowerCase(java.util.Locale.ROOT))
+                            .register(registry));
+        }
+        List<ReplicaNode> list = new ArrayList<>();
+        b.replicas.forEach((replicaName, source) -> {
+            ReplicaNode node = new ReplicaNode(
+                    replicaName,
+                    dataSource(replicaName, source, true, b.poolConfig),
+                    connections("replica", replicaName));
+            list.add(node);
+            byName.put(replicaName, node);
+            replicaGauges(node);
+        });
+        this.nodes = List.copyOf(list);
+        Gauge.builder("headroom.db.replica.kept", kept, AtomicInteger::get)
+                .description("lag-ejected replicas kept serving by the minServingReplicas guard")
+                .tag("router", name)
+                .register(registry);
+        this.prober = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "headroom-db-probe-" + name);
+            t.setDaemon(true);
+            return t;
+        });
+        if (!nodes.isEmpty()) {
+            prober.scheduleWithFixedDelay(this::probeQuietly, 0, b.probeInterval.toNanos(), TimeUnit.NANOSECONDS);
+        }
+    }
+
+    /**
+     * Starts configuring a router.
+     *
+     * @param name names the router in metrics, logs and pool names
+     * @throws IllegalArgumentException if {@code name} is blank
+     */
+    public static RoutingDataSourceBuilder builder(String name) {
+        return new RoutingDataSourceBuilder(name);
+    }
+
+    // ---- DataSource ----------------------------------------------------------------------
+
+    /**
+     * Returns a logical connection; no physical connection is taken until the first statement (see
+     * the class documentation for how it is routed then). Never blocks.
+     */
+    @Override
+    public Connection getConnection() {
+        RouteHint hint = scope.get();
+        RequestContext ctx = RequestContext.current();
+        boolean critical = pinCritical && ctx.criticality() == Criticality.CRITICAL;
+        long token = hint != null ? hint.tokenPosition() : -1;
+        if (token < 0) {
+            Optional<ConsistencyToken> fromContext = ctx.consistencyToken();
+            if (fromContext.isPresent()) {
+                token = position(fromContext.get());
+            }
+        }
+        if (hint == null && token < 0 && !critical) {
+            hint = RouteHint.NONE;
+        } else if (hint == null || hint.tokenPosition() != token || critical) {
+            hint = new RouteHint(hint == null ? null : hint.scope(), token, critical);
+        }
+        return new LazyConnection(opener, hint);
+    }
+
+    /** Not supported: each server's credentials belong to its pool. */
+    @Override
+    public Connection getConnection(String username, String password) throws SQLException {
+        throw new SQLFeatureNotSupportedException(
+                "router '" + name + "': credentials are configured per pool; use getConnection()");
+    }
+
+    @Override
+    public PrintWriter getLogWriter() throws SQLException {
+        return primary.getLogWriter();
+    }
+
+    @Override
+    public void setLogWriter(PrintWriter out) throws SQLException {
+        primary.setLogWriter(out);
+    }
+
+    @Override
+    public void setLoginTimeout(int seconds) throws SQLException {
+        primary.setLoginTimeout(seconds);
+    }
+
+    @Override
+    public int getLoginTimeout() throws SQLException {
+        return primary.getLoginTimeout();
+    }
+
+    @Override
+    public Logger getParentLogger() throws SQLFeatureNotSupportedException {
+        return primary.getParentLogger();
+    }
+
+    @Override
+    public <T> T unwrap(Class<T> iface) throws SQLException {
+        if (iface.isInstance(this)) {
+            return iface.cast(this);
+        }
+        return primary.unwrap(iface);
+    }
+
+    @Override
+    public boolean isWrapperFor(Class<?> iface) throws SQLException {
+        return iface.isInstance(this) || primary.isWrapperFor(iface);
+    }
+
+    // ---- scopes and tokens ---------------------------------------------------------------
+
+    /**
+     * Runs {@code work} with every connection it obtains from this router routed to the primary
+     * (innermost scope wins).
+     */
+    public <T> T primary(SqlWork<T> work) throws SQLException {
+        return inScope(new RouteHint(Route.PRIMARY, -1, false), work);
+    }
+
+    /** Runs {@code work} with the connections it obtains from this router routed to a replica. */
+    public <T> T replica(SqlWork<T> work) throws SQLException {
+        return inScope(new RouteHint(Route.REPLICA, -1, false), work);
+    }
+
+    /**
+     * Runs {@code work} on a replica that has replayed {@code token}, or on the primary if none has
+     * within {@code maxTokenWait}.
+     *
+     * @throws IllegalArgumentException if the token was not issued by this kind of router
+     */
+    public <T> T replica(ConsistencyToken token, SqlWork<T> work) throws SQLException {
+        java.util.Objects.requireNonNull(token, "token");
+        return inScope(new RouteHint(Route.REPLICA, position(token), false), work);
+    }
+
+    private <T> T inScope(RouteHint hint, SqlWork<T> work) throws SQLException {
+        java.util.Objects.requireNonNull(work, "work");
+        RouteHint outer = scope.get();
+        scope.set(hint);
+        try {
+            return work.run();
+        } finally {
+            if (outer == null) {
+                scope.remove();
+            } else {
+                scope.set(outer);
+            }
+        }
+    }
+
+    /**
+     * Returns a token for everything committed on the primary so far (one query on the primary).
+     * Call it after the write commits.
+     *
+     * @throws SQLException if the primary cannot be asked
+     */
+    public ConsistencyToken consistencyToken() throws SQLException {
+        try (Connection c = primary.getConnection()) {
+            return ConsistencyToken.parse(probe.encode(probe.primaryPosition(c)));
+        }
+    }
+
+    private long position(ConsistencyToken token) {
+        return probe.decode(token.value());
+    }
+
+    // ---- introspection -------------------------------------------------------------------
+
+    /** The replicas in the order given, with their last probe and load. */
+    public List<ReplicaInfo> replicas() {
+        return List.copyOf(nodes);
+    }
+
+    /**
+     * Returns whether the named replica currently serves reads.
+     *
+     * @throws IllegalArgumentException if there is no replica by that name
+     */
+    public boolean isServing(String replicaName) {
+        ReplicaNode node = byName.get(java.util.Objects.requireNonNull(replicaName, "replicaName"));
+        if (node == null) {
+            throw new IllegalArgumentException(
+                    "router '" + name + "' has no replica '" + replicaName + "' (replicas: " + byName.keySet() + ")");
+        }
+        return serving.contains(node);
+    }
+
+    /** Runs one probe round now, on the calling thread, and applies it (tests and operations). */
+    public synchronized void probeNow() {
+        long primaryPosition;
+        try (Connection c = primary.getConnection()) {
+            primaryPosition = probe.primaryPosition(c);
+            if (primaryProbeFailing) {
+                primaryProbeFailing = false;
+                log.info("router '{}': primary answers lag probes again", name);
+            }
+        } catch (SQLException e) {
+            if (!primaryProbeFailing) {
+                primaryProbeFailing = true;
+                log.warn("router '{}': cannot read the primary's position; replica states kept as they are", name, e);
+            }
+            return;
+        }
+        for (ReplicaNode node : nodes) {
+            try (Connection c = node.dataSource().getConnection()) {
+                Object change = node.onProbe(probe.lag(c, primaryPosition), maxLagBytes, maxLagNanos, readmitProbes);
+                if (change == Ejection.LAG) {
+                    ejected(node, Ejection.LAG, null);
+                } else if (change == ReplicaNode.READMITTED) {
+                    registry.counter("headroom.db.replica.readmissions", "router", name, "replica", node.name())
+                            .increment();
+                    log.info("router '{}': replica {} caught up, serving again", name, node);
+                } else if (change == ReplicaNode.ADMITTED) {
+                    log.info("router '{}': replica {} serving", name, node);
+                }
+            } catch (LagProbe.NotAReplicaException e) {
+                if (node.eject(Ejection.NOT_REPLICA)) {
+                    ejected(node, Ejection.NOT_REPLICA, e);
+                }
+            } catch (SQLException e) {
+                if (node.eject(Ejection.UNREACHABLE)) {
+                    ejected(node, Ejection.UNREACHABLE, e);
+                }
+            }
+        }
+        recomputeServing();
+    }
+
+    private void probeQuietly() {
+        try {
+            probeNow();
+        } catch (RuntimeException e) {
+            log.warn("router '{}': lag probe failed unexpectedly; next round as scheduled", name, e);
+        }
+    }
+
+    private void ejected(ReplicaNode node, Ejection why, @Nullable Exception cause) {
+        registry.counter("headroom.db.replica.ejections", "router", name, "replica", node.name(), "reason", why.tag)
+                .increment();
+        if (cause == null) {
+            log.warn("router '{}': replica {} ejected ({})", name, node, why.tag);
+        } else {
+            log.warn("router '{}': replica {} ejected ({}): {}", name, node.name(), why.tag, cause.toString());
+        }
+    }
+
+    private synchronized void recomputeServing() {
+        List<ReplicaNode> now = new ArrayList<>();
+        for (ReplicaNode n : nodes) {
+            if (n.serving()) {
+                now.add(n);
+            }
+        }
+        int keep = 0;
+        if (now.size() < minServing) {
+            List<ReplicaNode> lagging = new ArrayList<>();
+            for (ReplicaNode n : nodes) {
+                if (n.ejection() == Ejection.LAG) {
+                    lagging.add(n);
+                }
+            }
+            lagging.sort(Comparator.comparingLong(ReplicaNode::lagBytes));
+            for (int i = 0; i < lagging.size() && now.size() < minServing; i++, keep++) {
+                now.add(lagging.get(i));
+            }
+            if (keep > 0 && kept.get() != keep) {
+                log.warn(
+                        "router '{}': only {} replicas within bounds; keeping {} lagging ones serving (minServingReplicas {})",
+                        name,
+                        now.size() - keep,
+                        keep,
+                        minServing);
+            }
+        }
+        kept.set(keep);
+        serving = List.copyOf(now);
+    }
+
+    // ---- routing ---------------------------------------------------------------------------
+
+    private LazyConnection.Physical open(LazyConnection c) throws SQLException {
+        RouteHint hint = c.hint();
+        Route route;
+        if (hint.scope() == Route.PRIMARY || hint.critical()) {
+            route = Route.PRIMARY;
+        } else if (hint.scope() == Route.REPLICA || c.readOnlyRequested()) {
+            route = Route.REPLICA;
+        } else {
+            route = Route.PRIMARY;
+        }
+        return route == Route.PRIMARY ? onPrimary(primaryRouted) : onReplica(hint.tokenPosition());
+    }
+
+    private LazyConnection.Physical onPrimary(Counter reason) throws SQLException {
+        Connection c = primary.getConnection();
+        reason.increment();
+        return new Borrowed(c, null);
+    }
+
+    private LazyConnection.Physical onReplica(long token) throws SQLException {
+        for (int attempt = 0; attempt <= nodes.size(); attempt++) {
+            List<ReplicaNode> candidates = serving;
+            if (candidates.isEmpty()) {
+                break;
+            }
+            boolean known = false;
+            if (token >= 0) {
+                List<ReplicaNode> replayed = new ArrayList<>(candidates.size());
+                for (ReplicaNode n : candidates) {
+                    if (n.replayPosition() >= token) {
+                        replayed.add(n);
+                    }
+                }
+                if (!replayed.isEmpty()) {
+                    candidates = replayed;
+                    known = true;
+                }
+            }
+            ReplicaNode node = choose(candidates);
+            Connection c;
+            try {
+                c = node.dataSource().getConnection();
+            } catch (SQLException e) {
+                if (node.eject(Ejection.UNREACHABLE)) {
+                    ejected(node, Ejection.UNREACHABLE, e);
+                }
+                recomputeServing();
+                continue;
+            }
+            if (token >= 0) {
+                TokenResult result;
+                try {
+                    result = known ? TokenResult.CACHED : awaitReplay(node, c, token);
+                } catch (SQLException e) {
+                    close(c, e);
+                    if (node.eject(Ejection.UNREACHABLE)) {
+                        ejected(node, Ejection.UNREACHABLE, e);
+                    }
+                    recomputeServing();
+                    continue;
+                }
+                tokenReads.get(result).increment();
+                if (result == TokenResult.FALLBACK) {
+                    close(c, null);
+                    return onPrimary(primaryRouted);
+                }
+            }
+            node.inFlightCounter().incrementAndGet();
+            node.routed.increment();
+            return new Borrowed(c, node);
+        }
+        if (failWhenNoReplica) {
+            throw new NoReplicaAvailableException("router '" + name + "': no replica is serving " + nodes);
+        }
+        return onPrimary(fallbackNoReplica);
+    }
+
+    private ReplicaNode choose(List<ReplicaNode> candidates) {
+        if (candidates.size() == 1) {
+            return candidates.get(0);
+        }
+        ReplicaInfo chosen = selector.select(candidates);
+        if (!(chosen instanceof ReplicaNode node) || !candidates.contains(node)) {
+            throw new IllegalStateException("ReplicaSelector " + selector + " returned " + chosen
+                    + ", which is not one of the replicas it was given");
+        }
+        return node;
+    }
+
+    /** Asks the replica for its replay position until it reaches {@code token} or the wait ends. */
+    private TokenResult awaitReplay(ReplicaNode node, Connection c, long token) throws SQLException {
+        long deadline = ticker.read() + maxTokenWaitNanos;
+        boolean waited = false;
+        while (true) {
+            long replayed = probe.replayPosition(c);
+            node.observeReplay(replayed);
+            if (replayed >= token) {
+                return waited ? TokenResult.WAITED : TokenResult.CHECKED;
+            }
+            long left = deadline - ticker.read();
+            if (left <= 0 || Thread.currentThread().isInterrupted()) {
+                return TokenResult.FALLBACK;
+            }
+            waited = true;
+            LockSupport.parkNanos(Math.min(left, TOKEN_POLL_NANOS));
+        }
+    }
+
+    private static void close(Connection c, @Nullable SQLException primaryError) {
+        try {
+            c.close();
+        } catch (SQLException e) {
+            if (primaryError != null) {
+                primaryError.addSuppressed(e);
+            }
+        }
+    }
+
+    private static final class Borrowed implements LazyConnection.Physical {
+        private final Connection connection;
+        private final @Nullable ReplicaNode node;
+
+        Borrowed(Connection connection, @Nullable ReplicaNode node) {
+            this.connection = connection;
+            this.node = node;
+        }
+
+        @Override
+        public Connection connection() {
+            return connection;
+        }
+
+        @Override
+        public void release() throws SQLException {
+            try {
+                connection.close();
+            } finally {
+                if (node != null) {
+                    node.inFlightCounter().decrementAndGet();
+                }
+            }
+        }
+    }
+
+    // ---- set-up and metrics ----------------------------------------------------------------
+
+    private DataSource dataSource(
+            String server, Object source, boolean replica, @Nullable Consumer<HikariConfig> poolConfig) {
+        if (source instanceof DataSource ds) {
+            return ds;
+        }
+        HikariConfig cfg = new HikariConfig();
+        cfg.setJdbcUrl((String) source);
+        cfg.setPoolName("headroom-" + name + "-" + server);
+        cfg.setInitializationFailTimeout(-1); // start even if the server is down
+        if (replica) {
+            cfg.setConnectionTimeout(1000);
+        }
+        if (poolConfig != null) {
+            poolConfig.accept(cfg);
+        }
+        HikariDataSource pool = new HikariDataSource(cfg);
+        owned.add(pool);
+        return pool;
+    }
+
+    private Counter connections(String target, String server) {
+        return Counter.builder("headroom.db.connections")
+                .description("physical connections taken through the router, by where they went")
+                .tags("router", name, "target", target, "server", server)
+                .register(registry);
+    }
+
+    private Counter fallbacks(String reason) {
+        return Counter.builder("headroom.db.fallbacks")
+                .description("replica reads served by the primary")
+                .tags("router", name, "reason", reason)
+                .register(registry);
+    }
+
+    private void replicaGauges(ReplicaNode node) {
+        Gauge.builder("headroom.db.replica.lag.bytes", node, ReplicaNode::lagBytes)
+                .description("WAL bytes not yet replayed, at the last probe")
+                .tags("router", name, "replica", node.name())
+                .baseUnit("bytes")
+                .register(registry);
+        TimeGauge.builder("headroom.db.replica.lag", node, TimeUnit.NANOSECONDS, ReplicaNode::lagNanos)
+                .description("replay lag in time, at the last probe")
+                .tags("router", name, "replica", node.name())
+                .register(registry);
+        Gauge.builder("headroom.db.replica.serving", this, r -> r.serving.contains(node) ? 1 : 0)
+                .description("1 while the replica serves reads")
+                .tags("router", name, "replica", node.name())
+                .register(registry);
+    }
+
+    /** Stops probing and closes the pools this router built; DataSources given to it stay open. */
+    @Override
+    public void close() {
+        prober.shutdownNow();
+        for (HikariDataSource pool : owned) {
+            pool.close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "RoutingDataSource[" + name + ", replicas " + nodes + "]";
+    }
+}

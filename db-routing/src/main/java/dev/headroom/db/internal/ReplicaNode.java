@@ -1,0 +1,155 @@
+package dev.headroom.db.internal;
+
+import dev.headroom.db.ReplicaInfo;
+import dev.headroom.db.ReplicaLag;
+import io.micrometer.core.instrument.Counter;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.sql.DataSource;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * One replica's health as the router sees it. State changes are synchronized (probe thread and
+ * read-path failures); the read path only reads volatile fields.
+ */
+public final class ReplicaNode implements ReplicaInfo {
+
+    /** Why a replica is not serving. */
+    public enum Ejection {
+        LAG("lag"),
+        UNREACHABLE("unreachable"),
+        NOT_REPLICA("not_replica"),
+        /** Not probed yet: a replica starts here and serves once a probe finds it within bounds. */
+        UNPROBED("unprobed");
+
+        public final String tag;
+
+        Ejection(String tag) {
+            this.tag = tag;
+        }
+    }
+
+    private final String name;
+    private final DataSource dataSource;
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private volatile long lagBytes;
+    private volatile long lagNanos;
+    private volatile long replayPosition = -1;
+    private volatile @Nullable Ejection ejection = Ejection.UNPROBED;
+    private int goodProbes;
+    public final Counter routed;
+
+    public ReplicaNode(String name, DataSource dataSource, Counter routed) {
+        this.name = name;
+        this.dataSource = dataSource;
+        this.routed = routed;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    public DataSource dataSource() {
+        return dataSource;
+    }
+
+    @Override
+    public long lagBytes() {
+        return lagBytes;
+    }
+
+    @Override
+    public Duration lagTime() {
+        return Duration.ofNanos(lagNanos);
+    }
+
+    public long lagNanos() {
+        return lagNanos;
+    }
+
+    @Override
+    public int inFlight() {
+        return inFlight.get();
+    }
+
+    public AtomicInteger inFlightCounter() {
+        return inFlight;
+    }
+
+    /** The last replayed position seen by a probe or a token check; -1 if none yet. */
+    public long replayPosition() {
+        return replayPosition;
+    }
+
+    /** Records a replay position seen on the read path (token checks); never moves it backwards. */
+    public void observeReplay(long position) {
+        if (position > replayPosition) {
+            replayPosition = position;
+        }
+    }
+
+    public @Nullable Ejection ejection() {
+        return ejection;
+    }
+
+    public boolean serving() {
+        return ejection == null;
+    }
+
+    /**
+     * Applies one probe result. Ejects when a bound is passed; re-admits only after {@code
+     * readmitProbes} consecutive probes within half of each bound (hysteresis).
+     *
+     * @return the transition made: an ejection reason, {@code READMITTED}, or null for none
+     */
+    public synchronized @Nullable Object onProbe(ReplicaLag lag, long maxBytes, long maxNanos, int readmitProbes) {
+        lagBytes = lag.bytes();
+        lagNanos = lag.time().toNanos();
+        replayPosition = lag.replayPosition(); // a probe is authoritative (the replica may have been rebuilt)
+        boolean over = lag.bytes() > maxBytes || lagNanos > maxNanos;
+        boolean wellWithin = lag.bytes() <= maxBytes / 2 && lagNanos <= maxNanos / 2;
+        if (ejection == Ejection.UNPROBED) {
+            ejection = over ? Ejection.LAG : null;
+            return over ? Ejection.LAG : ADMITTED;
+        }
+        if (ejection == null) {
+            if (over) {
+                ejection = Ejection.LAG;
+                goodProbes = 0;
+                return Ejection.LAG;
+            }
+            return null;
+        }
+        goodProbes = wellWithin ? goodProbes + 1 : 0;
+        if (goodProbes >= readmitProbes) {
+            ejection = null;
+            goodProbes = 0;
+            return READMITTED;
+        }
+        return null;
+    }
+
+    /** Marks the replica failed (probe or read path). @return true if it was serving until now */
+    public synchronized boolean eject(Ejection why) {
+        goodProbes = 0;
+        boolean wasServing = ejection == null;
+        if (why != Ejection.LAG || ejection == null) {
+            ejection = why;
+        }
+        return wasServing;
+    }
+
+    /** Marker returned by {@link #onProbe} for a re-admission. */
+    public static final Object READMITTED = new Object();
+
+    /** Marker returned by {@link #onProbe} when a replica's first probe finds it within bounds. */
+    public static final Object ADMITTED = new Object();
+
+    @Override
+    public String toString() {
+        Ejection e = ejection;
+        return name + (e == null ? " (serving" : " (ejected: " + e.tag) + ", lag " + lagBytes + " B / "
+                + Duration.ofNanos(lagNanos).toMillis() + " ms, in flight " + inFlight.get() + ")";
+    }
+}

@@ -1,0 +1,281 @@
+package dev.headroom.db;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.headroom.core.ConsistencyToken;
+import dev.headroom.core.Criticality;
+import dev.headroom.core.RequestContext;
+import dev.headroom.testing.HeadroomServices;
+import dev.headroom.testing.TestDatabase;
+import dev.headroom.testing.TestReplica;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.parallel.ResourceLock;
+
+/** The router against the real primary and its real streaming replica from scripts/services. */
+@ExtendWith(HeadroomServices.class)
+class RoutingDataSourceIT {
+
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    private final List<RoutingDataSource> routers = new ArrayList<>();
+
+    private RoutingDataSourceBuilder builder(String name, TestDatabase db, TestReplica replica) {
+        return RoutingDataSource.builder(name)
+                .primary(db.jdbcUrl())
+                .replica("r1", replica.jdbcUrl())
+                .probeInterval(Duration.ofMillis(100))
+                .poolConfig(c -> c.setMaximumPoolSize(4))
+                .meterRegistry(registry);
+    }
+
+    private RoutingDataSource started(RoutingDataSourceBuilder b) {
+        RoutingDataSource router = b.build();
+        routers.add(router);
+        router.probeNow();
+        assertThat(router.isServing("r1")).as("replica serving after a probe").isTrue();
+        return router;
+    }
+
+    @AfterEach
+    void closeRouters() {
+        routers.forEach(RoutingDataSource::close);
+    }
+
+    private double count(String meter, String... tags) {
+        var search = registry.find(meter).tags(tags);
+        return search.counters().stream().mapToDouble(c -> c.count()).sum();
+    }
+
+    /** True when the statement ran on a server in recovery, i.e. the replica. */
+    private static boolean onReplica(Connection c) throws SQLException {
+        try (Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT pg_is_in_recovery()")) {
+            rs.next();
+            return rs.getBoolean(1);
+        }
+    }
+
+    private static boolean readOnReplica(RoutingDataSource router) throws SQLException {
+        try (Connection c = router.getConnection()) {
+            return onReplica(c);
+        }
+    }
+
+    @Test
+    void readsRunOnTheReplicaAndWritesOnThePrimary(TestDatabase db, TestReplica replica) throws SQLException {
+        RoutingDataSource router = started(builder("basic", db, replica));
+
+        assertThat(router.replica(() -> readOnReplica(router))).isTrue();
+        assertThat(router.primary(() -> readOnReplica(router))).isFalse();
+        assertThat(readOnReplica(router)).as("no routing decision: primary").isFalse();
+        try (Connection c = router.getConnection()) {
+            c.setReadOnly(true); // after getConnection, before the first statement (spring-framework #19688)
+            assertThat(onReplica(c)).isTrue();
+        }
+        try (Connection c = router.getConnection();
+                Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE t (id int PRIMARY KEY)");
+            s.execute("INSERT INTO t VALUES (1)");
+        }
+        try (RequestContext.Scope ignored =
+                RequestContext.empty().withCriticality(Criticality.CRITICAL).open()) {
+            assertThat(router.replica(() -> readOnReplica(router)))
+                    .as("critical work pinned to the primary")
+                    .isFalse();
+        }
+        assertThat(count("headroom.db.connections", "target", "replica", "server", "r1"))
+                .isEqualTo(2);
+        assertThat(count("headroom.db.connections", "target", "primary")).isEqualTo(4);
+    }
+
+    @Test
+    void aReadWriteTransactionWithReadsStaysOnThePrimaryStartToEnd(TestDatabase db, TestReplica replica)
+            throws SQLException {
+        db.execute("CREATE TABLE acct (id int PRIMARY KEY, balance int)", "INSERT INTO acct VALUES (1, 10)");
+        RoutingDataSource router = started(builder("tx", db, replica));
+        replica.awaitCaughtUp(Duration.ofSeconds(10));
+
+        try (Connection c = router.getConnection()) {
+            c.setAutoCommit(false);
+            String first = backend(c); // the transaction's first statement is a read
+            assertThat(onReplica(c)).isFalse();
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE acct SET balance = balance + 5 WHERE id = 1");
+            }
+            try (Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT balance FROM acct WHERE id = 1")) {
+                rs.next();
+                assertThat(rs.getInt(1)).as("reads its own uncommitted write").isEqualTo(15);
+            }
+            assertThat(backend(c)).isEqualTo(first);
+            c.commit();
+            assertThat(backend(c)).as("same server and session to the end").isEqualTo(first);
+        }
+        try (Connection c = router.getConnection()) {
+            c.setAutoCommit(false);
+            c.setReadOnly(true); // a read-only transaction may go to the replica, whole
+            String first = backend(c);
+            assertThat(onReplica(c)).isTrue();
+            assertThat(backend(c)).isEqualTo(first);
+            c.commit();
+        }
+    }
+
+    private static String backend(Connection c) throws SQLException {
+        try (Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT inet_server_port() || ':' || pg_backend_pid()")) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+
+    @Test
+    @ResourceLock(TestReplica.REPLAY_LOCK)
+    void aLaggingReplicaIsEjectedWithinAProbeAndReadmittedWhenItCatchesUp(TestDatabase db, TestReplica replica)
+            throws SQLException {
+        db.execute("CREATE TABLE bulk (id int, pad text)");
+        RoutingDataSource router = started(builder("lag", db, replica).maxLagBytes(64 * 1024));
+
+        replica.pauseReplay();
+        try {
+            db.execute("INSERT INTO bulk SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g");
+            long written = System.nanoTime();
+            await().atMost(Duration.ofMillis(100 + 1000)) // one probe interval plus a margin
+                    .pollInterval(Duration.ofMillis(10))
+                    .until(() -> !router.isServing("r1"));
+            Duration took = Duration.ofNanos(System.nanoTime() - written);
+            assertThat(took).isLessThan(Duration.ofMillis(1100));
+            assertThat(router.replicas().get(0).lagBytes()).isGreaterThan(64 * 1024);
+            assertThat(router.replica(() -> readOnReplica(router)))
+                    .as("reads fall back to the primary")
+                    .isFalse();
+            assertThat(count("headroom.db.fallbacks", "reason", "no_replica")).isEqualTo(1);
+            assertThat(count("headroom.db.replica.ejections", "reason", "lag")).isEqualTo(1);
+        } finally {
+            replica.resumeReplay();
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> router.isServing("r1"));
+        assertThat(router.replica(() -> readOnReplica(router))).isTrue();
+        assertThat(count("headroom.db.replica.readmissions")).isEqualTo(1);
+    }
+
+    @Test
+    @ResourceLock(TestReplica.REPLAY_LOCK)
+    void readYourWritesAcrossInstancesNeverReadsStale(TestDatabase db, TestReplica replica) throws SQLException {
+        db.execute("CREATE TABLE notes (id int PRIMARY KEY, body text)");
+        RoutingDataSource writer = started(builder("ryw-a", db, replica));
+        RoutingDataSource reader = started(builder("ryw-b", db, replica).maxTokenWait(Duration.ofMillis(20)));
+        Random random = new Random(42);
+        int stale = 0;
+        int onReplica = 0;
+        int onPrimary = 0;
+        try {
+            for (int i = 0; i < 1000; i++) {
+                if (i == 100 || i == 600 || (i % 50 == 0 && random.nextInt(4) == 0)) {
+                    replica.pauseReplay();
+                } else if (i == 150 || i == 650 || random.nextInt(40) == 0) {
+                    replica.resumeReplay();
+                }
+                try (Connection c = writer.getConnection();
+                        PreparedStatement s = c.prepareStatement("INSERT INTO notes VALUES (?, ?)")) {
+                    s.setInt(1, i);
+                    s.setString(2, "note " + i);
+                    s.executeUpdate();
+                }
+                String wire = writer.consistencyToken().toString(); // travels in a cookie or header
+                int id = i;
+                boolean[] servedByReplica = new boolean[1];
+                String body = reader.replica(ConsistencyToken.parse(wire), () -> {
+                    try (Connection c = reader.getConnection();
+                            PreparedStatement s =
+                                    c.prepareStatement("SELECT body, pg_is_in_recovery() FROM notes WHERE id = ?")) {
+                        s.setInt(1, id);
+                        try (ResultSet rs = s.executeQuery()) {
+                            if (!rs.next()) {
+                                return null;
+                            }
+                            servedByReplica[0] = rs.getBoolean(2);
+                            return rs.getString(1);
+                        }
+                    }
+                });
+                if (body == null) {
+                    stale++;
+                } else if (servedByReplica[0]) {
+                    onReplica++;
+                } else {
+                    onPrimary++;
+                }
+            }
+        } finally {
+            replica.resumeReplay();
+        }
+        assertThat(stale).as("stale reads").isZero();
+        assertThat(onReplica).as("served by the replica").isPositive();
+        assertThat(onPrimary)
+                .as("fell back to the primary while replay was paused")
+                .isPositive();
+        assertThat(onReplica + onPrimary).isEqualTo(1000);
+        System.out.printf("read-your-writes: %d on the replica, %d on the primary, 0 stale%n", onReplica, onPrimary);
+    }
+
+    @Test
+    @ResourceLock(TestReplica.REPLAY_LOCK)
+    void aReplicaStoppedMidRunMovesReadsToThePrimaryAndBackAfterRestart(TestDatabase db, TestReplica replica)
+            throws Exception {
+        RoutingDataSource router = started(builder("crash", db, replica));
+        AtomicBoolean running = new AtomicBoolean(true);
+        AtomicInteger errors = new AtomicInteger();
+        AtomicInteger primaryReads = new AtomicInteger();
+        AtomicInteger replicaReads = new AtomicInteger();
+        List<Thread> readers = new ArrayList<>();
+        for (int t = 0; t < 2; t++) {
+            Thread r = new Thread(() -> {
+                while (running.get()) {
+                    try {
+                        (router.replica(() -> readOnReplica(router)) ? replicaReads : primaryReads).incrementAndGet();
+                    } catch (SQLException e) {
+                        errors.incrementAndGet();
+                    }
+                }
+            });
+            r.start();
+            readers.add(r);
+        }
+        try {
+            await().atMost(Duration.ofSeconds(10)).until(() -> replicaReads.get() > 50);
+            replica.stopImmediately();
+            int primaryBefore = primaryReads.get();
+            await().atMost(Duration.ofSeconds(10)).until(() -> primaryReads.get() > primaryBefore + 50);
+            assertThat(router.isServing("r1")).isFalse();
+        } finally {
+            replica.start();
+        }
+        int replicaBefore = replicaReads.get();
+        await().atMost(Duration.ofSeconds(20)).until(() -> replicaReads.get() > replicaBefore + 50);
+        running.set(false);
+        for (Thread r : readers) {
+            r.join();
+        }
+        // Only statements on connections that were already open on the replica when it died fail:
+        // at most one per pooled replica connection (pool size 4).
+        assertThat(errors.get()).as("failed reads").isLessThanOrEqualTo(4);
+        System.out.printf(
+                "replica crash: %d replica reads, %d primary reads, %d errors%n",
+                replicaReads.get(), primaryReads.get(), errors.get());
+    }
+}
