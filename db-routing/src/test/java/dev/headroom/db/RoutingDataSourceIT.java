@@ -1,6 +1,7 @@
 package dev.headroom.db;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.headroom.core.ConsistencyToken;
@@ -277,5 +278,60 @@ class RoutingDataSourceIT {
         System.out.printf(
                 "replica crash: %d replica reads, %d primary reads, %d errors%n",
                 replicaReads.get(), primaryReads.get(), errors.get());
+    }
+
+    @Test
+    @ResourceLock(TestReplica.REPLAY_LOCK)
+    void theCascadeGuardKeepsTheLeastLaggingReplicaServingAndFailModeThrows(TestDatabase db, TestReplica replica)
+            throws SQLException {
+        db.execute("CREATE TABLE bulk2 (id int, pad text)");
+        // Two names for the one real replica: both lag together, as replicas behind one
+        // overloaded primary do.
+        RoutingDataSource guarded = started(builder("guard", db, replica)
+                .replica("r2", replica.jdbcUrl())
+                .maxLagBytes(64 * 1024)
+                .minServingReplicas(1));
+        RoutingDataSource strict =
+                started(builder("strict", db, replica).maxLagBytes(64 * 1024).failWhenNoReplica());
+        replica.pauseReplay();
+        try {
+            db.execute("INSERT INTO bulk2 SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g");
+            await().atMost(Duration.ofSeconds(5)).until(() -> !strict.isServing("r1"));
+            await().atMost(Duration.ofSeconds(5))
+                    .until(() -> registry.get("headroom.db.replica.kept")
+                                    .tag("router", "guard")
+                                    .gauge()
+                                    .value()
+                            == 1);
+            assertThat(guarded.isServing("r1") ^ guarded.isServing("r2"))
+                    .as("exactly one lagging replica kept")
+                    .isTrue();
+            assertThat(guarded.replica(() -> readOnReplica(guarded))).isTrue();
+            assertThatThrownBy(() -> strict.replica(() -> readOnReplica(strict)))
+                    .isInstanceOf(NoReplicaAvailableException.class)
+                    .hasMessageContaining("router 'strict': no replica is serving")
+                    .hasMessageContaining("ejected: lag");
+        } finally {
+            replica.resumeReplay();
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> guarded.isServing("r1") && guarded.isServing("r2"));
+        assertThat(registry.get("headroom.db.replica.kept")
+                        .tag("router", "guard")
+                        .gauge()
+                        .value())
+                .isZero();
+    }
+
+    @Test
+    void replicaReadsAreSpreadByTheSelector(TestDatabase db, TestReplica replica) throws SQLException {
+        RoutingDataSource router = started(builder("spread", db, replica).replica("r2", replica.jdbcUrl()));
+        await().atMost(Duration.ofSeconds(5)).until(() -> router.isServing("r2"));
+        for (int i = 0; i < 20; i++) {
+            assertThat(router.replica(() -> readOnReplica(router))).isTrue();
+        }
+        assertThat(count("headroom.db.connections", "router", "spread", "server", "r1"))
+                .isEqualTo(10);
+        assertThat(count("headroom.db.connections", "router", "spread", "server", "r2"))
+                .isEqualTo(10);
     }
 }

@@ -1,0 +1,175 @@
+package dev.headroom.db;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.headroom.core.ConsistencyToken;
+import dev.headroom.db.internal.ReplicaNode;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Configuration, tokens, hysteresis and selectors: everything that needs no database. */
+class RoutingConfigTest {
+
+    private static final String NOWHERE = "jdbc:postgresql://127.0.0.1:1/none";
+
+    @Test
+    void aBuilderWithoutAPrimaryNamesWhatIsMissing() {
+        assertThatThrownBy(() ->
+                        RoutingDataSource.builder("r").replica("a", NOWHERE).build())
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("primary is required");
+    }
+
+    @Test
+    void badSettingsNameTheField() {
+        RoutingDataSourceBuilder b = RoutingDataSource.builder("r");
+        assertThatThrownBy(() -> RoutingDataSource.builder(" ")).hasMessageContaining("name must not be blank");
+        assertThatThrownBy(() -> b.primary("postgresql://x"))
+                .hasMessageContaining("primary jdbcUrl must start with 'jdbc:'");
+        assertThatThrownBy(() -> b.replica("", NOWHERE)).hasMessageContaining("replica name must not be blank");
+        b.replica("a", NOWHERE);
+        assertThatThrownBy(() -> b.replica("a", NOWHERE)).hasMessageContaining("replica name 'a' is used twice");
+        assertThatThrownBy(() -> b.maxLagBytes(-1)).hasMessageContaining("maxLagBytes");
+        assertThatThrownBy(() -> b.maxLag(Duration.ZERO)).hasMessageContaining("maxLag must be positive");
+        assertThatThrownBy(() -> b.probeInterval(Duration.ofMillis(-1))).hasMessageContaining("probeInterval");
+        assertThatThrownBy(() -> b.readmitAfterProbes(0)).hasMessageContaining("readmitAfterProbes");
+        assertThatThrownBy(() -> b.minServingReplicas(-1)).hasMessageContaining("minServingReplicas");
+        assertThatThrownBy(() -> b.maxTokenWait(Duration.ofMillis(-1))).hasMessageContaining("maxTokenWait");
+        assertThatThrownBy(() -> b.selector(null))
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage("selector");
+    }
+
+    @Test
+    void serversThatAreDownAtStartDoNotPreventStart() {
+        try (RoutingDataSource router = RoutingDataSource.builder("down")
+                .primary(NOWHERE)
+                .replica("a", NOWHERE)
+                .probeInterval(Duration.ofSeconds(60))
+                .build()) {
+            assertThat(router.isServing("a"))
+                    .as("unprobed replicas do not serve")
+                    .isFalse();
+            assertThatThrownBy(() -> router.isServing("b"))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("no replica 'b' (replicas: [a])");
+        }
+    }
+
+    @Test
+    void tokensRoundTripThroughTheirWireFormAndMalformedOnesAreRefused() {
+        PostgresLagProbe probe = new PostgresLagProbe();
+        long lsn = PostgresLagProbe.parseLsn("16/B374D848");
+        assertThat(lsn).isEqualTo((0x16L << 32) | 0xB374D848L);
+        String wire = probe.encode(lsn);
+        assertThat(wire).isEqualTo("pg.16.B374D848");
+        assertThat(probe.decode(ConsistencyToken.parse(wire).toString())).isEqualTo(lsn);
+        assertThat(probe.decode(probe.encode(0))).isZero();
+
+        assertThatThrownBy(() -> probe.decode("mysql.1.2")).hasMessageContaining("not issued by PostgresLagProbe");
+        assertThatThrownBy(() -> probe.decode("pg.zz.1")).hasMessageContaining("'pg.zz.1' is malformed");
+        assertThatThrownBy(() -> probe.decode("pg.1")).hasMessageContaining("malformed");
+        assertThatThrownBy(() -> probe.decode("pg.-1.5")).hasMessageContaining("malformed");
+        assertThatThrownBy(() -> probe.decode("pg.123456789.0")).hasMessageContaining("malformed");
+        try (RoutingDataSource router =
+                RoutingDataSource.builder("t").primary(NOWHERE).build()) {
+            assertThatThrownBy(() -> router.replica(ConsistencyToken.parse("x.1"), () -> null))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("consistency token 'x.1'");
+        }
+    }
+
+    private static ReplicaNode node(String name) {
+        return new ReplicaNode(
+                name, new org.postgresql.ds.PGSimpleDataSource(), new SimpleMeterRegistry().counter("c"));
+    }
+
+    private static ReplicaLag lag(long bytes) {
+        return new ReplicaLag(1000 - bytes, bytes, Duration.ZERO);
+    }
+
+    @Test
+    void ejectionHasHysteresisSoALagHoveringAtTheBoundDoesNotFlap() {
+        ReplicaNode n = node("a");
+        long max = 1000;
+        assertThat(n.onProbe(lag(10), max, Long.MAX_VALUE, 2)).isSameAs(ReplicaNode.ADMITTED);
+        assertThat(n.onProbe(lag(1001), max, Long.MAX_VALUE, 2)).isEqualTo(ReplicaNode.Ejection.LAG);
+        assertThat(n.serving()).isFalse();
+        // hovering just under the bound: not enough to come back
+        for (int i = 0; i < 20; i++) {
+            assertThat(n.onProbe(lag(i % 2 == 0 ? 990 : 1010), max, Long.MAX_VALUE, 2))
+                    .isNull();
+            assertThat(n.serving()).isFalse();
+        }
+        // within half the bound, but interrupted: the count starts again
+        assertThat(n.onProbe(lag(400), max, Long.MAX_VALUE, 2)).isNull();
+        assertThat(n.onProbe(lag(700), max, Long.MAX_VALUE, 2)).isNull();
+        assertThat(n.onProbe(lag(400), max, Long.MAX_VALUE, 2)).isNull();
+        assertThat(n.onProbe(lag(0), max, Long.MAX_VALUE, 2)).isSameAs(ReplicaNode.READMITTED);
+        assertThat(n.serving()).isTrue();
+        // time lag ejects too
+        assertThat(n.onProbe(
+                        new ReplicaLag(1, 0, Duration.ofSeconds(6)),
+                        max,
+                        Duration.ofSeconds(5).toNanos(),
+                        2))
+                .isEqualTo(ReplicaNode.Ejection.LAG);
+    }
+
+    @Test
+    void anUnreachableReplicaComesBackOnlyThroughProbes() {
+        ReplicaNode n = node("a");
+        n.onProbe(lag(0), 1000, Long.MAX_VALUE, 2);
+        assertThat(n.eject(ReplicaNode.Ejection.UNREACHABLE)).isTrue();
+        assertThat(n.eject(ReplicaNode.Ejection.UNREACHABLE)).as("already out").isFalse();
+        assertThat(n.ejection()).isEqualTo(ReplicaNode.Ejection.UNREACHABLE);
+        assertThat(n.onProbe(lag(0), 1000, Long.MAX_VALUE, 2)).isNull();
+        assertThat(n.onProbe(lag(0), 1000, Long.MAX_VALUE, 2)).isSameAs(ReplicaNode.READMITTED);
+    }
+
+    @Test
+    void replayPositionsSeenOnTheReadPathNeverMoveBackwards() {
+        ReplicaNode n = node("a");
+        n.observeReplay(50);
+        n.observeReplay(40);
+        assertThat(n.replayPosition()).isEqualTo(50);
+    }
+
+    @Test
+    void selectorsSpreadAndPreferTheLessLoadedOrLessLagging() {
+        ReplicaNode a = node("a");
+        ReplicaNode b = node("b");
+        ReplicaNode c = node("c");
+        List<ReplicaNode> all = List.of(a, b, c);
+
+        ReplicaSelector rr = ReplicaSelector.roundRobin();
+        Map<String, Integer> picks = new HashMap<>();
+        for (int i = 0; i < 300; i++) {
+            picks.merge(rr.select(all).name(), 1, Integer::sum);
+        }
+        assertThat(picks).containsEntry("a", 100).containsEntry("b", 100).containsEntry("c", 100);
+
+        a.onProbe(lag(500), 1000, Long.MAX_VALUE, 2);
+        b.onProbe(lag(20), 1000, Long.MAX_VALUE, 2);
+        c.onProbe(lag(300), 1000, Long.MAX_VALUE, 2);
+        assertThat(ReplicaSelector.leastLag().select(all)).isSameAs(b);
+
+        a.inFlightCounter().set(10);
+        b.inFlightCounter().set(10);
+        ReplicaSelector p2c = ReplicaSelector.powerOfTwoChoices();
+        int idleChosen = 0;
+        for (int i = 0; i < 3000; i++) {
+            if (p2c.select(all) == c) {
+                idleChosen++;
+            }
+        }
+        // c is in 2 of the 3 possible pairs and wins both: chosen 2/3 of the time
+        assertThat(idleChosen).isBetween(1800, 2200);
+        assertThat(ReplicaSelector.powerOfTwoChoices().select(List.of(a))).isSameAs(a);
+    }
+}
