@@ -81,9 +81,8 @@ public final class PostgresLagProbe implements LagProbe {
             throw new IllegalArgumentException(
                     "consistency token '" + token + "' was not issued by PostgresLagProbe (expected pg.<hi>.<lo>)");
         }
-        String lsn = token.substring(TOKEN_PREFIX.length()).replace('.', '/');
         try {
-            return parseLsn(lsn);
+            return parseLsn(token, TOKEN_PREFIX.length(), '.');
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(
                     "consistency token '" + token + "' is malformed (expected pg.<hi>.<lo> in hex)", e);
@@ -92,15 +91,29 @@ public final class PostgresLagProbe implements LagProbe {
 
     /** Parses PostgreSQL's {@code X/Y} LSN text form. */
     static long parseLsn(String lsn) {
-        int slash = lsn.indexOf('/');
-        if (slash <= 0 || slash == lsn.length() - 1 || slash > 8 || lsn.length() - slash - 1 > 8) {
-            throw new IllegalArgumentException("not an LSN: " + lsn);
+        return parseLsn(lsn, 0, '/');
+    }
+
+    /** Parses {@code <hex><separator><hex>} from {@code start}, each part 1 to 8 hex digits. */
+    private static long parseLsn(String s, int start, char separator) {
+        int sep = s.indexOf(separator, start);
+        int hiLength = sep - start;
+        int loLength = s.length() - sep - 1;
+        if (sep < 0 || hiLength < 1 || hiLength > 8 || loLength < 1 || loLength > 8) {
+            throw new IllegalArgumentException("not an LSN: " + s.substring(start));
         }
-        long hi = Long.parseLong(lsn, 0, slash, 16);
-        long lo = Long.parseLong(lsn, slash + 1, lsn.length(), 16);
-        if (hi < 0 || lo < 0) {
-            throw new IllegalArgumentException("not an LSN: " + lsn);
+        return (hex(s, start, sep) << 32) | hex(s, sep + 1, s.length());
+    }
+
+    private static long hex(String s, int from, int to) {
+        long v = 0;
+        for (int i = from; i < to; i++) {
+            int d = Character.digit(s.charAt(i), 16);
+            if (d < 0) {
+                throw new IllegalArgumentException("not an LSN: " + s);
+            }
+            v = (v << 4) | d;
         }
-        return (hi << 32) | lo;
+        return v;
     }
 }

@@ -416,7 +416,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
 
     // ---- routing ---------------------------------------------------------------------------
 
-    private LazyConnection.Physical open(LazyConnection c) throws SQLException {
+    private Connection open(LazyConnection c) throws SQLException {
         RouteHint hint = c.hint();
         Route route;
         if (hint.scope() == Route.PRIMARY || hint.critical()) {
@@ -426,16 +426,16 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         } else {
             route = Route.PRIMARY;
         }
-        return route == Route.PRIMARY ? onPrimary(primaryRouted) : onReplica(hint.tokenPosition());
+        return route == Route.PRIMARY ? onPrimary(primaryRouted) : onReplica(c, hint.tokenPosition());
     }
 
-    private LazyConnection.Physical onPrimary(Counter reason) throws SQLException {
+    private Connection onPrimary(Counter reason) throws SQLException {
         Connection c = primary.getConnection();
         reason.increment();
-        return new Borrowed(c, null);
+        return c;
     }
 
-    private LazyConnection.Physical onReplica(long token) throws SQLException {
+    private Connection onReplica(LazyConnection logical, long token) throws SQLException {
         for (int attempt = 0; attempt <= nodes.size(); attempt++) {
             List<ReplicaNode> candidates = serving;
             if (candidates.isEmpty()) {
@@ -443,12 +443,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
             }
             boolean known = false;
             if (token >= 0) {
-                List<ReplicaNode> replayed = new ArrayList<>(candidates.size());
-                for (ReplicaNode n : candidates) {
-                    if (n.replayPosition() >= token) {
-                        replayed.add(n);
-                    }
-                }
+                List<ReplicaNode> replayed = replayed(candidates, token);
                 if (!replayed.isEmpty()) {
                     candidates = replayed;
                     known = true;
@@ -483,14 +478,35 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                     return onPrimary(primaryRouted);
                 }
             }
-            node.inFlightCounter().incrementAndGet();
+            logical.countInFlight(node.inFlightCounter());
             node.routed.increment();
-            return new Borrowed(c, node);
+            return c;
         }
         if (failWhenNoReplica) {
             throw new NoReplicaAvailableException("router '" + name + "': no replica is serving " + nodes);
         }
         return onPrimary(fallbackNoReplica);
+    }
+
+    /** The candidates known to have replayed {@code token}; the same list when all have. */
+    private static List<ReplicaNode> replayed(List<ReplicaNode> candidates, long token) {
+        int n = candidates.size();
+        int satisfied = 0;
+        for (int i = 0; i < n; i++) {
+            if (candidates.get(i).replayPosition() >= token) {
+                satisfied++;
+            }
+        }
+        if (satisfied == n || satisfied == 0) {
+            return satisfied == n ? candidates : List.of();
+        }
+        List<ReplicaNode> some = new ArrayList<>(satisfied);
+        for (int i = 0; i < n; i++) {
+            if (candidates.get(i).replayPosition() >= token) {
+                some.add(candidates.get(i));
+            }
+        }
+        return some;
     }
 
     private ReplicaNode choose(List<ReplicaNode> candidates) {
@@ -530,32 +546,6 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         } catch (SQLException e) {
             if (primaryError != null) {
                 primaryError.addSuppressed(e);
-            }
-        }
-    }
-
-    private static final class Borrowed implements LazyConnection.Physical {
-        private final Connection connection;
-        private final @Nullable ReplicaNode node;
-
-        Borrowed(Connection connection, @Nullable ReplicaNode node) {
-            this.connection = connection;
-            this.node = node;
-        }
-
-        @Override
-        public Connection connection() {
-            return connection;
-        }
-
-        @Override
-        public void release() throws SQLException {
-            try {
-                connection.close();
-            } finally {
-                if (node != null) {
-                    node.inFlightCounter().decrementAndGet();
-                }
             }
         }
     }

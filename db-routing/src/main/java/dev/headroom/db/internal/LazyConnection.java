@@ -20,6 +20,7 @@ import java.sql.Struct;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -34,23 +35,19 @@ import org.jspecify.annotations.Nullable;
  */
 public final class LazyConnection implements Connection {
 
-    /** Opens the physical connection for a logical one, given what the caller asked for. */
+    /**
+     * Opens the physical connection for a logical one, given what the caller asked for; may call
+     * {@link #countInFlight} on it.
+     */
     @FunctionalInterface
     public interface Opener {
-        Physical open(LazyConnection connection) throws SQLException;
-    }
-
-    /** A borrowed physical connection and what to do when it is given back. */
-    public interface Physical {
-        Connection connection();
-
-        void release() throws SQLException;
+        Connection open(LazyConnection connection) throws SQLException;
     }
 
     private final Opener opener;
     private final RouteHint hint;
-    private @Nullable Physical physical;
     private @Nullable Connection target;
+    private @Nullable AtomicInteger inFlight;
     private boolean closed;
     private boolean autoCommit = true;
     private boolean readOnly;
@@ -74,6 +71,12 @@ public final class LazyConnection implements Connection {
         return autoCommit;
     }
 
+    /** Counts the physical connection in {@code counter} until it is released. */
+    public void countInFlight(AtomicInteger counter) {
+        counter.incrementAndGet();
+        this.inFlight = counter;
+    }
+
     /** Whether a physical connection has been taken. */
     public boolean isOpened() {
         return target != null;
@@ -87,8 +90,7 @@ public final class LazyConnection implements Connection {
         if (closed) {
             throw new SQLNonTransientConnectionException("connection is closed", "08003");
         }
-        Physical p = opener.open(this);
-        Connection c = p.connection();
+        Connection c = opener.open(this);
         try {
             if (!autoCommit) {
                 c.setAutoCommit(false);
@@ -101,13 +103,12 @@ public final class LazyConnection implements Connection {
             }
         } catch (SQLException e) {
             try {
-                p.release();
+                release(c);
             } catch (SQLException suppressed) {
                 e.addSuppressed(suppressed);
             }
             throw e;
         }
-        physical = p;
         target = c;
         return c;
     }
@@ -195,11 +196,22 @@ public final class LazyConnection implements Connection {
             return;
         }
         closed = true;
-        Physical p = physical;
-        physical = null;
+        Connection t = target;
         target = null;
-        if (p != null) {
-            p.release();
+        if (t != null) {
+            release(t);
+        }
+    }
+
+    private void release(Connection c) throws SQLException {
+        AtomicInteger counter = inFlight;
+        inFlight = null;
+        try {
+            c.close();
+        } finally {
+            if (counter != null) {
+                counter.decrementAndGet();
+            }
         }
     }
 
@@ -213,14 +225,10 @@ public final class LazyConnection implements Connection {
     public void abort(Executor executor) throws SQLException {
         Connection t = target;
         closed = true;
+        target = null;
         if (t != null) {
             t.abort(executor);
-        }
-        Physical p = physical;
-        physical = null;
-        target = null;
-        if (p != null) {
-            p.release();
+            release(t);
         }
     }
 
