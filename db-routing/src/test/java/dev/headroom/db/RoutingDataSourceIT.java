@@ -160,6 +160,7 @@ class RoutingDataSourceIT {
                     .until(() -> !router.isServing("r1"));
             Duration took = Duration.ofNanos(System.nanoTime() - written);
             assertThat(took).isLessThan(Duration.ofMillis(1100));
+            System.out.printf("lag ejection: %d ms after the write (probe interval 100 ms)%n", took.toMillis());
             assertThat(router.replicas().get(0).lagBytes()).isGreaterThan(64 * 1024);
             assertThat(router.replica(() -> readOnReplica(router)))
                     .as("reads fall back to the primary")
