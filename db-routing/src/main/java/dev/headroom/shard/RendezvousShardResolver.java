@@ -14,8 +14,9 @@ import java.util.Set;
  *
  * <p>Definition (for other languages): {@code k = KeyHasher.hash(key)}, {@code n = XXH3-64(UTF-8
  * node name)}, {@code h = splitmix64Finalizer(k ^ n)}, {@code u = ((h >>> 11) + 0.5) / 2^53},
- * {@code score = -weight / ln(u)} (the logarithmic method of Schindelhauer and Schomaker); ties go
- * to the node named first in sort order.
+ * {@code score = -weight / ln(u)} (the logarithmic method of Schindelhauer and Schomaker, with
+ * fdlibm's {@code log} via {@code StrictMath}); ties go to the node named first in sort order. With
+ * equal weights the largest {@code h >>> 11} wins, which is the same node without the logarithm.
  *
  * @param <K> the key type
  */
@@ -24,6 +25,7 @@ public final class RendezvousShardResolver<K> implements ShardResolver<K> {
     private final String[] names;
     private final long[] nodeHashes;
     private final double[] weights;
+    private final boolean equalWeights;
     private final Set<String> shards;
 
     /**
@@ -52,6 +54,11 @@ public final class RendezvousShardResolver<K> implements ShardResolver<K> {
             this.weights[i] = w;
             this.nodeHashes[i] = KeyHasher.XXH3.hashBytesToLong(sorted[i].getBytes(StandardCharsets.UTF_8));
         }
+        boolean equal = true;
+        for (double w : this.weights) {
+            equal &= w == this.weights[0];
+        }
+        this.equalWeights = equal;
     }
 
     /** A node and its weight. */
@@ -92,17 +99,39 @@ public final class RendezvousShardResolver<K> implements ShardResolver<K> {
     @Override
     public String shardFor(K key) {
         long k = hasher.hash(Objects.requireNonNull(key, "key"));
+        return names[equalWeights ? highestHash(k) : highestScore(k)];
+    }
+
+    /**
+     * With equal weights the score only grows with {@code u}, which only grows with {@code h >>> 11}:
+     * the same winner as {@link #highestScore} without a logarithm per node.
+     */
+    private int highestHash(long k) {
+        int best = 0;
+        long bestBits = -1;
+        for (int i = 0; i < nodeHashes.length; i++) {
+            long bits = mix(k ^ nodeHashes[i]) >>> 11;
+            if (bits > bestBits) {
+                bestBits = bits;
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** {@code StrictMath.log}: the same bits on every JVM and platform, unlike {@code Math.log}. */
+    private int highestScore(long k) {
         int best = 0;
         double bestScore = -1;
-        for (int i = 0; i < names.length; i++) {
+        for (int i = 0; i < nodeHashes.length; i++) {
             double u = ((mix(k ^ nodeHashes[i]) >>> 11) + 0.5) * 0x1.0p-53;
-            double score = -weights[i] / Math.log(u);
+            double score = -weights[i] / StrictMath.log(u);
             if (score > bestScore) {
                 bestScore = score;
                 best = i;
             }
         }
-        return names[best];
+        return best;
     }
 
     @Override
