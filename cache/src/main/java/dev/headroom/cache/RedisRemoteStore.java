@@ -2,7 +2,6 @@ package dev.headroom.cache;
 
 import dev.headroom.cache.internal.SharedClientResources;
 import io.lettuce.core.ClientOptions;
-import io.lettuce.core.KeyValue;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScanArgs;
@@ -19,7 +18,7 @@ import io.lettuce.core.codec.RedisCodec;
 import io.lettuce.core.codec.StringCodec;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.List;
+import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -28,12 +27,17 @@ import org.jspecify.annotations.Nullable;
 /**
  * A {@link RemoteStore} in Redis, through one shared Lettuce connection.
  *
- * <p>Each cache key is one Redis hash, {@code <prefix>{<key>}}, with field {@code v} (the value)
- * and field {@code ver} (the version); its load lease is the string {@code <prefix>{<key>}:lease}. Keeping both in one key makes every operation a single-key
- * command or script — atomic, one round trip, and valid in Redis Cluster (the hash tag keeps any
- * future companion keys in the same slot). A read is one {@code HMGET}; a fenced write is one Lua
- * script that compares the version and writes. An invalidation deletes the value and bumps the
- * version, keeping the version for {@code fenceTtl} so that a load in flight cannot write back.
+ * <p>Each cache key is one Redis string, {@code <prefix>{<key>}}, holding the version and the
+ * value: {@code <version>|v<value bytes>}, or {@code <version>|-} once invalidated; its load lease
+ * is the string {@code <prefix>{<key>}:lease}. Keeping both in one key makes every operation a
+ * single-key command or script — atomic, one round trip, and valid in Redis Cluster (the hash tag
+ * puts the lease in the same slot). A read is one {@code GET} (it was an {@code HMGET} of a hash
+ * until that measured 19% slower than a {@code GET}: benchmarks/RESULTS.md); a fenced write is one
+ * Lua script that compares the version and writes. An invalidation drops the value and bumps the
+ * version, keeping the version for {@code fenceTtl} so that a load in flight cannot write back. A
+ * string under the prefix in any other format is foreign: it reads as a miss with version -1 (so
+ * the cache loads, and never writes over it fenced); a plain {@code put} or {@code invalidate}
+ * replaces it.
  *
  * <p>Thread-safe. Failures complete the returned stages exceptionally; nothing is thrown.
  */
@@ -42,27 +46,38 @@ public final class RedisRemoteStore implements RemoteStore {
     /** The Lettuce codec this store's connections use: String keys, byte[] values. */
     public static final RedisCodec<String, byte[]> CODEC = RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE);
 
-    private static final String PUT_IF_VERSION = """
-            local ver = tonumber(redis.call('HGET', KEYS[1], 'ver') or '0')
-            if ver ~= tonumber(ARGV[2]) then return 0 end
-            redis.call('HSET', KEYS[1], 'v', ARGV[1])
-            redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    /** Lua: the version of the string at KEYS[1]: 0 if absent, nil if it is not in our format. */
+    private static final String VERSION_OF = """
+            local function version_of(cur)
+              if not cur then return 0 end
+              local sep = string.find(cur, '|', 1, true)
+              if not sep then return nil end
+              return tonumber(string.sub(cur, 1, sep - 1))
+            end
+            """;
+
+    private static final String PUT_IF_VERSION = VERSION_OF + """
+            local ver = version_of(redis.call('GET', KEYS[1]))
+            if ver == nil or ver ~= tonumber(ARGV[2]) then return 0 end
+            redis.call('SET', KEYS[1], string.format('%d', ver) .. '|v' .. ARGV[1], 'PX', ARGV[3])
             return 1
             """;
-    private static final String PUT = """
-            redis.call('HSET', KEYS[1], 'v', ARGV[1])
-            local ver = redis.call('HINCRBY', KEYS[1], 'ver', 1)
-            redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    private static final String PUT = VERSION_OF + """
+            local ver = (version_of(redis.call('GET', KEYS[1])) or 0) + 1
+            redis.call('SET', KEYS[1], string.format('%d', ver) .. '|v' .. ARGV[1], 'PX', ARGV[2])
             return ver
             """;
-    private static final String INVALIDATE = """
-            redis.call('HDEL', KEYS[1], 'v')
-            local ver = redis.call('HINCRBY', KEYS[1], 'ver', 1)
-            redis.call('PEXPIRE', KEYS[1], ARGV[1])
+    private static final String INVALIDATE = VERSION_OF + """
+            local ver = (version_of(redis.call('GET', KEYS[1])) or 0) + 1
+            redis.call('SET', KEYS[1], string.format('%d', ver) .. '|-', 'PX', ARGV[1])
             return ver
             """;
     private static final String TRY_LEASE = """
-            if redis.call('HEXISTS', KEYS[1], 'v') == 1 then return 0 end
+            local cur = redis.call('GET', KEYS[1])
+            if cur then
+              local sep = string.find(cur, '|', 1, true)
+              if sep and string.sub(cur, sep + 1, sep + 1) == 'v' then return 0 end
+            end
             if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
             return 0
             """;
@@ -70,6 +85,8 @@ public final class RedisRemoteStore implements RemoteStore {
             if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
             return 0
             """;
+
+    private static final RemoteValue FOREIGN = new RemoteValue(null, -1);
 
     private final RedisClusterAsyncCommands<String, byte[]> redis;
     private final String prefix;
@@ -100,22 +117,34 @@ public final class RedisRemoteStore implements RemoteStore {
 
     @Override
     public CompletionStage<RemoteValue> get(String key) {
-        return redis.hmget(redisKey(key), "v", "ver").thenApply(RedisRemoteStore::toRemoteValue);
+        return redis.get(redisKey(key)).thenApply(RedisRemoteStore::parse);
     }
 
-    private static RemoteValue toRemoteValue(List<KeyValue<String, byte[]>> fields) {
-        byte[] value = fields.get(0).getValueOrElse(null);
-        byte[] ver = fields.get(1).getValueOrElse(null);
-        long version = 0;
-        if (ver != null) {
-            try {
-                version = Long.parseLong(new String(ver, StandardCharsets.US_ASCII));
-            } catch (NumberFormatException e) {
-                // Not ours: an unreadable version must not allow writes (-1 never matches).
-                return new RemoteValue(value, -1);
-            }
+    /**
+     * Reads {@code <version>|v<value>} or {@code <version>|-}. Anything else is foreign: no value
+     * and version -1, so the cache loads instead of serving it and never writes over it fenced.
+     */
+    static RemoteValue parse(byte @Nullable [] raw) {
+        if (raw == null) {
+            return RemoteValue.ABSENT;
         }
-        return value == null && version == 0 ? RemoteValue.ABSENT : new RemoteValue(value, version);
+        long version = 0;
+        int i = 0;
+        while (i < raw.length && i < 18 && raw[i] >= '0' && raw[i] <= '9') {
+            version = version * 10 + (raw[i] - '0');
+            i++;
+        }
+        if (i == 0 || i + 1 >= raw.length || raw[i] != '|') {
+            return FOREIGN;
+        }
+        byte flag = raw[i + 1];
+        if (flag == '-' && i + 2 == raw.length) {
+            return new RemoteValue(null, version);
+        }
+        if (flag == 'v') {
+            return new RemoteValue(Arrays.copyOfRange(raw, i + 2, raw.length), version);
+        }
+        return FOREIGN;
     }
 
     @Override
@@ -144,11 +173,11 @@ public final class RedisRemoteStore implements RemoteStore {
 
     @Override
     public CompletionStage<Boolean> tryLease(String key, String token, Duration ttl) {
-        String hash = redisKey(key);
+        String valueKey = redisKey(key);
         return redis.<Long>eval(
                         TRY_LEASE,
                         ScriptOutputType.INTEGER,
-                        new String[] {hash, hash + ":lease"}, // one hash tag: one slot in a cluster
+                        new String[] {valueKey, valueKey + ":lease"}, // one hash tag: one slot in a cluster
                         token.getBytes(StandardCharsets.UTF_8),
                         ascii(Math.max(1, ttl.toMillis())))
                 .thenApply(granted -> granted == 1L);

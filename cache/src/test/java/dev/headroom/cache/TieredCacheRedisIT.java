@@ -167,6 +167,23 @@ class TieredCacheRedisIT {
     }
 
     @Test
+    void aForeignStringUnderThePrefixIsNeverServedNorOverwrittenByAFencedWrite(TestRedis redis) {
+        RedisClient client = RedisClient.create(redis.uri());
+        try (StatefulRedisConnection<String, byte[]> c = client.connect(RedisRemoteStore.CODEC)) {
+            String key = redis.keyPrefix() + "{k}";
+            c.sync().set(key, "someone else's data".getBytes(StandardCharsets.UTF_8));
+            TieredCache<String, String> cache = cacheOn(redis.uri(), redis.keyPrefix())
+                    .meterRegistry(registry)
+                    .loader(k -> "good")
+                    .build();
+            assertThat(cache.get("k")).isEqualTo("good");
+            assertThat(new String(c.sync().get(key), StandardCharsets.UTF_8)).isEqualTo("someone else's data");
+        } finally {
+            client.shutdown();
+        }
+    }
+
+    @Test
     void invalidateAllRemovesOnlyThisCachesKeys(TestRedis redis) {
         TieredCache<String, String> mine =
                 cacheOn(redis.uri(), redis.key("mine:")).loader(k -> "m").build();
@@ -248,13 +265,14 @@ class TieredCacheRedisIT {
         }
     }
 
+    /** The value the store holds for {@code key}, read through the store's own format. */
     private static String rawValue(TestRedis redis, String key) {
-        RedisClient client = RedisClient.create(redis.uri());
-        try (StatefulRedisConnection<String, byte[]> c = client.connect(RedisRemoteStore.CODEC)) {
-            byte[] v = c.sync().hget(redis.keyPrefix() + "{" + key + "}", "v");
+        try (RedisRemoteStore store = RedisRemoteStore.builder()
+                .uri(redis.uri())
+                .keyPrefix(redis.keyPrefix())
+                .build()) {
+            byte[] v = store.get(key).toCompletableFuture().join().value();
             return v == null ? null : new String(v, StandardCharsets.UTF_8);
-        } finally {
-            client.shutdown();
         }
     }
 }

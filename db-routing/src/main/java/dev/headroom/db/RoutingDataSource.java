@@ -99,6 +99,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     private final ScheduledExecutorService prober;
     private final LazyConnection.Opener opener = this::open;
     private volatile boolean primaryProbeFailing;
+    private final Object probeLock = new Object();
 
     private final MeterRegistry registry;
     private final Counter primaryRouted;
@@ -324,7 +325,15 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     }
 
     /** Runs one probe round now, on the calling thread, and applies it (tests and operations). */
-    public synchronized void probeNow() {
+    public void probeNow() {
+        // Its own lock: a round can wait a connection timeout on a dead replica, and the read path
+        // must not wait behind it when it ejects a replica (recomputeServing locks `this`).
+        synchronized (probeLock) {
+            probeRound();
+        }
+    }
+
+    private void probeRound() {
         long primaryPosition;
         try (Connection c = primary.getConnection()) {
             primaryPosition = probe.primaryPosition(c);
