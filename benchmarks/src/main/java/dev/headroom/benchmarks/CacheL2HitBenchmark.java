@@ -4,11 +4,9 @@ import dev.headroom.cache.RedisRemoteStore;
 import dev.headroom.cache.TieredCache;
 import dev.headroom.core.Codec;
 import dev.headroom.core.Ticker;
-import io.lettuce.core.KeyValue;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -91,21 +89,6 @@ public class CacheL2HitBenchmark {
                 .toCompletableFuture()
                 .join();
         return Codec.utf8().decode(bytes);
-    }
-
-    /**
-     * The same read as the tiered cache's L2 layout: one hash per key holding value and version,
-     * read with {@code HMGET}. Separates the cost of the layout (what fencing needs) from the
-     * cache's own.
-     */
-    @Benchmark
-    public String rawLettuceHmgetAndDecode(Cursor c) {
-        List<KeyValue<String, byte[]>> fields = rawConnection
-                .async()
-                .hmget("bench:l2:{" + keys[c.next++ & (KEYS - 1)] + "}", "v", "ver")
-                .toCompletableFuture()
-                .join();
-        return Codec.utf8().decode(fields.get(0).getValue());
     }
 
     @Benchmark
