@@ -4,7 +4,6 @@ import dev.headroom.core.Ticker;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
-import org.jspecify.annotations.Nullable;
 
 /**
  * The clock behind L1 freshness checks: {@link System#nanoTime()} when reads are few, a sample
@@ -30,7 +29,7 @@ import org.jspecify.annotations.Nullable;
  * (load times, lease deadlines, the sweep) reads the precise ticker on the same timeline, so the
  * sweep still bounds how long an entry can outlive its lifetime if the sampler were starved.
  */
-public final class CoarseClock implements Ticker {
+public final class CoarseClock extends ParkingDaemon implements Ticker {
     static final long DEFAULT_READS_PER_SECOND = 500_000;
 
     /** The value of {@link #now} while the clock is precise; a sample equal to it is skipped. */
@@ -53,8 +52,6 @@ public final class CoarseClock implements Ticker {
     private final long readsPerSecond;
     private final LongAdder preciseReads = new LongAdder();
     private volatile long now = PRECISE;
-    private volatile boolean stopped;
-    private volatile @Nullable Thread thread;
 
     CoarseClock(long tickNanos, long measureNanos, long tickingNanos, long idleNanos, long readsPerSecond) {
         this.tickNanos = tickNanos;
@@ -70,21 +67,12 @@ public final class CoarseClock implements Ticker {
     }
 
     CoarseClock start(String threadName) {
-        Thread t = new Thread(this::run, threadName);
-        t.setDaemon(true);
-        thread = t;
-        t.start();
+        startThread(threadName);
         return this;
     }
 
-    /** Stops the thread and leaves the clock precise; for tests of non-shared instances. */
     void stop() throws InterruptedException {
-        stopped = true;
-        Thread t = thread;
-        if (t != null) {
-            LockSupport.unpark(t);
-            t.join();
-        }
+        stopThread();
     }
 
     @Override
@@ -102,9 +90,10 @@ public final class CoarseClock implements Ticker {
         return now != PRECISE;
     }
 
-    private void run() {
+    @Override
+    void run() {
         long wait = measureNanos;
-        while (!stopped) {
+        while (!stopped()) {
             preciseReads.reset();
             long start = System.nanoTime();
             LockSupport.parkNanos(this, wait);
@@ -129,7 +118,7 @@ public final class CoarseClock implements Ticker {
                 now = s;
             }
             LockSupport.parkNanos(this, tickNanos);
-        } while (!stopped && s - end < 0);
+        } while (!stopped() && s - end < 0);
         now = PRECISE;
     }
 }

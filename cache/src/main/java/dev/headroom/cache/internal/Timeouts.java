@@ -7,7 +7,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.LockSupport;
-import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,7 +26,7 @@ import org.slf4j.LoggerFactory;
  * about a millisecond after it. The call itself is not cancelled. Continuations of a timed-out
  * future run on the timeout thread and must be short.
  */
-public final class Timeouts {
+public final class Timeouts extends ParkingDaemon {
     private static final Logger log = LoggerFactory.getLogger(Timeouts.class);
     /** {@link #wakeAt} while the thread is scanning: callers nudge it to scan once more. */
     private static final long SCANNING = Long.MIN_VALUE;
@@ -50,8 +49,6 @@ public final class Timeouts {
 
     private final Set<Pending> pending = ConcurrentHashMap.newKeySet();
     private volatile long wakeAt = SCANNING;
-    private volatile boolean stopped;
-    private volatile @Nullable Thread thread;
 
     Timeouts() {}
 
@@ -61,20 +58,12 @@ public final class Timeouts {
     }
 
     Timeouts start(String threadName) {
-        Thread t = new Thread(this::run, threadName);
-        t.setDaemon(true);
-        thread = t;
-        t.start();
+        startThread(threadName);
         return this;
     }
 
     void stop() throws InterruptedException {
-        stopped = true;
-        Thread t = thread;
-        if (t != null) {
-            LockSupport.unpark(t);
-            t.join();
-        }
+        stopThread();
     }
 
     /** When the thread means to wake next ({@link #SCANNING} while it scans); for tests. */
@@ -104,7 +93,7 @@ public final class Timeouts {
         result.whenComplete((v, e) -> pending.remove(p));
         long w = wakeAt;
         if (w == SCANNING || p.deadline - w < 0) {
-            Thread t = thread;
+            Thread t = thread();
             if (t != null) {
                 LockSupport.unpark(t);
             }
@@ -112,8 +101,9 @@ public final class Timeouts {
         return result;
     }
 
-    private void run() {
-        while (!stopped) {
+    @Override
+    void run() {
+        while (!stopped()) {
             wakeAt = SCANNING;
             long now = System.nanoTime();
             long earliest = Long.MAX_VALUE;
