@@ -116,7 +116,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final long loadTimeoutNanos;
     private final Duration leaseTtl;
     private final Executor pollDelay;
-    private final ConcurrentHashMap<K, Boolean> refreshing = new ConcurrentHashMap<>();
+    /** Per key: {@link #REFRESH_IN_FLIGHT}, or the ticker time before which a failed refresh is not retried. */
+    private final ConcurrentHashMap<K, Long> refreshing = new ConcurrentHashMap<>();
+
+    private static final long REFRESH_IN_FLIGHT = Long.MIN_VALUE;
+    private final long refreshRetryNanos;
     private final CacheMetrics metrics;
     private final ScheduledFuture<?> sweep;
 
@@ -127,6 +131,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         this.ttlNanos = b.ttl.toNanos();
         this.graceNanos = b.grace.toNanos();
         this.negativeTtlNanos = b.negativeTtl.toNanos();
+        this.refreshRetryNanos = b.refreshRetryDelay.toNanos();
         this.ttlJitter = b.ttlJitter;
         this.xfetchBeta = b.xfetchBeta;
         this.random = b.random;
@@ -594,6 +599,24 @@ public final class TieredCache<K, V> implements AutoCloseable {
         return -window * Math.log(u) >= untilFresh;
     }
 
+    /** Takes the key's refresh slot: none in flight, and no failed one still pausing retries. */
+    private boolean claimRefresh(K key) {
+        Long state = refreshing.putIfAbsent(key, REFRESH_IN_FLIGHT);
+        if (state == null) {
+            return true;
+        }
+        if (state == REFRESH_IN_FLIGHT || ticker.read() - state < 0) {
+            return false;
+        }
+        return refreshing.replace(key, state, REFRESH_IN_FLIGHT);
+    }
+
+    private void refreshFailed(K key, Throwable error) {
+        refreshing.put(key, ticker.read() + refreshRetryNanos);
+        metrics.refreshFailures.increment();
+        log.debug("cache '{}': background refresh failed; serving stale, next try after the retry delay", name, error);
+    }
+
     private void refreshInBackground(
             K key,
             CompletableFuture<CacheEntry<V>> current,
@@ -601,23 +624,23 @@ public final class TieredCache<K, V> implements AutoCloseable {
             @Nullable AsyncCacheLoader<K, V> asyncLoader) {
         AsyncCacheLoader<K, V> loader =
                 asyncLoader != null ? asyncLoader : syncLoader != null ? adapt(syncLoader) : null;
-        if (loader == null || refreshing.putIfAbsent(key, Boolean.TRUE) != null) {
+        if (loader == null || !claimRefresh(key)) {
             return;
         }
         CompletableFuture<CacheEntry<V>> load;
         try {
             load = loadThrough(key, loader, true);
         } catch (RuntimeException e) {
-            refreshing.remove(key);
-            metrics.refreshFailures.increment();
+            refreshFailed(key, e);
             return;
         }
         load.whenComplete((entry, error) -> {
+            if (error != null) {
+                refreshFailed(key, error);
+                return;
+            }
             try {
-                if (error != null) {
-                    metrics.refreshFailures.increment();
-                    log.debug("cache '{}': background refresh failed; serving stale until grace ends", name, error);
-                } else if (entry == null) {
+                if (entry == null) {
                     metrics.refreshSuccesses.increment();
                     l1.asMap().remove(key, current);
                 } else {
@@ -878,6 +901,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
                     }
                 }
             }
+            // failed refreshes whose retry pause is over: a later read may try again anyway
+            refreshing.entrySet().removeIf(e -> e.getValue() != REFRESH_IN_FLIGHT && now - e.getValue() >= 0);
         } catch (RuntimeException e) {
             log.warn("cache '{}': L1 sweep failed; expired entries wait for the next sweep or a read", name, e);
         }

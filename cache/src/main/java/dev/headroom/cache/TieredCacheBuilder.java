@@ -30,6 +30,7 @@ public final class TieredCacheBuilder<K, V> {
     Duration ttl = Duration.ofMinutes(5);
     Duration grace = Duration.ZERO;
     Duration negativeTtl = Duration.ZERO;
+    Duration refreshRetryDelay = Duration.ofSeconds(1);
     double ttlJitter = 0.1;
     double xfetchBeta = 1.0;
 
@@ -136,6 +137,19 @@ public final class TieredCacheBuilder<K, V> {
      */
     public TieredCacheBuilder<K, V> staleWhileRevalidate(Duration grace) {
         this.grace = nonNegative("staleWhileRevalidate", grace);
+        return this;
+    }
+
+    /**
+     * After a background refresh (stale-while-revalidate or early refresh) fails, how long reads of
+     * that key keep serving the stale value without starting another refresh. Keeps a hot key on a
+     * failing source from calling the loader as fast as it fails. Default 1 s.
+     *
+     * @param delay positive
+     * @return this builder
+     */
+    public TieredCacheBuilder<K, V> refreshRetryDelay(Duration delay) {
+        this.refreshRetryDelay = positive("refreshRetryDelay", delay);
         return this;
     }
 

@@ -151,6 +151,37 @@ class TieredCacheTest {
     }
 
     @Test
+    void aFailedRefreshIsNotRetriedUntilTheRetryDelayHasPassed() {
+        AtomicInteger calls = new AtomicInteger();
+        TieredCache<String, String> cache = builder()
+                .staleWhileRevalidate(Duration.ofMinutes(5))
+                .refreshRetryDelay(Duration.ofSeconds(2))
+                .loader(k -> {
+                    if (calls.incrementAndGet() > 1) {
+                        throw new IllegalStateException("source down");
+                    }
+                    return "v1";
+                })
+                .build();
+        assertThat(cache.get("hot")).isEqualTo("v1");
+        ticker.advance(Duration.ofSeconds(12)); // stale, within grace
+        assertThat(cache.get("hot")).isEqualTo("v1");
+        await().atMost(Duration.ofSeconds(5)).until(() -> count("headroom.cache.refreshes", "result", "failure") == 1);
+
+        for (int i = 0; i < 1_000; i++) {
+            assertThat(cache.get("hot")).isEqualTo("v1");
+        }
+        ticker.advance(Duration.ofMillis(1_999));
+        assertThat(cache.get("hot")).isEqualTo("v1");
+        assertThat(calls).as("no refresh while the retry delay runs").hasValue(2);
+
+        ticker.advance(Duration.ofMillis(1));
+        assertThat(cache.get("hot")).isEqualTo("v1");
+        await().atMost(Duration.ofSeconds(5)).until(() -> count("headroom.cache.refreshes", "result", "failure") == 2);
+        assertThat(calls).hasValue(3);
+    }
+
+    @Test
     void aFailingRefreshKeepsServingStaleUntilGraceEnds() {
         AtomicInteger calls = new AtomicInteger();
         TieredCache<String, String> cache = builder()
