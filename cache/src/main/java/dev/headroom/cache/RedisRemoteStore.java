@@ -3,6 +3,7 @@ package dev.headroom.cache;
 import dev.headroom.cache.internal.SharedClientResources;
 import io.lettuce.core.ClientOptions;
 import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisConnectionException;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScanArgs;
 import io.lettuce.core.ScanCursor;
@@ -11,7 +12,6 @@ import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.cluster.ClusterClientOptions;
 import io.lettuce.core.cluster.RedisClusterClient;
-import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.codec.ByteArrayCodec;
 import io.lettuce.core.codec.RedisCodec;
@@ -22,7 +22,14 @@ import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A {@link RemoteStore} in Redis, through one shared Lettuce connection.
@@ -88,17 +95,136 @@ public final class RedisRemoteStore implements RemoteStore {
 
     private static final RemoteValue FOREIGN = new RemoteValue(null, -1);
 
-    private final RedisClusterAsyncCommands<String, byte[]> redis;
+    private static final Logger log = LoggerFactory.getLogger(RedisRemoteStore.class);
+    private static final long RECONNECT_DELAY_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+    /** A connection the store opened itself: its async commands and how to close it. */
+    private record Connected(RedisClusterAsyncCommands<String, byte[]> commands, AutoCloseable connection) {}
+
+    private volatile @Nullable RedisClusterAsyncCommands<String, byte[]> redis;
+    private volatile @Nullable AutoCloseable ownConnection;
+    private final @Nullable Supplier<CompletionStage<Connected>> connector;
+    private final AtomicBoolean connecting = new AtomicBoolean();
+    private volatile long nextConnectAttempt;
+    private volatile boolean closed;
     private final String prefix;
     private final long fenceTtlMillis;
     private final @Nullable AutoCloseable owned;
+    private final String where;
 
     private RedisRemoteStore(
-            Builder b, RedisClusterAsyncCommands<String, byte[]> redis, @Nullable AutoCloseable owned) {
+            Builder b,
+            @Nullable RedisClusterAsyncCommands<String, byte[]> redis,
+            @Nullable AutoCloseable owned,
+            @Nullable Supplier<CompletionStage<Connected>> connector,
+            String where) {
         this.redis = redis;
         this.prefix = Objects.requireNonNull(b.keyPrefix);
         this.fenceTtlMillis = b.fenceTtl.toMillis();
         this.owned = owned;
+        this.connector = connector;
+        this.where = where;
+    }
+
+    /**
+     * Connects a store built from a URI, waiting up to {@code wait}. If Redis cannot be reached the
+     * store starts anyway: every call fails at once (the cache treats that as "no L2") and the
+     * store tries again in the background, at most once a second, whenever it is called.
+     */
+    private RedisRemoteStore connectFirst(Duration wait) {
+        CompletableFuture<Connected> first =
+                Objects.requireNonNull(connector).get().toCompletableFuture();
+        try {
+            adopt(first.get(wait.toMillis(), TimeUnit.MILLISECONDS));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            connectFailed(first, e, true);
+        } catch (ExecutionException | TimeoutException | RuntimeException e) {
+            connectFailed(first, e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e, true);
+        }
+        return this;
+    }
+
+    private void adopt(Connected c) {
+        if (closed) {
+            closeQuietly(c.connection());
+            return;
+        }
+        ownConnection = c.connection();
+        redis = c.commands();
+    }
+
+    private void connectFailed(CompletableFuture<Connected> attempt, Throwable error, boolean atStart) {
+        nextConnectAttempt = System.nanoTime() + RECONNECT_DELAY_NANOS;
+        // A slow attempt that succeeds after all is still adopted.
+        attempt.thenAccept(c -> {
+            if (redis == null) {
+                adopt(c);
+                log.info("Redis at {} reachable: L2 in use", where);
+            } else {
+                closeQuietly(c.connection());
+            }
+        });
+        if (atStart) {
+            log.warn(
+                    "Redis at {} not reachable at start ({}); serving without L2, retrying in the background",
+                    where,
+                    error.toString());
+        } else {
+            log.debug("Redis at {} still not reachable: {}", where, error.toString());
+        }
+    }
+
+    /** The commands, or null while a store built from a URI has never connected. */
+    private @Nullable RedisClusterAsyncCommands<String, byte[]> commands() {
+        RedisClusterAsyncCommands<String, byte[]> r = redis;
+        if (r == null && connector != null && !closed) {
+            reconnect();
+        }
+        return r;
+    }
+
+    private void reconnect() {
+        if (System.nanoTime() - nextConnectAttempt < 0 || !connecting.compareAndSet(false, true)) {
+            return;
+        }
+        CompletableFuture<Connected> attempt;
+        try {
+            attempt = Objects.requireNonNull(connector).get().toCompletableFuture();
+        } catch (RuntimeException e) {
+            connecting.set(false);
+            connectFailed(CompletableFuture.failedFuture(e), e, false);
+            return;
+        }
+        attempt.whenComplete((c, error) -> {
+            try {
+                if (error != null) {
+                    connectFailed(attempt, error, false);
+                } else if (redis == null) {
+                    adopt(c);
+                    log.info("Redis at {} reachable: L2 in use", where);
+                } else {
+                    closeQuietly(c.connection());
+                }
+            } finally {
+                connecting.set(false);
+            }
+        });
+    }
+
+    private <T> CompletionStage<T> notConnected() {
+        return CompletableFuture.failedFuture(new RedisConnectionException(
+                "not connected to Redis at " + where + " yet; retrying in the background"));
+    }
+
+    private static void closeQuietly(@Nullable AutoCloseable c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                // closing what we opened; nothing a caller can do
+            }
+        }
     }
 
     /**
@@ -117,7 +243,8 @@ public final class RedisRemoteStore implements RemoteStore {
 
     @Override
     public CompletionStage<RemoteValue> get(String key) {
-        return redis.get(redisKey(key)).thenApply(RedisRemoteStore::parse);
+        RedisClusterAsyncCommands<String, byte[]> r = commands();
+        return r == null ? notConnected() : r.get(redisKey(key)).thenApply(RedisRemoteStore::parse);
     }
 
     /**
@@ -149,7 +276,11 @@ public final class RedisRemoteStore implements RemoteStore {
 
     @Override
     public CompletionStage<Boolean> putIfVersion(String key, byte[] value, long expectedVersion, Duration ttl) {
-        return redis.<Long>eval(
+        RedisClusterAsyncCommands<String, byte[]> r = commands();
+        if (r == null) {
+            return notConnected();
+        }
+        return r.<Long>eval(
                         PUT_IF_VERSION,
                         ScriptOutputType.INTEGER,
                         new String[] {redisKey(key)},
@@ -161,20 +292,31 @@ public final class RedisRemoteStore implements RemoteStore {
 
     @Override
     public CompletionStage<Long> put(String key, byte[] value, Duration ttl) {
-        return redis.<Long>eval(
+        RedisClusterAsyncCommands<String, byte[]> r = commands();
+        if (r == null) {
+            return notConnected();
+        }
+        return r.<Long>eval(
                 PUT, ScriptOutputType.INTEGER, new String[] {redisKey(key)}, value, ascii(Math.max(1, ttl.toMillis())));
     }
 
     @Override
     public CompletionStage<Long> invalidate(String key) {
-        return redis.<Long>eval(
-                INVALIDATE, ScriptOutputType.INTEGER, new String[] {redisKey(key)}, ascii(fenceTtlMillis));
+        RedisClusterAsyncCommands<String, byte[]> r = commands();
+        if (r == null) {
+            return notConnected();
+        }
+        return r.<Long>eval(INVALIDATE, ScriptOutputType.INTEGER, new String[] {redisKey(key)}, ascii(fenceTtlMillis));
     }
 
     @Override
     public CompletionStage<Boolean> tryLease(String key, String token, Duration ttl) {
+        RedisClusterAsyncCommands<String, byte[]> r = commands();
+        if (r == null) {
+            return notConnected();
+        }
         String valueKey = redisKey(key);
-        return redis.<Long>eval(
+        return r.<Long>eval(
                         TRY_LEASE,
                         ScriptOutputType.INTEGER,
                         new String[] {valueKey, valueKey + ":lease"}, // one hash tag: one slot in a cluster
@@ -185,7 +327,11 @@ public final class RedisRemoteStore implements RemoteStore {
 
     @Override
     public CompletionStage<Void> releaseLease(String key, String token) {
-        return redis.<Long>eval(
+        RedisClusterAsyncCommands<String, byte[]> r = commands();
+        if (r == null) {
+            return notConnected();
+        }
+        return r.<Long>eval(
                         RELEASE_LEASE,
                         ScriptOutputType.INTEGER,
                         new String[] {redisKey(key) + ":lease"},
@@ -195,30 +341,32 @@ public final class RedisRemoteStore implements RemoteStore {
 
     @Override
     public CompletionStage<Void> clear() {
+        RedisClusterAsyncCommands<String, byte[]> r = commands();
+        if (r == null) {
+            return notConnected();
+        }
         return clearFrom(
+                r,
                 ScanCursor.INITIAL,
                 ScanArgs.Builder.matches(globEscape(prefix) + "*").limit(500));
     }
 
-    private CompletionStage<Void> clearFrom(ScanCursor cursor, ScanArgs args) {
-        return redis.scan(cursor, args).thenCompose(page -> {
+    private CompletionStage<Void> clearFrom(
+            RedisClusterAsyncCommands<String, byte[]> r, ScanCursor cursor, ScanArgs args) {
+        return r.scan(cursor, args).thenCompose(page -> {
             CompletionStage<?> deleted = page.getKeys().isEmpty()
                     ? CompletableFuture.completedFuture(0L)
-                    : redis.unlink(page.getKeys().toArray(new String[0]));
+                    : r.unlink(page.getKeys().toArray(new String[0]));
             return deleted.thenCompose(
-                    ignored -> page.isFinished() ? CompletableFuture.completedFuture(null) : clearFrom(page, args));
+                    ignored -> page.isFinished() ? CompletableFuture.completedFuture(null) : clearFrom(r, page, args));
         });
     }
 
     @Override
     public void close() {
-        if (owned != null) {
-            try {
-                owned.close();
-            } catch (Exception e) {
-                // closing a client we created; nothing a caller can do
-            }
-        }
+        closed = true;
+        closeQuietly(ownConnection);
+        closeQuietly(owned);
     }
 
     private static byte[] ascii(long n) {
@@ -236,6 +384,9 @@ public final class RedisRemoteStore implements RemoteStore {
 
     /** Builds a {@link RedisRemoteStore}. Not thread-safe. */
     public static final class Builder {
+        /** How long {@link #build()} waits for a first connection before starting without one. */
+        private static final Duration CONNECT_AT_START = Duration.ofSeconds(2);
+
         private @Nullable String keyPrefix;
         private @Nullable String uri;
         private @Nullable String clusterUri;
@@ -336,7 +487,9 @@ public final class RedisRemoteStore implements RemoteStore {
          * @return the store
          * @throws IllegalStateException if no prefix, or not exactly one of uri / connection /
          *     commands, was given
-         * @throws io.lettuce.core.RedisConnectionException if connecting to {@code uri} fails
+         * <p>Given a URI, waits up to 2 s for a first connection; if Redis cannot be reached the
+         * store is built anyway (logged once), its calls fail at once, and it keeps trying to
+         * connect in the background (at most once a second, while it is being called).
          */
         public RedisRemoteStore build() {
             if (keyPrefix == null) {
@@ -359,22 +512,30 @@ public final class RedisRemoteStore implements RemoteStore {
                         .requestQueueSize(4_096)
                         .timeoutOptions(TimeoutOptions.enabled(Duration.ofSeconds(5)))
                         .build());
-                try {
-                    StatefulRedisClusterConnection<String, byte[]> own = cluster.connect(CODEC);
-                    return new RedisRemoteStore(this, own.async(), () -> {
-                        own.close();
-                        cluster.shutdown();
-                    });
-                } catch (RuntimeException e) {
-                    cluster.shutdown();
-                    throw e;
-                }
+                return new RedisRemoteStore(
+                                this,
+                                null,
+                                cluster::shutdown,
+                                // connect() rather than connectAsync(), which fails to load the
+                                // topology here (Lettuce 7.7): on a short-lived daemon thread.
+                                () -> CompletableFuture.supplyAsync(
+                                        () -> {
+                                            var c = cluster.connect(CODEC);
+                                            return new Connected(c.async(), c);
+                                        },
+                                        task -> {
+                                            Thread t = new Thread(task, "headroom-redis-cluster-connect");
+                                            t.setDaemon(true);
+                                            t.start();
+                                        }),
+                                clusterUri)
+                        .connectFirst(CONNECT_AT_START);
             }
             if (commands != null) {
-                return new RedisRemoteStore(this, commands, null);
+                return new RedisRemoteStore(this, commands, null, null, "(given commands)");
             }
             if (connection != null) {
-                return new RedisRemoteStore(this, connection.async(), null);
+                return new RedisRemoteStore(this, connection.async(), null, null, "(given connection)");
             }
             RedisClient client = RedisClient.create(SharedClientResources.get(), Objects.requireNonNull(uri));
             // While disconnected, fail commands at once instead of queueing them to flood Redis on
@@ -383,16 +544,14 @@ public final class RedisRemoteStore implements RemoteStore {
                     .autoReconnect(true)
                     .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
                     .build());
-            try {
-                StatefulRedisConnection<String, byte[]> own = client.connect(CODEC);
-                return new RedisRemoteStore(this, own.async(), () -> {
-                    own.close();
-                    client.shutdown();
-                });
-            } catch (RuntimeException e) {
-                client.shutdown();
-                throw e;
-            }
+            RedisURI redisUri = RedisURI.create(uri);
+            return new RedisRemoteStore(
+                            this,
+                            null,
+                            client::shutdown,
+                            () -> client.connectAsync(CODEC, redisUri).thenApply(c -> new Connected(c.async(), c)),
+                            redisUri.getHost() + ":" + redisUri.getPort())
+                    .connectFirst(CONNECT_AT_START);
         }
     }
 }

@@ -184,6 +184,37 @@ class TieredCacheRedisIT {
     }
 
     @Test
+    void aRedisThatIsDownAtStartDoesNotPreventStartAndIsUsedOnceItIsUp() {
+        try (RedisProcess own = RedisProcess.start()) {
+            own.kill();
+            long start = System.nanoTime();
+            RedisRemoteStore store =
+                    RedisRemoteStore.builder().uri(own.uri()).keyPrefix("late:").build();
+            closeables.add(store);
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(10));
+            TieredCache<String, String> cache = TieredCache.<String, String>builder("late")
+                    .ttl(Duration.ofMillis(50)) // short L1 life, so reads keep asking L2
+                    .ttlJitter(0)
+                    .earlyRefreshBeta(0)
+                    .remote(store, Codec.utf8())
+                    .l2BreakerOpenFor(Duration.ofMillis(200))
+                    .meterRegistry(registry)
+                    .loader(k -> "v-" + k)
+                    .build();
+            assertThat(cache.get("a")).isEqualTo("v-a");
+            assertThat(count("headroom.cache.l2.errors", "kind", "failure")).isPositive();
+
+            own.restart();
+            await().atMost(Duration.ofSeconds(20))
+                    .pollInterval(Duration.ofMillis(20))
+                    .until(() -> {
+                        cache.get("a");
+                        return count("headroom.cache.gets", "tier", "l2") > 0;
+                    });
+        }
+    }
+
+    @Test
     void invalidateAllRemovesOnlyThisCachesKeys(TestRedis redis) {
         TieredCache<String, String> mine =
                 cacheOn(redis.uri(), redis.key("mine:")).loader(k -> "m").build();
