@@ -347,11 +347,27 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
         if (!missing.isEmpty()) {
             metrics.l1Misses.add(missing.size());
-            Map<K, CacheEntry<V>> loaded =
-                    await(l1.getAll(missing, (ks, ex) -> bulkLoadThrough(ks, Objects.requireNonNull(bulk))));
+            Map<K, CacheEntry<V>> loaded = await(l1.getAll(
+                    missing,
+                    (ks, ex) -> bulkLoadThrough(ks, Objects.requireNonNull(bulk))
+                            .exceptionally(error -> {
+                                Map<K, CacheEntry<V>> failed = new HashMap<>();
+                                ks.forEach(k -> failed.put(k, CacheEntry.failed(error)));
+                                return failed;
+                            })));
+            Throwable failure = null;
             for (K key : missing) {
                 CacheEntry<V> entry = loaded.get(key);
+                if (entry != null && entry.failure() != null) {
+                    failure = entry.failure();
+                    l1.asMap().computeIfPresent(key, (k, f) -> f.isDone() && f.join() == entry ? null : f);
+                    continue;
+                }
                 found.put(key, entry == null ? null : entry.value());
+            }
+            if (failure != null) {
+                Throwable cause = unwrap(failure);
+                throw cause instanceof CacheLoadException cle ? cle : new CacheLoadException(name, cause);
             }
         }
         for (Map.Entry<K, CompletableFuture<@Nullable V>> e : singles.entrySet()) {
@@ -549,7 +565,14 @@ public final class TieredCache<K, V> implements AutoCloseable {
             return MISS;
         }
         CacheEntry<V> entry = present.join();
-        return entry == null ? MISS : serve(key, present, entry, syncLoader, asyncLoader);
+        if (entry == null) {
+            return MISS;
+        }
+        if (entry.failure() != null) { // a failed load its waiters have not removed yet
+            l1.asMap().remove(key, present);
+            return MISS;
+        }
+        return serve(key, present, entry, syncLoader, asyncLoader);
     }
 
     /** Serves an L1 entry that exists; {@link #MISS} if it is past its lifetime. */
@@ -660,12 +683,22 @@ public final class TieredCache<K, V> implements AutoCloseable {
         boolean[] started = new boolean[1];
         CompletableFuture<CacheEntry<V>> future = l1.get(key, (k, ex) -> {
             started[0] = true;
-            return loadThrough(k, loader, false);
+            return loadThrough(k, loader, false).exceptionally(CacheEntry::failed);
         });
         if (!started[0] && !future.isDone()) {
             metrics.coalescedWaits.increment();
         }
-        return future.thenApply(entry -> entry == null ? null : entry.value());
+        return future.thenApply(entry -> {
+            if (entry == null) {
+                return null;
+            }
+            Throwable failure = entry.failure();
+            if (failure != null) {
+                l1.asMap().remove(key, future);
+                throw new CompletionException(unwrap(failure));
+            }
+            return entry.value();
+        });
     }
 
     /**
@@ -895,7 +928,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 if (future.isDone() && !future.isCompletedExceptionally()) {
                     CacheEntry<V> entry = future.join();
                     if (entry != null
-                            && now - entry.expiresAt() >= 0
+                            && (entry.failure() != null || now - entry.expiresAt() >= 0)
                             && l1.asMap().remove(e.getKey(), future)) {
                         metrics.expirations.increment();
                     }

@@ -151,6 +151,44 @@ class TieredCacheTest {
     }
 
     @Test
+    void aFailedLoadIsReportedToItsCallersOnlyAndLogsNothingOutsideSlf4j() {
+        java.util.logging.Logger caffeineLog = java.util.logging.Logger.getLogger("com.github.benmanes.caffeine");
+        List<java.util.logging.LogRecord> records = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Handler capture = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                records.add(r);
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        caffeineLog.addHandler(capture);
+        try {
+            AtomicInteger calls = new AtomicInteger();
+            TieredCache<String, String> cache = builder()
+                    .loader(k -> {
+                        if (calls.incrementAndGet() == 1) {
+                            throw new IllegalStateException("source down");
+                        }
+                        return "v";
+                    })
+                    .build();
+            assertThatThrownBy(() -> cache.get("k"))
+                    .isInstanceOf(CacheLoadException.class)
+                    .hasRootCauseMessage("source down");
+            assertThat(cache.get("k")).as("the failure is not cached").isEqualTo("v");
+            assertThat(calls).hasValue(2);
+            assertThat(records).as("Caffeine's own WARNING per failed load").isEmpty();
+        } finally {
+            caffeineLog.removeHandler(capture);
+        }
+    }
+
+    @Test
     void aFailedRefreshIsNotRetriedUntilTheRetryDelayHasPassed() {
         AtomicInteger calls = new AtomicInteger();
         TieredCache<String, String> cache = builder()
