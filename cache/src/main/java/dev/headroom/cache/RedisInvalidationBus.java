@@ -3,12 +3,19 @@ package dev.headroom.cache;
 import dev.headroom.cache.internal.SharedClientResources;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisConnectionStateListener;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.codec.StringCodec;
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
 import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
 import java.net.SocketAddress;
+import java.time.Duration;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -29,29 +36,36 @@ public final class RedisInvalidationBus implements InvalidationBus {
 
     private static final Logger log = LoggerFactory.getLogger(RedisInvalidationBus.class);
 
+    private static final Duration CONNECT_AT_START = Duration.ofSeconds(2);
+    private static final long RETRY_SECONDS = 1;
+
     private final RedisClient client;
+    private final RedisURI redisUri;
     private final String channel;
     private final String publisherId =
             Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
     private final AtomicLong sequence = new AtomicLong();
-    private final StatefulRedisPubSubConnection<String, String> publisher;
     private final ConcurrentHashMap<String, Long> lastSeen = new ConcurrentHashMap<>();
+    private volatile @Nullable StatefulRedisPubSubConnection<String, String> publisher;
     private volatile @Nullable StatefulRedisPubSubConnection<String, String> subscriber;
+    private volatile boolean closed;
 
     private RedisInvalidationBus(String uri, String channel) {
-        this.client = RedisClient.create(SharedClientResources.get(), uri);
+        this.redisUri = RedisURI.create(uri);
+        this.client = RedisClient.create(SharedClientResources.get(), redisUri);
         this.channel = channel;
-        this.publisher = client.connectPubSub();
     }
 
     /**
-     * Connects a bus.
+     * Connects a bus. If Redis cannot be reached within 2 s the bus starts anyway: publishing is
+     * skipped (logged at debug) and both connections are retried in the background once a second;
+     * when the subscription is established, the listener is told that messages may have been lost.
      *
      * @param uri the Redis URI, such as {@code redis://127.0.0.1:6379}
      * @param channel the pub/sub channel, one per cache (for example the cache's key prefix +
      *     {@code "invalidations"})
      * @return the bus
-     * @throws io.lettuce.core.RedisConnectionException if Redis cannot be reached
+     * @throws IllegalArgumentException if the URI is malformed or the channel blank
      */
     public static RedisInvalidationBus create(String uri, String channel) {
         Objects.requireNonNull(uri, "uri");
@@ -59,19 +73,111 @@ public final class RedisInvalidationBus implements InvalidationBus {
         if (channel.isBlank()) {
             throw new IllegalArgumentException("channel must not be blank");
         }
-        return new RedisInvalidationBus(uri, channel);
+        RedisInvalidationBus bus = new RedisInvalidationBus(uri, channel);
+        CompletableFuture<StatefulRedisPubSubConnection<String, String>> first = bus.connect();
+        try {
+            bus.publisher = first.get(CONNECT_AT_START.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            bus.publisherLater(first);
+        } catch (ExecutionException | TimeoutException e) {
+            log.warn(
+                    "invalidation bus '{}': Redis at {} not reachable at start ({}); retrying in the background",
+                    channel,
+                    bus.where(),
+                    (e instanceof ExecutionException ? e.getCause() : e).toString());
+            bus.publisherLater(first);
+        }
+        return bus;
+    }
+
+    private String where() {
+        return redisUri.getHost() + ":" + redisUri.getPort();
+    }
+
+    private CompletableFuture<StatefulRedisPubSubConnection<String, String>> connect() {
+        return client.connectPubSubAsync(StringCodec.UTF8, redisUri).toCompletableFuture();
+    }
+
+    /** Adopts {@code attempt} if it succeeds after all, else keeps trying once a second. */
+    private void publisherLater(CompletableFuture<StatefulRedisPubSubConnection<String, String>> attempt) {
+        attempt.whenComplete((c, error) -> {
+            if (error == null) {
+                if (closed) {
+                    c.close();
+                } else {
+                    publisher = c;
+                    log.info("invalidation bus '{}': publishing to Redis at {}", channel, where());
+                }
+            } else if (!closed) {
+                CompletableFuture.runAsync(
+                        () -> publisherLater(connect()),
+                        CompletableFuture.delayedExecutor(RETRY_SECONDS, TimeUnit.SECONDS));
+            }
+        });
     }
 
     @Override
     public void publish(String key, long version) {
         String message = publisherId + " " + sequence.incrementAndGet() + " " + version + " " + key;
-        publisher.async().publish(channel, message);
+        StatefulRedisPubSubConnection<String, String> p = publisher;
+        if (p == null) {
+            log.debug("invalidation bus '{}': not connected yet; invalidation of one key not published", channel);
+            return;
+        }
+        p.async().publish(channel, message);
     }
 
+    /**
+     * Subscribes, waiting up to 2 s; if Redis cannot be reached the subscription is retried in the
+     * background once a second, and the listener hears {@code messagesMayHaveBeenLost} when it is
+     * established.
+     */
     @Override
     public void subscribe(Listener listener) {
         Objects.requireNonNull(listener, "listener");
-        StatefulRedisPubSubConnection<String, String> connection = client.connectPubSub();
+        CompletableFuture<Void> established = new CompletableFuture<>();
+        attemptSubscribe(listener, established);
+        try {
+            established.get(CONNECT_AT_START.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            established.completeExceptionally(e); // stopped waiting: a late subscription reports loss
+        } catch (ExecutionException | TimeoutException e) {
+            established.completeExceptionally(e); // stopped waiting: a late subscription reports loss
+            log.warn(
+                    "invalidation bus '{}': not subscribed to Redis at {} yet; retrying in the background",
+                    channel,
+                    where());
+        }
+    }
+
+    private void attemptSubscribe(Listener listener, CompletableFuture<Void> established) {
+        connect().whenComplete((connection, error) -> {
+            if (error != null) {
+                retrySubscribe(listener, established, error);
+            } else if (closed) {
+                connection.close();
+            } else {
+                subscribed(connection, listener, established);
+            }
+        });
+    }
+
+    private void retrySubscribe(Listener listener, CompletableFuture<Void> established, Throwable error) {
+        if (closed) {
+            return;
+        }
+        log.debug("invalidation bus '{}': cannot subscribe yet: {}", channel, error.toString());
+        CompletableFuture.runAsync(
+                () -> attemptSubscribe(listener, established),
+                CompletableFuture.delayedExecutor(RETRY_SECONDS, TimeUnit.SECONDS));
+    }
+
+    private void subscribed(
+            StatefulRedisPubSubConnection<String, String> connection,
+            Listener listener,
+            CompletableFuture<Void> established) {
         connection.addListener(new RedisPubSubAdapter<>() {
             @Override
             public void message(String ch, String message) {
@@ -96,8 +202,25 @@ public final class RedisInvalidationBus implements InvalidationBus {
                 }
             }
         });
-        connection.sync().subscribe(channel);
-        this.subscriber = connection;
+        connection.async().subscribe(channel).whenComplete((ok, error) -> {
+            if (error != null) {
+                connection.close();
+                retrySubscribe(listener, established, error);
+                return;
+            }
+            subscriber = connection;
+            if (!established.complete(null)) {
+                // Subscribed late: anything published meanwhile was not seen, and L1 may hold it.
+                log.info("invalidation bus '{}': subscribed to Redis at {}", channel, where());
+                listener.messagesMayHaveBeenLost();
+            }
+        });
+    }
+
+    /** Whether the subscription is established (for tests and health checks). */
+    public boolean isSubscribed() {
+        StatefulRedisPubSubConnection<String, String> s = subscriber;
+        return s != null && s.isOpen();
     }
 
     private void deliver(String message, Listener listener) {
@@ -136,11 +259,15 @@ public final class RedisInvalidationBus implements InvalidationBus {
 
     @Override
     public void close() {
+        closed = true;
         StatefulRedisPubSubConnection<String, String> s = subscriber;
         if (s != null) {
             s.close();
         }
-        publisher.close();
+        StatefulRedisPubSubConnection<String, String> p = publisher;
+        if (p != null) {
+            p.close();
+        }
         client.shutdown();
     }
 

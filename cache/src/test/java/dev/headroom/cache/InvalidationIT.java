@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.headroom.core.Codec;
 import dev.headroom.testing.HeadroomServices;
+import dev.headroom.testing.RedisProcess;
 import dev.headroom.testing.TestRedis;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
@@ -86,6 +87,48 @@ class InvalidationIT {
                 .isEqualTo(1);
         assertThat(count("b", "headroom.cache.invalidations", "direction", "received"))
                 .isEqualTo(1);
+    }
+
+    @Test
+    void aRedisThatIsDownAtStartDoesNotPreventStartAndInvalidationsFlowOnceItIsUp() {
+        try (RedisProcess own = RedisProcess.start()) {
+            own.kill();
+            List<RedisInvalidationBus> buses = new ArrayList<>();
+            List<TieredCache<String, String>> caches = new ArrayList<>();
+            for (String name : List.of("late-a", "late-b")) {
+                RedisRemoteStore store = RedisRemoteStore.builder()
+                        .uri(own.uri())
+                        .keyPrefix("late:")
+                        .build();
+                RedisInvalidationBus bus = RedisInvalidationBus.create(own.uri(), "late:invalidations");
+                buses.add(bus);
+                TieredCache<String, String> cache = TieredCache.<String, String>builder(name)
+                        .remote(store, Codec.utf8())
+                        .invalidationBus(bus)
+                        .keyDecoder(Function.identity())
+                        .l2BreakerOpenFor(Duration.ofMillis(200))
+                        .meterRegistry(registry)
+                        .loader(k -> database.get())
+                        .build();
+                closeables.add(cache);
+                caches.add(cache);
+            }
+            assertThat(caches.get(1).get("k")).isEqualTo("v1");
+            assertThat(buses.get(1).isSubscribed()).isFalse();
+
+            database.set("v1.1"); // changed while Redis was down: nobody could be told
+            own.restart();
+            await().atMost(Duration.ofSeconds(20))
+                    .until(() -> buses.stream().allMatch(RedisInvalidationBus::isSubscribed));
+            assertThat(caches.get(1).get("k"))
+                    .as("subscribing late flushed L1, which may hold what was missed")
+                    .isEqualTo("v1.1");
+            database.set("v2");
+            await().atMost(Duration.ofSeconds(20)).until(() -> {
+                caches.get(0).invalidate("k"); // publishes once the publisher has connected too
+                return "v2".equals(caches.get(1).get("k"));
+            });
+        }
     }
 
     @Test
