@@ -366,8 +366,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 found.put(key, entry == null ? null : entry.value());
             }
             if (failure != null) {
-                Throwable cause = unwrap(failure);
-                throw cause instanceof CacheLoadException cle ? cle : new CacheLoadException(name, cause);
+                throw loadException(failure);
             }
         }
         for (Map.Entry<K, CompletableFuture<@Nullable V>> e : singles.entrySet()) {
@@ -881,8 +880,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             metrics.recordLoad(nanos);
             if (error != null) {
                 metrics.loadFailures.increment();
-                Throwable cause = unwrap(error);
-                throw cause instanceof CacheLoadException cle ? cle : new CacheLoadException(name, cause);
+                throw loadException(error);
             }
             (value == null ? metrics.loadNulls : metrics.loadSuccesses).increment();
             return new Loaded<>(value, nanos);
@@ -929,8 +927,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
                     CacheEntry<V> entry = future.join();
                     if (entry != null
                             && (entry.failure() != null || now - entry.expiresAt() >= 0)
-                            && l1.asMap().remove(e.getKey(), future)) {
-                        metrics.expirations.increment();
+                            && l1.asMap().remove(e.getKey(), future)
+                            && entry.failure() == null) {
+                        metrics.expirations.increment(); // a failed load left behind is not an expiry
                     }
                 }
             }
@@ -978,8 +977,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         try {
             return future.get(loadTimeoutNanos, TimeUnit.NANOSECONDS);
         } catch (ExecutionException | CompletionException e) {
-            Throwable cause = unwrap(e);
-            throw cause instanceof CacheLoadException cle ? cle : new CacheLoadException(name, cause);
+            throw loadException(e);
         } catch (TimeoutException e) {
             throw new CacheLoadException(name, e);
         } catch (CancellationException e) {
@@ -1046,6 +1044,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
             l1.synchronous().invalidateAll();
             metrics.l1Flushes.increment();
         }
+    }
+
+    /** The caller-facing form of a load failure: the {@link CacheLoadException} inside, or one around it. */
+    private CacheLoadException loadException(Throwable error) {
+        Throwable cause = unwrap(error);
+        return cause instanceof CacheLoadException cle ? cle : new CacheLoadException(name, cause);
     }
 
     private static Throwable unwrap(Throwable t) {
