@@ -145,26 +145,32 @@ public final class RedisRemoteStore implements RemoteStore {
         return this;
     }
 
-    private void adopt(Connected c) {
-        if (closed) {
+    /**
+     * Takes a new connection as the store's, unless the store is closed or already has one (two
+     * attempts can succeed: a first one that outlived the wait at start, and a later retry).
+     *
+     * @return whether it was taken; if not, it is closed
+     */
+    private synchronized boolean adopt(Connected c) {
+        if (closed || redis != null) {
             closeQuietly(c.connection());
-            return;
+            return false;
         }
         ownConnection = c.connection();
         redis = c.commands();
+        return true;
+    }
+
+    private void adoptLate(Connected c) {
+        if (adopt(c)) {
+            log.info("Redis at {} reachable: L2 in use", where);
+        }
     }
 
     private void connectFailed(CompletableFuture<Connected> attempt, Throwable error, boolean atStart) {
         nextConnectAttempt = System.nanoTime() + RECONNECT_DELAY_NANOS;
         // A slow attempt that succeeds after all is still adopted.
-        attempt.thenAccept(c -> {
-            if (redis == null) {
-                adopt(c);
-                log.info("Redis at {} reachable: L2 in use", where);
-            } else {
-                closeQuietly(c.connection());
-            }
-        });
+        attempt.thenAccept(this::adoptLate);
         if (atStart) {
             log.warn(
                     "Redis at {} not reachable at start ({}); serving without L2, retrying in the background",
@@ -200,11 +206,8 @@ public final class RedisRemoteStore implements RemoteStore {
             try {
                 if (error != null) {
                     connectFailed(attempt, error, false);
-                } else if (redis == null) {
-                    adopt(c);
-                    log.info("Redis at {} reachable: L2 in use", where);
                 } else {
-                    closeQuietly(c.connection());
+                    adoptLate(c);
                 }
             } finally {
                 connecting.set(false);
@@ -364,7 +367,9 @@ public final class RedisRemoteStore implements RemoteStore {
 
     @Override
     public void close() {
-        closed = true;
+        synchronized (this) { // no connection is adopted after this
+            closed = true;
+        }
         closeQuietly(ownConnection);
         closeQuietly(owned);
     }
