@@ -361,13 +361,9 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                     log.info("router '{}': replica {} serving", name, node);
                 }
             } catch (LagProbe.NotAReplicaException e) {
-                if (node.eject(Ejection.NOT_REPLICA)) {
-                    ejected(node, Ejection.NOT_REPLICA, e);
-                }
+                eject(node, Ejection.NOT_REPLICA, e);
             } catch (SQLException e) {
-                if (node.eject(Ejection.UNREACHABLE)) {
-                    ejected(node, Ejection.UNREACHABLE, e);
-                }
+                eject(node, Ejection.UNREACHABLE, e);
             }
         }
         recomputeServing();
@@ -379,6 +375,19 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         } catch (RuntimeException e) {
             log.warn("router '{}': lag probe failed unexpectedly; next round as scheduled", name, e);
         }
+    }
+
+    /** Ejects a replica unless it is out already; reports the change. */
+    private void eject(ReplicaNode node, Ejection why, Exception cause) {
+        if (node.eject(why)) {
+            ejected(node, why, cause);
+        }
+    }
+
+    /** A read could not use the replica: out at once, and the serving list without it. */
+    private void ejectFromReadPath(ReplicaNode node, SQLException cause) {
+        eject(node, Ejection.UNREACHABLE, cause);
+        recomputeServing();
     }
 
     private void ejected(ReplicaNode node, Ejection why, @Nullable Exception cause) {
@@ -463,10 +472,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
             try {
                 c = node.dataSource().getConnection();
             } catch (SQLException e) {
-                if (node.eject(Ejection.UNREACHABLE)) {
-                    ejected(node, Ejection.UNREACHABLE, e);
-                }
-                recomputeServing();
+                ejectFromReadPath(node, e);
                 continue;
             }
             if (token >= 0) {
@@ -475,10 +481,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                     result = known ? TokenResult.CACHED : awaitReplay(node, c, token);
                 } catch (SQLException e) {
                     close(c, e);
-                    if (node.eject(Ejection.UNREACHABLE)) {
-                        ejected(node, Ejection.UNREACHABLE, e);
-                    }
-                    recomputeServing();
+                    ejectFromReadPath(node, e);
                     continue;
                 }
                 tokenReads.get(result).increment();
