@@ -25,6 +25,13 @@ public interface InvalidationBus extends AutoCloseable {
     void publish(String key, long version);
 
     /**
+     * Tells the other instances to drop their whole L1: sent after {@link
+     * TieredCache#invalidateAll()} and after an L2 clear that replaced per-key invalidations.
+     * Non-blocking, best effort.
+     */
+    void publishFlush();
+
+    /**
      * Starts delivering other instances' invalidations to {@code listener}. Called once, by the
      * cache at build time.
      *

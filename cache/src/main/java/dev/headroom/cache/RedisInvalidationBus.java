@@ -26,7 +26,8 @@ import org.slf4j.LoggerFactory;
  * PUBLISH} reaches every node's subscribers, with Redis Cluster through a standalone connection to
  * any node).
  *
- * <p>Each message is {@code <publisher> <sequence> <version> <key>}. The subscriber tracks the last
+ * <p>Each message is {@code <publisher> <sequence> <version> <key>}, or {@code <publisher>
+ * <sequence> -1 *} for a flush of every instance's L1. The subscriber tracks the last
  * sequence seen from each publisher; a jump means lost messages. A disconnect of the subscription
  * and its re-establishment (Lettuce resubscribes by itself) are reported as possible loss too.
  *
@@ -37,6 +38,9 @@ public final class RedisInvalidationBus implements InvalidationBus {
     private static final Logger log = LoggerFactory.getLogger(RedisInvalidationBus.class);
 
     private static final Duration CONNECT_AT_START = Duration.ofSeconds(2);
+    /** Version and key of a flush message: a negative version, which no key has. */
+    private static final String FLUSH = "-1 *";
+
     private static final long RETRY_SECONDS = 1;
 
     private final RedisClient client;
@@ -119,10 +123,26 @@ public final class RedisInvalidationBus implements InvalidationBus {
 
     @Override
     public void publish(String key, long version) {
-        String message = publisherId + " " + sequence.incrementAndGet() + " " + version + " " + key;
+        if (version < 0) {
+            throw new IllegalArgumentException("version must not be negative, got " + version);
+        }
+        send(version + " " + key);
+    }
+
+    @Override
+    public void publishFlush() {
+        send(FLUSH);
+    }
+
+    /**
+     * Sends with the next sequence number. Unsent while never connected: the number is used up
+     * anyway, so subscribers see a gap at the next message and flush.
+     */
+    private void send(String versionAndKey) {
+        String message = publisherId + " " + sequence.incrementAndGet() + " " + versionAndKey;
         StatefulRedisPubSubConnection<String, String> p = publisher;
         if (p == null) {
-            log.debug("invalidation bus '{}': not connected yet; invalidation of one key not published", channel);
+            log.debug("invalidation bus '{}': not connected yet; one message not published", channel);
             return;
         }
         p.async().publish(channel, message);
@@ -253,6 +273,11 @@ public final class RedisInvalidationBus implements InvalidationBus {
                     channel,
                     seq - previous - 1);
             listener.messagesMayHaveBeenLost();
+        }
+        if (version < 0) {
+            log.debug("invalidation bus '{}': another instance asked for an L1 flush", channel);
+            listener.messagesMayHaveBeenLost();
+            return;
         }
         listener.invalidated(parts[3], version);
     }

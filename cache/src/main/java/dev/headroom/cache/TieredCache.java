@@ -6,6 +6,7 @@ import dev.headroom.cache.internal.CacheEntry;
 import dev.headroom.cache.internal.CacheMetrics;
 import dev.headroom.cache.internal.CoarseClock;
 import dev.headroom.cache.internal.GuardedRemoteStore;
+import dev.headroom.cache.internal.L2Repairs;
 import dev.headroom.cache.internal.Sweeper;
 import dev.headroom.core.Codec;
 import dev.headroom.core.CodecException;
@@ -120,9 +121,18 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final ConcurrentHashMap<K, Long> refreshing = new ConcurrentHashMap<>();
 
     private static final long REFRESH_IN_FLIGHT = Long.MIN_VALUE;
+    /** Keys whose L2 invalidation is retried one by one; beyond them, all of the cache's L2 keys are cleared. */
+    static final int MAX_PENDING_REPAIRS = 100_000;
+
+    private static final long REPAIR_PERIOD_NANOS = TimeUnit.SECONDS.toNanos(1);
     private final long refreshRetryNanos;
     private final CacheMetrics metrics;
     private final ScheduledFuture<?> sweep;
+    /** Invalidations L2 has not taken yet; null without L2. */
+    private final @Nullable L2Repairs repairs;
+
+    private final L2Repairs.@Nullable Store repairStore;
+    private final @Nullable ScheduledFuture<?> repairTask;
 
     TieredCache(TieredCacheBuilder<K, V> b) {
         this.name = b.name;
@@ -156,15 +166,32 @@ public final class TieredCache<K, V> implements AutoCloseable {
                         ? adapt(b.loader)
                         : bulk != null ? adapt(key -> bulk.loadAll(Set.of(key)).get(key)) : null;
         CircuitBreaker breaker = b.remote == null ? null : GuardedRemoteStore.newBreaker(name, b.breakerOpenFor);
+        L2Repairs pendingRepairs = b.remote == null ? null : new L2Repairs(MAX_PENDING_REPAIRS);
+        this.repairs = pendingRepairs;
         this.metrics = b.meterRegistry == null
                 ? CacheMetrics.unregistered(name)
                 : new CacheMetrics(
                         name,
                         b.meterRegistry,
-                        () -> breaker == null ? "CLOSED" : breaker.getState().name());
-        this.remote = b.remote == null
+                        () -> breaker == null ? "CLOSED" : breaker.getState().name(),
+                        () -> pendingRepairs == null ? 0 : pendingRepairs.pending());
+        GuardedRemoteStore guarded = b.remote == null
                 ? null
                 : new GuardedRemoteStore(b.remote, b.l2Timeout, Objects.requireNonNull(breaker), metrics);
+        this.remote = guarded;
+        this.repairStore = guarded == null
+                ? null
+                : new L2Repairs.Store() {
+                    @Override
+                    public CompletableFuture<Long> invalidate(String key) {
+                        return guarded.invalidate(key);
+                    }
+
+                    @Override
+                    public CompletableFuture<Void> clear() {
+                        return guarded.clear();
+                    }
+                };
 
         Caffeine<Object, Object> caffeine = Caffeine.newBuilder()
                 .ticker(ticker::read)
@@ -193,6 +220,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         long sweepNanos =
                 Math.min(TimeUnit.MINUTES.toNanos(1), Math.max(TimeUnit.SECONDS.toNanos(1), lifetimeNanos / 2));
         this.sweep = Sweeper.every(sweepNanos, this::sweepExpired);
+        this.repairTask = remote == null ? null : Sweeper.every(REPAIR_PERIOD_NANOS, this::repairL2);
         if (bus != null) {
             bus.subscribe(new BusListener());
         }
@@ -453,7 +481,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
     /**
      * Stores a value in L1 and L2 (bumping the L2 version, so loads in flight elsewhere cannot
-     * overwrite it). An L2 failure is counted, not thrown.
+     * overwrite it) and tells the other instances. An L2 failure is counted, not thrown; the key's
+     * old L2 value is then invalidated as soon as L2 answers again (see {@link #invalidate}). A
+     * value too large for L2 is kept in L1 only and its key invalidated in L2.
      *
      * @param key the key
      * @param value the value
@@ -465,11 +495,18 @@ public final class TieredCache<K, V> implements AutoCloseable {
         GuardedRemoteStore store = remote;
         long version = -1;
         if (store != null) {
+            String remoteKey = keyEncoder.apply(key);
             byte[] bytes = encodeForL2(value);
-            if (bytes != null) {
-                String remoteKey = keyEncoder.apply(key);
+            if (bytes == null) {
+                // kept in L1 only: the old L2 value must not outlive it elsewhere
+                invalidateL2(store, remoteKey);
+            } else {
                 Long written = awaitQuietly(store.put(remoteKey, bytes, l2Ttl));
-                version = written == null ? -1 : written;
+                if (written == null) {
+                    l2InvalidationFailed(remoteKey); // L2 may still hold the previous value
+                } else {
+                    version = written;
+                }
                 publishInvalidation(remoteKey, written);
             }
         }
@@ -478,8 +515,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
     /**
      * Removes a key from L1 and L2. The L2 removal bumps the key's version, so a load already in
-     * flight anywhere cannot write its older value back. Waits for L2 up to {@code l2Timeout}; an L2
-     * failure is counted, not thrown.
+     * flight anywhere cannot write its older value back, then tells the other instances. Waits for
+     * L2 up to {@code l2Timeout}; an L2 failure is counted, not thrown.
+     *
+     * <p>If L2 does not take the invalidation (unreachable, slow, breaker open), this instance keeps
+     * the key, stops serving its L2 value (loading instead), and retries the invalidation every
+     * second until L2 takes it, then tells the other instances again; meanwhile they were told to
+     * drop the key whatever its version. Pending keys are held in memory (metric {@code
+     * headroom.cache.l2.repairs.pending}); past 100,000 of them one clear of all the cache's L2 keys
+     * replaces them. If this instance dies first, the old L2 value lives until its L2 TTL.
      *
      * @param key the key
      * @throws NullPointerException if {@code key} is null
@@ -489,18 +533,94 @@ public final class TieredCache<K, V> implements AutoCloseable {
         l1.synchronous().invalidate(key);
         GuardedRemoteStore store = remote;
         if (store != null) {
-            String remoteKey = keyEncoder.apply(key);
-            publishInvalidation(remoteKey, awaitQuietly(store.invalidate(remoteKey)));
+            invalidateL2(store, keyEncoder.apply(key));
         }
     }
 
-    /** Removes every entry from L1 and every key of this cache's L2 store (only those). */
+    /**
+     * Invalidates a key in L2 and tells the other instances; if L2 does not take it, the key is kept
+     * for repair (its L2 value bypassed meanwhile) and the message says "any version".
+     */
+    private void invalidateL2(GuardedRemoteStore store, String remoteKey) {
+        Long version = awaitQuietly(store.invalidate(remoteKey));
+        if (version == null) {
+            l2InvalidationFailed(remoteKey);
+        }
+        publishInvalidation(remoteKey, version);
+    }
+
+    /** Keeps a failed L2 invalidation ({@code remoteKey}) or clear (null) for the repair task. */
+    private void l2InvalidationFailed(@Nullable String remoteKey) {
+        L2Repairs r = Objects.requireNonNull(repairs);
+        boolean first = r.pending() == 0;
+        if (remoteKey == null) {
+            r.clearFailed();
+        } else if (!r.keyFailed(remoteKey)) {
+            log.warn(
+                    "cache '{}': more than {} L2 invalidations pending; all of this cache's L2 keys will be"
+                            + " cleared once L2 answers",
+                    name,
+                    MAX_PENDING_REPAIRS);
+        }
+        if (first) {
+            log.warn(
+                    "cache '{}': L2 did not take an invalidation; its L2 value is bypassed and the"
+                            + " invalidation retried every second until L2 takes it",
+                    name);
+        }
+    }
+
+    /** One repair round, on the shared sweeper thread: asynchronous calls only. */
+    private void repairL2() {
+        L2Repairs r = Objects.requireNonNull(repairs);
+        if (r.pending() == 0) {
+            return;
+        }
+        try {
+            r.run(
+                            Objects.requireNonNull(repairStore),
+                            (remoteKey, version) -> {
+                                metrics.l2Repairs.increment();
+                                publishInvalidation(remoteKey, version);
+                            },
+                            () -> {
+                                metrics.l2Repairs.increment();
+                                publishFlush();
+                            })
+                    .whenComplete((ok, error) -> {
+                        if (r.pending() == 0) {
+                            log.info("cache '{}': pending L2 invalidations applied", name);
+                        }
+                    });
+        } catch (RuntimeException e) {
+            log.warn("cache '{}': L2 repair round failed; retrying in a second", name, e);
+        }
+    }
+
+    /**
+     * Removes every entry from L1 and every key of this cache's L2 store (only those), and tells the
+     * other instances to flush their L1. If the L2 clear fails it is retried every second until it
+     * succeeds, L2 values being bypassed meanwhile, and the other instances are told again.
+     */
     public void invalidateAll() {
         l1.synchronous().invalidateAll();
         metrics.l1Flushes.increment();
         GuardedRemoteStore store = remote;
         if (store != null) {
-            awaitQuietly(store.clear());
+            CompletableFuture<Void> clear = store.clear();
+            awaitQuietly(clear);
+            if (!clear.isDone() || clear.isCompletedExceptionally()) {
+                l2InvalidationFailed(null);
+            }
+        }
+        publishFlush();
+    }
+
+    private void publishFlush() {
+        InvalidationBus b = bus;
+        if (b != null) {
+            b.publishFlush();
+            metrics.invalidationsSent.increment();
         }
     }
 
@@ -537,6 +657,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
     @Override
     public void close() {
         sweep.cancel(false);
+        if (repairTask != null) {
+            repairTask.cancel(false);
+        }
         if (bus != null) {
             bus.close();
         }
@@ -711,20 +834,22 @@ public final class TieredCache<K, V> implements AutoCloseable {
             return callLoader(key, loader).thenApply(loaded -> toEntry(loaded, -1));
         }
         String remoteKey = keyEncoder.apply(key);
+        // an invalidation L2 has not taken yet: its value there may be stale
+        boolean bypass = bypassL2Value || Objects.requireNonNull(repairs).isPending(remoteKey);
         return orNullOnFailure(store.get(remoteKey)).thenCompose(read -> {
-            if (read != null && read.value() != null && !bypassL2Value) {
+            if (read != null && read.value() != null && !bypass) {
                 CacheEntry<V> hit = l2Hit(read);
                 if (hit != null) {
                     return CompletableFuture.completedFuture(hit);
                 }
-            } else if (read != null && !bypassL2Value) {
+            } else if (read != null && !bypass) {
                 metrics.l2Misses.increment();
             }
             long version = read == null ? -1 : read.version(); // -1: unknown, never write back
             // A corrupt value (present but undecodable) would make every lease request fail:
             // repair it with a direct, fenced load instead.
             boolean corrupt = read != null && read.value() != null;
-            if (read == null || bypassL2Value || leaseTtl.isZero() || corrupt) {
+            if (read == null || bypass || leaseTtl.isZero() || corrupt) {
                 return loadAndWriteBack(key, loader, store, remoteKey, version, null);
             }
             return loadOncePerCluster(

@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import dev.headroom.core.Codec;
 import dev.headroom.testing.HeadroomServices;
 import dev.headroom.testing.RedisProcess;
+import dev.headroom.testing.TcpProxy;
 import dev.headroom.testing.TestRedis;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
@@ -21,6 +22,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Function;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -129,6 +131,77 @@ class InvalidationIT {
                 return "v2".equals(caches.get(1).get("k"));
             });
         }
+    }
+
+    private double gauge(String cache, String meter) {
+        return registry.find(meter).tag("cache", cache).gauge().value();
+    }
+
+    /**
+     * A partition between one instance and Redis: its invalidation cannot reach L2, whose old value
+     * other instances would read back after the partition heals. The instance keeps the key and
+     * applies the invalidation once Redis answers again.
+     */
+    @Test
+    void anInvalidationMadeWhileCutOffFromRedisReachesL2AndTheOthersOnceReconnected(TestRedis redis) {
+        try (TcpProxy proxy =
+                TcpProxy.start(redis.endpoint().host(), redis.endpoint().port())) {
+            String viaProxy = "redis://127.0.0.1:" + proxy.port();
+            RedisRemoteStore cutOffStore = RedisRemoteStore.builder()
+                    .uri(viaProxy)
+                    .keyPrefix(redis.keyPrefix())
+                    .build();
+            TieredCache<String, String> a = TieredCache.<String, String>builder("a")
+                    .remote(cutOffStore, Codec.utf8())
+                    .invalidationBus(RedisInvalidationBus.create(viaProxy, redis.key("invalidations")))
+                    .keyDecoder(Function.identity())
+                    .l2Timeout(Duration.ofMillis(200))
+                    .l2BreakerOpenFor(Duration.ofMillis(200))
+                    .meterRegistry(registry)
+                    .loader(k -> database.get())
+                    .build();
+            closeables.add(a);
+            TieredCache<String, String> b = instance(redis, "b", k -> database.get());
+            assertThat(b.get("k")).isEqualTo("v1");
+            await().atMost(Duration.ofSeconds(5)).until(() -> rawL2(redis, "k") != null);
+            assertThat(a.get("k")).isEqualTo("v1");
+
+            proxy.cut();
+            database.set("v2");
+            a.invalidate("k");
+            assertThat(gauge("a", "headroom.cache.l2.repairs.pending")).isEqualTo(1);
+            assertThat(rawL2(redis, "k")).as("L2 did not take it").endsWith("|vv1");
+            assertThat(a.get("k")).as("the instance itself loads meanwhile").isEqualTo("v2");
+
+            proxy.restore();
+            await().atMost(Duration.ofSeconds(20)).until(() -> "v2".equals(b.get("k")));
+            await().atMost(Duration.ofSeconds(5)).until(() -> gauge("a", "headroom.cache.l2.repairs.pending") == 0);
+            assertThat(count("a", "headroom.cache.l2.repairs", "result", "applied"))
+                    .isGreaterThanOrEqualTo(1);
+            assertThat(rawL2(redis, "k")).as("no old value left in L2").doesNotContain("|vv1");
+            assertThat(a.get("k")).isEqualTo("v2");
+        }
+    }
+
+    /** The raw L2 string of a key, read past the caches. */
+    private static @Nullable String rawL2(TestRedis redis, String key) {
+        RedisClient client = RedisClient.create(redis.uri());
+        try (StatefulRedisConnection<String, String> c = client.connect()) {
+            return c.sync().get(redis.keyPrefix() + "{" + key + "}");
+        } finally {
+            client.shutdown();
+        }
+    }
+
+    @Test
+    void invalidateAllOnOneInstanceFlushesTheOthersL1(TestRedis redis) {
+        TieredCache<String, String> a = instance(redis, "a", k -> database.get());
+        TieredCache<String, String> b = instance(redis, "b", k -> database.get());
+        assertThat(b.get("k")).isEqualTo("v1");
+        database.set("v2");
+        a.invalidateAll();
+        await().atMost(Duration.ofSeconds(1)).until(() -> "v2".equals(b.get("k")));
+        assertThat(count("b", "headroom.cache.l1.flushes", "reason", "all")).isEqualTo(1);
     }
 
     @Test

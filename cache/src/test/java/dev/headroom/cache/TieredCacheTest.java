@@ -18,6 +18,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.random.RandomGenerator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -452,6 +453,88 @@ class TieredCacheTest {
         cache.invalidateAll();
         assertThat(cache.estimatedSize()).isZero();
         assertThat(store.data).isEmpty();
+    }
+
+    private double pendingRepairs() {
+        return registry.find("headroom.cache.l2.repairs.pending").gauges().stream()
+                .mapToDouble(g -> g.value())
+                .sum();
+    }
+
+    @Test
+    void anInvalidationL2DidNotTakeIsRepairedAndItsOldL2ValueNeverServed() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        AtomicReference<String> source = new AtomicReference<>("v1");
+        TieredCache<String, String> a =
+                builder().remote(store, Codec.utf8()).loader(k -> source.get()).build();
+        TieredCache<String, String> b =
+                builder().remote(store, Codec.utf8()).loader(k -> source.get()).build();
+        assertThat(a.get("k")).isEqualTo("v1");
+        await().atMost(Duration.ofSeconds(5))
+                .until(() -> store.data.get("k") != null && store.data.get("k").value() != null);
+
+        store.down.set(true);
+        source.set("v2");
+        a.invalidate("k"); // L2 does not take it: "v1" stays there
+        assertThat(pendingRepairs()).isEqualTo(1);
+        store.down.set(false);
+
+        assertThat(a.get("k"))
+                .as("a key waiting for its L2 invalidation is loaded, not read from L2")
+                .isEqualTo("v2");
+        await().atMost(Duration.ofSeconds(5)).until(() -> pendingRepairs() == 0);
+        assertThat(count("headroom.cache.l2.repairs", "result", "applied")).isEqualTo(1);
+        assertThat(b.get("k")).as("another instance never sees the old value").isEqualTo("v2");
+    }
+
+    @Test
+    void aPutL2DidNotTakeLeavesNoOldValueInL2OnceRepaired() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        TieredCache<String, String> a =
+                builder().remote(store, Codec.utf8()).loader(k -> "loaded").build();
+        a.put("k", "v1");
+        store.down.set(true);
+        a.put("k", "v2");
+        assertThat(a.get("k")).isEqualTo("v2");
+        store.down.set(false);
+        await().atMost(Duration.ofSeconds(5)).until(() -> pendingRepairs() == 0);
+        assertThat(store.data.get("k").value()).as("v1 invalidated in L2").isNull();
+    }
+
+    @Test
+    void aFailedInvalidateAllIsRepairedByAClearAndBypassesL2Meanwhile() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        AtomicReference<String> source = new AtomicReference<>("v1");
+        TieredCache<String, String> a =
+                builder().remote(store, Codec.utf8()).loader(k -> source.get()).build();
+        a.put("x", "v1");
+        a.put("y", "v1");
+        store.down.set(true);
+        source.set("v2");
+        a.invalidateAll();
+        store.down.set(false);
+        assertThat(a.get("x"))
+                .as("every L2 value may be stale until the clear lands")
+                .isEqualTo("v2");
+        await().atMost(Duration.ofSeconds(5)).until(() -> pendingRepairs() == 0);
+        assertThat(store.data.get("y")).isNull();
+        assertThat(a.get("y")).isEqualTo("v2");
+    }
+
+    @Test
+    void aValueTooLargeForL2InvalidatesTheOldOneThere() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        TieredCache<String, String> cache = builder()
+                .remote(store, Codec.utf8())
+                .maxL2ValueBytes(8)
+                .loader(k -> "loaded")
+                .build();
+        cache.put("k", "small");
+        cache.put("k", "x".repeat(100));
+        assertThat(store.data.get("k").value())
+                .as("'small' must not outlive its replacement")
+                .isNull();
+        assertThat(cache.get("k")).hasSize(100);
     }
 
     @Test

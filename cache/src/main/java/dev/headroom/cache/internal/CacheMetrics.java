@@ -7,6 +7,7 @@ import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.IntSupplier;
 import java.util.function.Supplier;
 
 /**
@@ -39,11 +40,13 @@ public final class CacheMetrics {
     public final LongAdder l2FencedWrites = new LongAdder();
     public final LongAdder l1Flushes = new LongAdder();
     public final LongAdder invalidationsSent = new LongAdder();
+    public final LongAdder l2Repairs = new LongAdder();
     public final LongAdder invalidationsReceived = new LongAdder();
     public final LongAdder invalidationsIgnored = new LongAdder();
     private final Timer loadTimer;
 
-    public CacheMetrics(String cacheName, MeterRegistry registry, Supplier<String> breakerState) {
+    public CacheMetrics(
+            String cacheName, MeterRegistry registry, Supplier<String> breakerState, IntSupplier pendingRepairs) {
         String name = "cache";
         if (registry.find("headroom.cache.gets").tag("cache", cacheName).meter() != null) {
             // Micrometer would hand back the first cache's meters and this cache's counts would be lost.
@@ -83,6 +86,13 @@ public final class CacheMetrics {
                 invalidationsIgnored,
                 "direction",
                 "ignored_older");
+        counter(registry, "headroom.cache.l2.repairs", cacheName, l2Repairs, "result", "applied");
+        Gauge.builder("headroom.cache.l2.repairs.pending", pendingRepairs, IntSupplier::getAsInt)
+                .description("invalidations not yet applied to L2 (keys, plus 1 for a pending clear);"
+                        + " their L2 values are bypassed until they are")
+                .strongReference(true)
+                .tag(name, cacheName)
+                .register(registry);
         Gauge.builder("headroom.cache.l2.breaker.state", breakerState, s -> "CLOSED".equals(s.get()) ? 0 : 1)
                 .description("1 while the L2 circuit breaker is not closed (L2 calls skipped or probing)")
                 .strongReference(true)
@@ -96,7 +106,7 @@ public final class CacheMetrics {
 
     /** Metrics that go nowhere, for a cache built without a registry. */
     public static CacheMetrics unregistered(String cacheName) {
-        return new CacheMetrics(cacheName, new CompositeMeterRegistry(), () -> "CLOSED");
+        return new CacheMetrics(cacheName, new CompositeMeterRegistry(), () -> "CLOSED", () -> 0);
     }
 
     public void recordLoad(long nanos) {
