@@ -77,7 +77,9 @@ import org.slf4j.LoggerFactory;
  * headroom.cache.coalesced.waits}, {@code headroom.cache.refreshes{result}}, {@code
  * headroom.cache.refreshes.early}, {@code headroom.cache.evictions}, {@code
  * headroom.cache.l2.errors{kind}}, {@code headroom.cache.l2.skipped{reason}}, {@code
- * headroom.cache.l2.breaker.state}, {@code headroom.cache.l1.flushes}.
+ * headroom.cache.l2.breaker.state}, {@code headroom.cache.l2.repairs{result}}, {@code
+ * headroom.cache.l2.repairs.pending}, {@code headroom.cache.invalidations{direction}}, {@code
+ * headroom.cache.lease.outcomes{result}}, {@code headroom.cache.l1.flushes}.
  *
  * <p>Thread-safe. Closing releases the L2 store.
  *
