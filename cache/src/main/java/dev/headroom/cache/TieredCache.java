@@ -1,6 +1,6 @@
 package dev.headroom.cache;
 
-import com.github.benmanes.caffeine.cache.AsyncCache;
+import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import dev.headroom.cache.internal.CacheEntry;
 import dev.headroom.cache.internal.CacheMetrics;
@@ -38,6 +38,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import java.util.function.ToIntBiFunction;
 import java.util.random.RandomGenerator;
 import org.jspecify.annotations.Nullable;
@@ -95,7 +96,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private static final Object MISS = new Object();
 
     private final String name;
-    private final AsyncCache<K, CacheEntry<V>> l1;
+    /** Completed entries only; Caffeine never sees a future (its async cache costs two writes per load). */
+    private final Cache<K, CacheEntry<V>> l1;
+    /**
+     * Loads in flight, one per key: a reader that misses joins the registered one. A load installs its
+     * result in L1 only while it is still registered, under this map's lock for the key; invalidations
+     * and puts unregister it under the same lock, so a load that began before them never installs.
+     */
+    private final ConcurrentHashMap<K, CompletableFuture<CacheEntry<V>>> loading = new ConcurrentHashMap<>();
+
     private final Ticker ticker;
     /** Decides freshness on L1 hits: {@link CoarseClock} unless a ticker was set on the builder. */
     private final Ticker hitClock;
@@ -218,7 +227,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         // 40 ns vs 10 ns for a size-only read), and the read path already reads the clock for
         // freshness. Each entry's lifetime is checked on read; a periodic sweep frees entries
         // nobody reads again, so dead values do not wait for size eviction.
-        this.l1 = caffeine.buildAsync();
+        this.l1 = caffeine.build();
         long lifetimeNanos = Math.max(ttlNanos + graceNanos, negativeTtlNanos);
         long sweepNanos =
                 Math.min(TimeUnit.MINUTES.toNanos(1), Math.max(TimeUnit.SECONDS.toNanos(1), lifetimeNanos / 2));
@@ -378,27 +387,30 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
         if (!missing.isEmpty()) {
             metrics.l1Misses.add(missing.size());
-            Map<K, CacheEntry<V>> loaded = await(l1.getAll(
-                    missing,
-                    (ks, ex) -> bulkLoadThrough(ks, Objects.requireNonNull(bulk))
-                            .exceptionally(error -> {
-                                Map<K, CacheEntry<V>> failed = new HashMap<>();
-                                ks.forEach(k -> failed.put(k, CacheEntry.failed(error)));
-                                return failed;
-                            })));
-            Throwable failure = null;
+            Map<K, CompletableFuture<CacheEntry<V>>> waits = new LinkedHashMap<>();
+            Map<K, CompletableFuture<CacheEntry<V>>> owned = new HashMap<>();
             for (K key : missing) {
-                CacheEntry<V> entry = loaded.get(key);
-                if (entry != null && entry.failure() != null) {
-                    failure = entry.failure();
-                    l1.asMap().computeIfPresent(key, (k, f) -> f.isDone() && f.join() == entry ? null : f);
-                    continue;
+                Registration<V> r = registerLoad(key);
+                waits.put(key, r.future());
+                if (r.owner()) {
+                    owned.put(key, r.future());
                 }
+            }
+            if (!owned.isEmpty()) {
+                CompletableFuture<Map<K, CacheEntry<V>>> bulkLoad;
+                try {
+                    bulkLoad = bulkLoadThrough(owned.keySet(), Objects.requireNonNull(bulk));
+                } catch (RuntimeException e) {
+                    bulkLoad = CompletableFuture.failedFuture(e);
+                }
+                bulkLoad.whenComplete((entries, error) -> owned.forEach(
+                        (key, mine) -> finishLoad(key, mine, error == null ? entries.get(key) : null, error)));
+            }
+            await(CompletableFuture.allOf(waits.values().toArray(new CompletableFuture<?>[0])));
+            waits.forEach((key, f) -> {
+                CacheEntry<V> entry = f.join();
                 found.put(key, entry == null ? null : entry.value());
-            }
-            if (failure != null) {
-                throw loadException(failure);
-            }
+            });
         }
         for (Map.Entry<K, CompletableFuture<@Nullable V>> e : singles.entrySet()) {
             found.put(e.getKey(), await(e.getValue()));
@@ -513,7 +525,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 publishInvalidation(remoteKey, written);
             }
         }
-        l1.put(key, CompletableFuture.completedFuture(newEntry(value, 0, version)));
+        CacheEntry<V> entry = newEntry(value, 0, version);
+        loading.compute(key, (k, inFlight) -> { // a load in flight holds older data: unregister it
+            install(k, entry);
+            return null;
+        });
     }
 
     /**
@@ -533,11 +549,27 @@ public final class TieredCache<K, V> implements AutoCloseable {
      */
     public void invalidate(K key) {
         Objects.requireNonNull(key, "key");
-        l1.synchronous().invalidate(key);
+        // L2 first: a load starting after the L1 drop must not find the old value in L2 and install it.
         GuardedRemoteStore store = remote;
         if (store != null) {
             invalidateL2(store, keyEncoder.apply(key));
         }
+        dropLocally(key);
+    }
+
+    /** Drops a key from L1 and unregisters its load in flight, which then never installs. */
+    private void dropLocally(K key) {
+        loading.compute(key, (k, inFlight) -> {
+            l1.invalidate(k);
+            return null;
+        });
+    }
+
+    /** Empties L1; loads in flight are unregistered first, so none installs what it read before. */
+    private void flushLocally() {
+        loading.clear();
+        l1.invalidateAll();
+        metrics.l1Flushes.increment();
     }
 
     /**
@@ -606,16 +638,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * succeeds, L2 values being bypassed meanwhile, and the other instances are told again.
      */
     public void invalidateAll() {
-        l1.synchronous().invalidateAll();
-        metrics.l1Flushes.increment();
         GuardedRemoteStore store = remote;
-        if (store != null) {
+        if (store != null) { // L2 first, as in invalidate()
             CompletableFuture<Void> clear = store.clear();
             awaitQuietly(clear);
             if (!clear.isDone() || clear.isCompletedExceptionally()) {
                 l2InvalidationFailed(null);
             }
         }
+        flushLocally();
         publishFlush();
     }
 
@@ -638,19 +669,17 @@ public final class TieredCache<K, V> implements AutoCloseable {
     public CompletableFuture<@Nullable V> refresh(K key) {
         Objects.requireNonNull(key, "key");
         AsyncCacheLoader<K, V> loader = requireDefaultLoader();
-        return loadThrough(key, loader, true).thenApply(entry -> {
-            if (entry == null) {
-                l1.synchronous().invalidate(key);
-                return null;
-            }
-            l1.put(key, CompletableFuture.completedFuture(entry));
-            return entry.value();
-        });
+        // Registered like a load, so an invalidation or put while it runs fences its install (and a
+        // load in flight defers to it); readers keep getting the current L1 value meanwhile.
+        CompletableFuture<CacheEntry<V>> mine = new CompletableFuture<>();
+        loading.put(key, mine);
+        runLoad(key, mine, () -> loadThrough(key, loader, true));
+        return mine.thenApply(entry -> entry == null ? null : entry.value());
     }
 
     /** Returns the approximate number of L1 entries. */
     public long estimatedSize() {
-        return l1.synchronous().estimatedSize();
+        return l1.estimatedSize();
     }
 
     /**
@@ -685,46 +714,32 @@ public final class TieredCache<K, V> implements AutoCloseable {
             K key,
             @Nullable CacheLoader<? super K, ? extends V> syncLoader,
             @Nullable AsyncCacheLoader<K, V> asyncLoader) {
-        CompletableFuture<CacheEntry<V>> present = l1.getIfPresent(key);
-        if (present == null || !present.isDone() || present.isCompletedExceptionally()) {
-            return MISS;
-        }
-        CacheEntry<V> entry = present.join();
-        if (entry == null) {
-            return MISS;
-        }
-        if (entry.failure() != null) { // a failed load its waiters have not removed yet
-            l1.asMap().remove(key, present);
-            return MISS;
-        }
-        return serve(key, present, entry, syncLoader, asyncLoader);
+        CacheEntry<V> entry = l1.getIfPresent(key);
+        return entry == null ? MISS : serve(key, entry, syncLoader, asyncLoader);
     }
 
     /** Serves an L1 entry that exists; {@link #MISS} if it is past its lifetime. */
     private @Nullable Object serve(
             K key,
-            CompletableFuture<CacheEntry<V>> present,
             CacheEntry<V> entry,
             @Nullable CacheLoader<? super K, ? extends V> syncLoader,
             @Nullable AsyncCacheLoader<K, V> asyncLoader) {
         long now = hitClock.read();
         if (now - entry.expiresAt() >= 0) {
-            // Past this entry's own lifetime (Caffeine's fixed expiry is the longest possible one).
-            if (l1.asMap().remove(key, present)) {
-                metrics.expirations.increment();
-            }
+            // Past its lifetime: left in place for the load's install (or the sweep) to replace, which
+            // saves an L1 write per miss; the replacement counts the expiration.
             return MISS;
         }
         if (now - entry.freshUntil() < 0) {
             if (xfetchBeta > 0 && refreshEarly(entry, now)) {
                 metrics.earlyRefreshes.increment();
-                refreshInBackground(key, present, syncLoader, asyncLoader);
+                refreshInBackground(key, entry, syncLoader, asyncLoader);
             }
             (entry.value() == null ? metrics.negativeHits : metrics.l1Hits).increment();
             return entry.value();
         }
         metrics.staleServed.increment();
-        refreshInBackground(key, present, syncLoader, asyncLoader);
+        refreshInBackground(key, entry, syncLoader, asyncLoader);
         return entry.value();
     }
 
@@ -767,7 +782,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
     private void refreshInBackground(
             K key,
-            CompletableFuture<CacheEntry<V>> current,
+            CacheEntry<V> current,
             @Nullable CacheLoader<? super K, ? extends V> syncLoader,
             @Nullable AsyncCacheLoader<K, V> asyncLoader) {
         AsyncCacheLoader<K, V> loader =
@@ -795,7 +810,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                     metrics.refreshSuccesses.increment();
                     // Only replace the entry this refresh started from: if it was invalidated or
                     // replaced meanwhile, the newer state wins.
-                    l1.asMap().replace(key, current, CompletableFuture.completedFuture(entry));
+                    l1.asMap().replace(key, current, entry);
                 }
             } finally {
                 refreshing.remove(key);
@@ -805,25 +820,86 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
     private CompletableFuture<@Nullable V> slowGet(K key, AsyncCacheLoader<K, V> loader) {
         metrics.l1Misses.increment();
-        boolean[] started = new boolean[1];
-        CompletableFuture<CacheEntry<V>> future = l1.get(key, (k, ex) -> {
-            started[0] = true;
-            return loadThrough(k, loader, false).exceptionally(CacheEntry::failed);
-        });
-        if (!started[0] && !future.isDone()) {
+        Registration<V> r = registerLoad(key);
+        if (r.owner()) {
+            runLoad(key, r.future(), () -> loadThrough(key, loader, false));
+        }
+        return r.future().thenApply(entry -> entry == null ? null : entry.value());
+    }
+
+    /** A load future for a key, and whether the caller registered it and must run the load. */
+    private record Registration<V>(CompletableFuture<CacheEntry<V>> future, boolean owner) {}
+
+    /**
+     * Joins the key's load in flight, or registers a new one that the caller must run ({@link
+     * Registration#owner()}) — unless a load finished between the caller's L1 read and now, whose
+     * entry then completes the returned future at once.
+     */
+    private Registration<V> registerLoad(K key) {
+        CompletableFuture<CacheEntry<V>> inFlight = loading.get(key);
+        if (inFlight == null) {
+            CompletableFuture<CacheEntry<V>> mine = new CompletableFuture<>();
+            inFlight = loading.putIfAbsent(key, mine);
+            if (inFlight == null) {
+                CacheEntry<V> current = l1.getIfPresent(key);
+                if (current != null && hitClock.read() - current.expiresAt() < 0) {
+                    loading.remove(key, mine);
+                    mine.complete(current);
+                    return new Registration<>(mine, false);
+                }
+                return new Registration<>(mine, true);
+            }
+        }
+        if (!inFlight.isDone()) {
             metrics.coalescedWaits.increment();
         }
-        return future.thenApply(entry -> {
-            if (entry == null) {
+        return new Registration<>(inFlight, false);
+    }
+
+    /** Runs a registered load and finishes it, whatever the load does (even throw). */
+    private void runLoad(
+            K key, CompletableFuture<CacheEntry<V>> mine, Supplier<CompletableFuture<CacheEntry<V>>> load) {
+        CompletableFuture<CacheEntry<V>> started;
+        try {
+            started = load.get();
+        } catch (RuntimeException e) {
+            started = CompletableFuture.failedFuture(e);
+        }
+        started.whenComplete((entry, error) -> finishLoad(key, mine, entry, error));
+    }
+
+    /**
+     * Installs a load's result in L1 if the load is still the key's registered one (nothing is
+     * installed for a failure; a null entry, an absence not to cache, removes what L1 holds), then
+     * completes the load's waiters — outside the lock, so their continuations never run under it.
+     */
+    private void finishLoad(
+            K key, CompletableFuture<CacheEntry<V>> mine, @Nullable CacheEntry<V> entry, @Nullable Throwable error) {
+        try {
+            loading.computeIfPresent(key, (k, registered) -> {
+                if (registered != mine) {
+                    return registered; // invalidated or superseded meanwhile: the waiters get it, L1 does not
+                }
+                if (error == null) {
+                    install(k, entry);
+                }
                 return null;
+            });
+        } finally {
+            if (error != null) {
+                mine.completeExceptionally(error);
+            } else {
+                mine.complete(entry);
             }
-            Throwable failure = entry.failure();
-            if (failure != null) {
-                l1.asMap().remove(key, future);
-                throw new CompletionException(unwrap(failure));
-            }
-            return entry.value();
-        });
+        }
+    }
+
+    /** Puts an entry in L1 (null: removes the key), counting an expired entry it replaces. */
+    private void install(K key, @Nullable CacheEntry<V> entry) {
+        CacheEntry<V> old = entry == null ? l1.asMap().remove(key) : l1.asMap().put(key, entry);
+        if (old != null && hitClock.read() - old.expiresAt() >= 0) {
+            metrics.expirations.increment();
+        }
     }
 
     /**
@@ -1018,7 +1094,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private @Nullable CacheEntry<V> toEntry(Loaded<V> loaded, long version) {
         if (loaded.value == null) {
             if (negativeTtlNanos <= 0) {
-                return null; // Caffeine drops a future that completes with null: nothing cached
+                return null; // nothing cached: the install removes what L1 holds for the key
             }
             long now = ticker.read();
             return new CacheEntry<>(null, now + negativeTtlNanos, now + negativeTtlNanos, loaded.nanos, version);
@@ -1049,16 +1125,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private void sweepExpired() {
         try {
             long now = ticker.read();
-            for (Map.Entry<K, CompletableFuture<CacheEntry<V>>> e : l1.asMap().entrySet()) {
-                CompletableFuture<CacheEntry<V>> future = e.getValue();
-                if (future.isDone() && !future.isCompletedExceptionally()) {
-                    CacheEntry<V> entry = future.join();
-                    if (entry != null
-                            && (entry.failure() != null || now - entry.expiresAt() >= 0)
-                            && l1.asMap().remove(e.getKey(), future)
-                            && entry.failure() == null) {
-                        metrics.expirations.increment(); // a failed load left behind is not an expiry
-                    }
+            for (Map.Entry<K, CacheEntry<V>> e : l1.asMap().entrySet()) {
+                CacheEntry<V> entry = e.getValue();
+                if (now - entry.expiresAt() >= 0 && l1.asMap().remove(e.getKey(), entry)) {
+                    metrics.expirations.increment();
                 }
             }
             // failed refreshes whose retry pause is over: a later read may try again anyway
@@ -1157,25 +1227,21 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 messagesMayHaveBeenLost();
                 return;
             }
-            CompletableFuture<CacheEntry<V>> present = l1.getIfPresent(key);
-            if (present == null) {
-                return;
-            }
-            if (present.isDone() && !present.isCompletedExceptionally()) {
-                CacheEntry<V> entry = present.join();
-                if (entry != null && entry.version() >= version) {
+            loading.compute(key, (k, inFlight) -> {
+                CacheEntry<V> entry = l1.getIfPresent(k);
+                if (inFlight == null && entry != null && entry.version() >= version) {
                     metrics.invalidationsIgnored.increment(); // late or replayed: ours is as new or newer
-                    return;
+                    return null;
                 }
-            }
-            // Older, unknown or still loading (that load may have read the old value): drop it.
-            l1.asMap().remove(key, present);
+                // Older, unknown, or a load in flight that may have read the old value: drop both.
+                l1.invalidate(k);
+                return null;
+            });
         }
 
         @Override
         public void messagesMayHaveBeenLost() {
-            l1.synchronous().invalidateAll();
-            metrics.l1Flushes.increment();
+            flushLocally();
         }
     }
 

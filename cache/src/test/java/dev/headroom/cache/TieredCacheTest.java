@@ -122,6 +122,63 @@ class TieredCacheTest {
         assertThat(count("headroom.cache.loads", "result", "success")).isEqualTo(keys);
     }
 
+    /**
+     * 8 threads × 5,000 rounds over 8 keys: write the source, invalidate or put, read back; others
+     * read meanwhile, so loads that began before each write are in flight when it lands. Invariant:
+     * a read after a write returns that write's version or a newer one, from L1 or L2.
+     */
+    @Test
+    void aReadAfterAWriteNeverSeesOlderDataUnderConcurrentLoads() throws Exception {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        java.util.concurrent.atomic.AtomicLongArray source = new java.util.concurrent.atomic.AtomicLongArray(8);
+        TieredCache<String, String> cache = builder()
+                .remote(store, Codec.utf8())
+                .loader(k -> {
+                    long version = source.get(Integer.parseInt(k));
+                    Thread.yield(); // let writes overtake this load
+                    return Long.toString(version);
+                })
+                .build();
+        CyclicBarrier start = new CyclicBarrier(8);
+        List<Future<?>> threads = new java.util.ArrayList<>();
+        for (int t = 0; t < 8; t++) {
+            threads.add(executor.submit(() -> {
+                start.await();
+                java.util.concurrent.ThreadLocalRandom random = java.util.concurrent.ThreadLocalRandom.current();
+                for (int i = 0; i < 5_000; i++) {
+                    String key = Integer.toString(random.nextInt(8));
+                    int op = random.nextInt(4);
+                    if (op == 0) {
+                        long written;
+                        synchronized (source) { // writers are serialized, as a database row lock would
+                            written = source.incrementAndGet(Integer.parseInt(key));
+                            cache.invalidate(key);
+                        }
+                        String got = cache.get(key);
+                        assertThat(Long.parseLong(got))
+                                .as("read after invalidating version %d of key %s", written, key)
+                                .isGreaterThanOrEqualTo(written);
+                    } else if (op == 1) {
+                        long written;
+                        synchronized (source) {
+                            written = source.incrementAndGet(Integer.parseInt(key));
+                            cache.put(key, Long.toString(written));
+                        }
+                        assertThat(Long.parseLong(cache.get(key)))
+                                .as("read after putting version %d of key %s", written, key)
+                                .isGreaterThanOrEqualTo(written);
+                    } else {
+                        cache.get(key);
+                    }
+                }
+                return null;
+            }));
+        }
+        for (Future<?> f : threads) {
+            f.get(60, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void staleWhileRevalidateServesStaleAtOnceAndRefreshesExactlyOnce() throws Exception {
         CountDownLatch refreshMayFinish = new CountDownLatch(1);
