@@ -99,20 +99,20 @@ public final class GuardedRemoteStore {
             metrics.l2Rejected.increment();
             return CompletableFuture.failedFuture(CallNotPermittedException.createCallNotPermittedException(breaker));
         }
-        long start = System.nanoTime();
         CompletableFuture<T> result;
         try {
             result = Timeouts.shared().within(call.get(), timeoutNanos);
         } catch (RuntimeException e) { // a store that throws instead of failing its stage
             result = CompletableFuture.failedFuture(e);
         }
+        // Durations matter to the breaker only for its slow-call rule, which is off (every call is
+        // bounded by the timeout far below its 60 s default): two clock reads per call saved.
         return result.whenComplete((v, error) -> {
-            long elapsed = System.nanoTime() - start;
             if (error == null) {
-                breaker.onSuccess(elapsed, TimeUnit.NANOSECONDS);
+                breaker.onSuccess(0, TimeUnit.NANOSECONDS);
             } else {
                 metrics.l2Errors.increment();
-                breaker.onError(elapsed, TimeUnit.NANOSECONDS, error);
+                breaker.onError(0, TimeUnit.NANOSECONDS, error);
             }
         });
     }
