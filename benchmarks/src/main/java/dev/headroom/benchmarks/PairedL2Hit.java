@@ -34,8 +34,11 @@ public final class PairedL2Hit {
         String uri = System.getenv().getOrDefault("HEADROOM_REDIS_URL", "redis://127.0.0.1:6379");
         RedisClient client = RedisClient.create(uri);
         StatefulRedisConnection<String, byte[]> raw = client.connect(RedisRemoteStore.CODEC);
-        RedisRemoteStore store =
-                RedisRemoteStore.builder().uri(uri).keyPrefix("bench:l2:").build();
+        // one connection for both, as in CacheL2HitBenchmark
+        RedisRemoteStore store = RedisRemoteStore.builder()
+                .connection(raw)
+                .keyPrefix("bench:l2:")
+                .build();
         TieredCache<String, String> tiered = TieredCache.<String, String>builder("bench-l2-paired")
                 .ttl(Duration.ofNanos(1))
                 .ttlJitter(0)
