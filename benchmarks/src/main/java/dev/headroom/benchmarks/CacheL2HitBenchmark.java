@@ -3,10 +3,8 @@ package dev.headroom.benchmarks;
 import dev.headroom.cache.RedisRemoteStore;
 import dev.headroom.cache.TieredCache;
 import dev.headroom.core.Codec;
-import dev.headroom.core.Ticker;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
-import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -60,17 +58,7 @@ public class CacheL2HitBenchmark {
                 .connection(rawConnection)
                 .keyPrefix("bench:l2:")
                 .build();
-        tiered = TieredCache.<String, String>builder("bench-l2")
-                .ttl(Duration.ofNanos(1))
-                .ttlJitter(0)
-                .earlyRefreshBeta(0)
-                .ticker(Ticker.system()) // every read must find its 1 ns entry expired
-                .remote(store, Codec.utf8())
-                .l2Ttl(Duration.ofMinutes(10))
-                .loader(k -> {
-                    throw new IllegalStateException("benchmark keys must come from L2");
-                })
-                .build();
+        tiered = BenchmarkCaches.everyReadFromL2("bench-l2", store);
         for (int i = 0; i < KEYS; i++) {
             keys[i] = "key-" + i;
             tiered.put(keys[i], VALUE);

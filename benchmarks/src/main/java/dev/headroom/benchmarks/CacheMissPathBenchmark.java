@@ -4,7 +4,6 @@ import dev.headroom.cache.RemoteStore;
 import dev.headroom.cache.RemoteValue;
 import dev.headroom.cache.TieredCache;
 import dev.headroom.core.Codec;
-import dev.headroom.core.Ticker;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -88,16 +87,7 @@ public class CacheMissPathBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        tiered = TieredCache.<String, String>builder("bench-miss-path")
-                .ttl(Duration.ofNanos(1))
-                .ttlJitter(0)
-                .earlyRefreshBeta(0)
-                .ticker(Ticker.system()) // every read must find its 1 ns entry expired
-                .remote(new InstantStore(), Codec.utf8())
-                .loader(k -> {
-                    throw new IllegalStateException("benchmark keys must come from L2");
-                })
-                .build();
+        tiered = BenchmarkCaches.everyReadFromL2("bench-miss-path", new InstantStore());
         for (int i = 0; i < KEYS; i++) {
             keys[i] = "key-" + i;
             tiered.put(keys[i], VALUE);

@@ -3,7 +3,6 @@ package dev.headroom.benchmarks;
 import dev.headroom.cache.RedisRemoteStore;
 import dev.headroom.cache.TieredCache;
 import dev.headroom.core.Codec;
-import dev.headroom.core.Ticker;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import java.time.Duration;
@@ -39,17 +38,7 @@ public final class PairedL2Hit {
                 .connection(raw)
                 .keyPrefix("bench:l2:")
                 .build();
-        TieredCache<String, String> tiered = TieredCache.<String, String>builder("bench-l2-paired")
-                .ttl(Duration.ofNanos(1))
-                .ttlJitter(0)
-                .earlyRefreshBeta(0)
-                .ticker(Ticker.system())
-                .remote(store, Codec.utf8())
-                .l2Ttl(Duration.ofMinutes(10))
-                .loader(k -> {
-                    throw new IllegalStateException("benchmark keys must come from L2");
-                })
-                .build();
+        TieredCache<String, String> tiered = BenchmarkCaches.everyReadFromL2("bench-l2-paired", store);
         String[] keys = new String[KEYS];
         String[] rawKeys = new String[KEYS];
         for (int i = 0; i < KEYS; i++) {

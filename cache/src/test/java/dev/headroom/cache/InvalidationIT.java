@@ -10,6 +10,7 @@ import dev.headroom.testing.TcpProxy;
 import dev.headroom.testing.TestRedis;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisCommands;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -69,9 +70,14 @@ class InvalidationIT {
     }
 
     private void publishRaw(TestRedis redis, String message) {
+        raw(redis, c -> c.publish(redis.key("invalidations"), message));
+    }
+
+    /** Runs one command on a connection of its own, past the caches. */
+    private static <T> T raw(TestRedis redis, Function<RedisCommands<String, String>, T> command) {
         RedisClient client = RedisClient.create(redis.uri());
         try (StatefulRedisConnection<String, String> c = client.connect()) {
-            c.sync().publish(redis.key("invalidations"), message);
+            return command.apply(c.sync());
         } finally {
             client.shutdown();
         }
@@ -185,12 +191,7 @@ class InvalidationIT {
 
     /** The raw L2 string of a key, read past the caches. */
     private static @Nullable String rawL2(TestRedis redis, String key) {
-        RedisClient client = RedisClient.create(redis.uri());
-        try (StatefulRedisConnection<String, String> c = client.connect()) {
-            return c.sync().get(redis.keyPrefix() + "{" + key + "}");
-        } finally {
-            client.shutdown();
-        }
+        return raw(redis, c -> c.get(redis.keyPrefix() + "{" + key + "}"));
     }
 
     @Test
@@ -276,12 +277,7 @@ class InvalidationIT {
         TieredCache<String, String> a = instance(redis, "a", k -> database.get());
         TieredCache<String, String> b = instance(redis, "b", k -> database.get());
         assertThat(b.get("k")).isEqualTo("v1");
-        RedisClient client = RedisClient.create(redis.uri());
-        try (StatefulRedisConnection<String, String> c = client.connect()) {
-            c.sync().clientKill(io.lettuce.core.KillArgs.Builder.typePubsub());
-        } finally {
-            client.shutdown();
-        }
+        raw(redis, c -> c.clientKill(io.lettuce.core.KillArgs.Builder.typePubsub()));
         await().atMost(Duration.ofSeconds(5))
                 .until(() -> count("b", "headroom.cache.l1.flushes", "reason", "all") >= 1);
         assertThat(b.getIfPresent("k")).isNull();
