@@ -389,20 +389,21 @@ public final class TieredCache<K, V> implements AutoCloseable {
             metrics.l1Misses.add(missing.size());
             Map<K, CompletableFuture<CacheEntry<V>>> waits = new LinkedHashMap<>();
             Map<K, CompletableFuture<CacheEntry<V>>> owned = new HashMap<>();
-            for (K key : missing) {
-                Registration<V> r = registerLoad(key);
-                waits.put(key, r.future());
-                if (r.owner()) {
-                    owned.put(key, r.future());
+            @Nullable CompletableFuture<Map<K, CacheEntry<V>>> bulkLoad;
+            try {
+                for (K key : missing) {
+                    Registration<V> r = registerLoad(key);
+                    waits.put(key, r.future());
+                    if (r.owner()) {
+                        owned.put(key, r.future());
+                    }
                 }
+                bulkLoad = owned.isEmpty() ? null : bulkLoadThrough(owned.keySet(), Objects.requireNonNull(bulk));
+            } catch (RuntimeException | Error e) { // registrations taken so far must be finished
+                owned.forEach((key, mine) -> finishLoad(key, mine, null, e));
+                throw e;
             }
-            if (!owned.isEmpty()) {
-                CompletableFuture<Map<K, CacheEntry<V>>> bulkLoad;
-                try {
-                    bulkLoad = bulkLoadThrough(owned.keySet(), Objects.requireNonNull(bulk));
-                } catch (RuntimeException e) {
-                    bulkLoad = CompletableFuture.failedFuture(e);
-                }
+            if (bulkLoad != null) {
                 bulkLoad.whenComplete((entries, error) -> owned.forEach(
                         (key, mine) -> finishLoad(key, mine, error == null ? entries.get(key) : null, error)));
             }
@@ -435,7 +436,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
             reads.add(
                     store == null
                             ? CompletableFuture.completedFuture(null)
-                            : orNullOnFailure(store.get(keyEncoder.apply(key))));
+                            : orNullOnFailure(store.get(keyEncoder.apply(key)))
+                                    .thenApply(read -> withoutPendingValue(key, read)));
         }
         return CompletableFuture.allOf(reads.toArray(new CompletableFuture<?>[0]))
                 .thenCompose(ignored -> {
@@ -526,10 +528,14 @@ public final class TieredCache<K, V> implements AutoCloseable {
             }
         }
         CacheEntry<V> entry = newEntry(value, 0, version);
+        RuntimeException[] notCached = {null};
         loading.compute(key, (k, inFlight) -> { // a load in flight holds older data: unregister it
-            install(k, entry);
+            notCached[0] = install(k, entry);
             return null;
         });
+        if (notCached[0] != null) {
+            throw notCached[0]; // the weigher's failure, for example
+        }
     }
 
     /**
@@ -588,9 +594,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private void l2InvalidationFailed(@Nullable String remoteKey) {
         L2Repairs r = Objects.requireNonNull(repairs);
         boolean first = r.pending() == 0;
+        boolean clearWasPending = r.clearPending();
         if (remoteKey == null) {
             r.clearFailed();
-        } else if (!r.keyFailed(remoteKey)) {
+        } else if (!r.keyFailed(remoteKey) && !clearWasPending) { // once per overflow, not per key
             log.warn(
                     "cache '{}': more than {} L2 invalidations pending; all of this cache's L2 keys will be"
                             + " cleared once L2 answers",
@@ -862,7 +869,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         CompletableFuture<CacheEntry<V>> started;
         try {
             started = load.get();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) { // the registration must be finished whatever happens
             started = CompletableFuture.failedFuture(e);
         }
         started.whenComplete((entry, error) -> finishLoad(key, mine, entry, error));
@@ -876,15 +883,22 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private void finishLoad(
             K key, CompletableFuture<CacheEntry<V>> mine, @Nullable CacheEntry<V> entry, @Nullable Throwable error) {
         try {
+            RuntimeException[] notCached = {null};
             loading.computeIfPresent(key, (k, registered) -> {
                 if (registered != mine) {
                     return registered; // invalidated or superseded meanwhile: the waiters get it, L1 does not
                 }
                 if (error == null) {
-                    install(k, entry);
+                    notCached[0] = install(k, entry);
                 }
                 return null;
             });
+            if (notCached[0] != null) {
+                log.warn(
+                        "cache '{}': a loaded value was not cached in L1; its readers still get it",
+                        name,
+                        notCached[0]);
+            }
         } finally {
             if (error != null) {
                 mine.completeExceptionally(error);
@@ -894,11 +908,21 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
     }
 
-    /** Puts an entry in L1 (null: removes the key), counting an expired entry it replaces. */
-    private void install(K key, @Nullable CacheEntry<V> entry) {
-        CacheEntry<V> old = entry == null ? l1.asMap().remove(key) : l1.asMap().put(key, entry);
-        if (old != null && hitClock.read() - old.expiresAt() >= 0) {
-            metrics.expirations.increment();
+    /**
+     * Puts an entry in L1 (null: removes the key), counting an expired entry it replaces. Runs under
+     * the {@link #loading} lock, so it returns what Caffeine or the weigher threw instead of
+     * throwing: a throw would leave the key's registration behind.
+     */
+    private @Nullable RuntimeException install(K key, @Nullable CacheEntry<V> entry) {
+        try {
+            CacheEntry<V> old =
+                    entry == null ? l1.asMap().remove(key) : l1.asMap().put(key, entry);
+            if (old != null && hitClock.read() - old.expiresAt() >= 0) {
+                metrics.expirations.increment();
+            }
+            return null;
+        } catch (RuntimeException e) {
+            return e;
         }
     }
 
@@ -1016,6 +1040,19 @@ public final class TieredCache<K, V> implements AutoCloseable {
         return newEntry(decoded, 0, read.version());
     }
 
+    /**
+     * A read whose value is not to be served because the key's invalidation is still pending:
+     * version kept, value dropped, so the key is loaded and written back fenced on that version.
+     */
+    private @Nullable RemoteValue withoutPendingValue(K key, @Nullable RemoteValue read) {
+        if (read == null
+                || read.value() == null
+                || !Objects.requireNonNull(repairs).isPending(keyEncoder.apply(key))) {
+            return read;
+        }
+        return new RemoteValue(null, read.version());
+    }
+
     /** L2 failures are already counted by the guard; callers treat them as "no answer". */
     private static <T> CompletableFuture<@Nullable T> orNullOnFailure(CompletableFuture<T> call) {
         return call.handle((value, error) -> error != null ? null : value);
@@ -1047,7 +1084,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         byte[] bytes;
         try {
             bytes = Objects.requireNonNull(codec).encode(value);
-        } catch (CodecException e) {
+        } catch (RuntimeException e) { // CodecException, or a codec that throws something else
             metrics.l2Errors.increment();
             log.debug("cache '{}': value not encodable for L2; kept in L1 only", name, e);
             return null;

@@ -603,6 +603,46 @@ class TieredCacheTest {
     }
 
     @Test
+    void getAllDoesNotServeTheL2ValueOfAKeyWhoseInvalidationIsPending() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        AtomicReference<String> source = new AtomicReference<>("v1");
+        TieredCache<String, String> cache = builder()
+                .remote(store, Codec.utf8())
+                .bulkLoader(keys -> {
+                    Map<String, String> found = new java.util.HashMap<>();
+                    keys.forEach(k -> found.put(k, source.get()));
+                    return found;
+                })
+                .build();
+        cache.put("k", "v1");
+        store.down.set(true);
+        source.set("v2");
+        cache.invalidate("k"); // "v1" stays in L2
+        store.down.set(false);
+        assertThat(cache.getAll(List.of("k"))).containsEntry("k", "v2");
+    }
+
+    @Test
+    void aValueL1CannotTakeIsStillServedAndTheKeyIsNotLeftRegistered() {
+        TieredCache<String, String> cache = builder()
+                .maximumWeight(1_000, (k, v) -> {
+                    if (v.equals("unweighable")) {
+                        throw new IllegalStateException("weigher bug");
+                    }
+                    return 1;
+                })
+                .loader(k -> loads.incrementAndGet() == 1 ? "unweighable" : "fine")
+                .build();
+        assertThat(cache.get("k")).isEqualTo("unweighable");
+        assertThat(cache.get("k"))
+                .as("loaded again: nothing was cached, nothing left registered")
+                .isEqualTo("fine");
+        assertThat(cache.get("k")).isEqualTo("fine");
+        assertThat(loads).hasValue(2);
+        assertThatThrownBy(() -> cache.put("k", "unweighable")).hasMessageContaining("weigher bug");
+    }
+
+    @Test
     void getAllAnswersFromL1AndL2AndBulkLoadsOnlyTheRestInOneCall() {
         InMemoryRemoteStore store = new InMemoryRemoteStore();
         List<java.util.Set<String>> bulkCalls = new java.util.concurrent.CopyOnWriteArrayList<>();

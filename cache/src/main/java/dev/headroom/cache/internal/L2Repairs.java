@@ -63,6 +63,11 @@ public final class L2Repairs {
         clearStamp.set(stamps.incrementAndGet());
     }
 
+    /** Whether a clear of all the cache's L2 keys is scheduled. */
+    public boolean clearPending() {
+        return clearStamp.get() != 0;
+    }
+
     /** Whether {@code key} waits for its L2 invalidation: its L2 value must not be served meanwhile. */
     public boolean isPending(String key) {
         return !keys.isEmpty() && keys.containsKey(key) || clearStamp.get() != 0;
