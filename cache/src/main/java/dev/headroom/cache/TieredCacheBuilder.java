@@ -105,6 +105,10 @@ public final class TieredCacheBuilder<K, V> {
     /**
      * Bounds L1 by total weight instead of count; a cached absence weighs 1.
      *
+     * <p>The weigher runs while the cache holds its per-key lock: it must be quick and must not call
+     * back into the cache. If it throws, the value is not cached in L1 (a loaded value is still
+     * returned to its readers and logged; {@code put} throws).
+     *
      * @param maximumWeight at least 1
      * @param weigher the weight of one entry, non-negative
      * @return this builder
