@@ -433,11 +433,13 @@ public final class TieredCache<K, V> implements AutoCloseable {
         List<K> list = new ArrayList<>(keys);
         List<CompletableFuture<@Nullable RemoteValue>> reads = new ArrayList<>(list.size());
         for (K key : list) {
-            reads.add(
-                    store == null
-                            ? CompletableFuture.completedFuture(null)
-                            : orNullOnFailure(store.get(keyEncoder.apply(key)))
-                                    .thenApply(read -> withoutPendingValue(key, read)));
+            if (store == null) {
+                reads.add(CompletableFuture.completedFuture(null));
+            } else {
+                String remoteKey = keyEncoder.apply(key);
+                reads.add(
+                        orNullOnFailure(store.get(remoteKey)).thenApply(read -> withoutPendingValue(remoteKey, read)));
+            }
         }
         return CompletableFuture.allOf(reads.toArray(new CompletableFuture<?>[0]))
                 .thenCompose(ignored -> {
@@ -1044,10 +1046,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * A read whose value is not to be served because the key's invalidation is still pending:
      * version kept, value dropped, so the key is loaded and written back fenced on that version.
      */
-    private @Nullable RemoteValue withoutPendingValue(K key, @Nullable RemoteValue read) {
+    private @Nullable RemoteValue withoutPendingValue(String remoteKey, @Nullable RemoteValue read) {
         if (read == null
                 || read.value() == null
-                || !Objects.requireNonNull(repairs).isPending(keyEncoder.apply(key))) {
+                || !Objects.requireNonNull(repairs).isPending(remoteKey)) {
             return read;
         }
         return new RemoteValue(null, read.version());
