@@ -6,6 +6,7 @@ import dev.headroom.cache.TieredCache;
 import dev.headroom.core.Ticker;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -72,7 +73,7 @@ public class CacheL1HitBenchmark {
     }
 
     @Benchmark
-    public String rawCaffeineGetIfPresent(Cursor c) {
+    public @Nullable String rawCaffeineGetIfPresent(Cursor c) {
         return raw.getIfPresent(keys[c.next++ & (KEYS - 1)]);
     }
 
@@ -81,24 +82,24 @@ public class CacheL1HitBenchmark {
      * TTL jitter, XFetch) with a {@code nanoTime} call would add to Caffeine's own expiry.
      */
     @Benchmark
-    public String rawCaffeineGetIfPresentAndClockRead(Cursor c, Blackhole bh) {
+    public @Nullable String rawCaffeineGetIfPresentAndClockRead(Cursor c, Blackhole bh) {
         bh.consume(System.nanoTime());
         return raw.getIfPresent(keys[c.next++ & (KEYS - 1)]);
     }
 
     /** Raw Caffeine bounded by size only, no expiry: what TieredCache's L1 is built on. */
     @Benchmark
-    public String rawCaffeineSizeOnlyGetIfPresent(Cursor c) {
+    public @Nullable String rawCaffeineSizeOnlyGetIfPresent(Cursor c) {
         return rawSizeOnly.getIfPresent(keys[c.next++ & (KEYS - 1)]);
     }
 
     @Benchmark
-    public String tieredGetIfPresent(Cursor c) {
+    public @Nullable String tieredGetIfPresent(Cursor c) {
         return tiered.getIfPresent(keys[c.next++ & (KEYS - 1)]);
     }
 
     @Benchmark
-    public String tieredGet(Cursor c) {
+    public @Nullable String tieredGet(Cursor c) {
         return tiered.get(keys[c.next++ & (KEYS - 1)]);
     }
 
@@ -107,7 +108,7 @@ public class CacheL1HitBenchmark {
      * given an explicit ticker, and what the default clock costs below its sampling threshold.
      */
     @Benchmark
-    public String tieredGetSystemTicker(Cursor c) {
+    public @Nullable String tieredGetSystemTicker(Cursor c) {
         return tieredSystemTicker.get(keys[c.next++ & (KEYS - 1)]);
     }
 }

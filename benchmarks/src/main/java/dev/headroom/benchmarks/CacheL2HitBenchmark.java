@@ -6,6 +6,7 @@ import dev.headroom.core.Codec;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -75,7 +76,7 @@ public class CacheL2HitBenchmark {
     }
 
     @Benchmark
-    public String rawLettuceGetAndDecode(Cursor c) {
+    public @Nullable String rawLettuceGetAndDecode(Cursor c) {
         byte[] bytes = rawConnection
                 .async()
                 .get("bench:raw:" + keys[c.next++ & (KEYS - 1)])
@@ -85,7 +86,7 @@ public class CacheL2HitBenchmark {
     }
 
     @Benchmark
-    public String tieredL2Hit(Cursor c) {
+    public @Nullable String tieredL2Hit(Cursor c) {
         return tiered.get(keys[c.next++ & (KEYS - 1)]);
     }
 }

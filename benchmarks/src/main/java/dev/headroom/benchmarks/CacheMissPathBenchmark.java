@@ -5,10 +5,12 @@ import dev.headroom.cache.RemoteValue;
 import dev.headroom.cache.TieredCache;
 import dev.headroom.core.Codec;
 import java.time.Duration;
+import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -102,11 +104,11 @@ public class CacheMissPathBenchmark {
 
     @Benchmark
     public String rawMapGetAndDecode(Cursor c) {
-        return Codec.utf8().decode(raw.get(keys[c.next++ & (KEYS - 1)]));
+        return Codec.utf8().decode(Objects.requireNonNull(raw.get(keys[c.next++ & (KEYS - 1)])));
     }
 
     @Benchmark
-    public String tieredL2HitInstantStore(Cursor c) {
+    public @Nullable String tieredL2HitInstantStore(Cursor c) {
         return tiered.get(keys[c.next++ & (KEYS - 1)]);
     }
 }

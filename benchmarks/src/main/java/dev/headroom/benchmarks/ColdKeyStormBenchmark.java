@@ -48,7 +48,7 @@ public class ColdKeyStormBenchmark {
     private static final int INSTANCES = 4;
 
     @Param({"lease", "perProcess", "noCache"})
-    public String mode;
+    public String mode = "lease";
 
     private final List<TieredCache<String, String>> caches = new ArrayList<>();
     private final AtomicLong keys = new AtomicLong();

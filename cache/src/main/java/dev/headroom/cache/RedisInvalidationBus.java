@@ -89,7 +89,7 @@ public final class RedisInvalidationBus implements InvalidationBus {
                     "invalidation bus '{}': Redis at {} not reachable at start ({}); retrying in the background",
                     channel,
                     bus.where(),
-                    (e instanceof ExecutionException ? e.getCause() : e).toString());
+                    String.valueOf(e instanceof ExecutionException ? e.getCause() : e));
             bus.publisherLater(first);
         }
         return bus;
@@ -104,6 +104,7 @@ public final class RedisInvalidationBus implements InvalidationBus {
     }
 
     /** Adopts {@code attempt} if it succeeds after all, else keeps trying once a second. */
+    @SuppressWarnings("FutureReturnValueIgnored") // the callback handles both outcomes itself
     private void publisherLater(CompletableFuture<StatefulRedisPubSubConnection<String, String>> attempt) {
         attempt.whenComplete((c, error) -> {
             if (error == null) {
@@ -138,6 +139,9 @@ public final class RedisInvalidationBus implements InvalidationBus {
      * Sends with the next sequence number. Unsent while never connected: the number is used up
      * anyway, so subscribers see a gap at the next message and flush.
      */
+    @SuppressWarnings(
+            "FutureReturnValueIgnored") // a lost publish shows up as a sequence gap at every subscriber, which flushes
+    // its L1
     private void send(String versionAndKey) {
         String message = publisherId + " " + sequence.incrementAndGet() + " " + versionAndKey;
         StatefulRedisPubSubConnection<String, String> p = publisher;
@@ -172,6 +176,7 @@ public final class RedisInvalidationBus implements InvalidationBus {
         }
     }
 
+    @SuppressWarnings("FutureReturnValueIgnored") // the callback handles both outcomes itself
     private void attemptSubscribe(Listener listener, CompletableFuture<Void> established) {
         connect().whenComplete((connection, error) -> {
             if (error != null) {
@@ -184,6 +189,8 @@ public final class RedisInvalidationBus implements InvalidationBus {
         });
     }
 
+    @SuppressWarnings(
+            "FutureReturnValueIgnored") // the delayed task is fire-and-forget; it reschedules itself on failure
     private void retrySubscribe(Listener listener, CompletableFuture<Void> established, Throwable error) {
         if (closed) {
             return;
@@ -206,6 +213,7 @@ public final class RedisInvalidationBus implements InvalidationBus {
         });
         client.addListener(new RedisConnectionStateListener() {
             @Override
+            @SuppressWarnings("ReferenceEquality") // identity: is it our subscription's connection?
             public void onRedisDisconnected(io.lettuce.core.RedisChannelHandler<?, ?> handler) {
                 if (handler == connection) {
                     log.warn("invalidation bus '{}': subscription lost; flushing L1 until it is back", channel);
@@ -215,6 +223,7 @@ public final class RedisInvalidationBus implements InvalidationBus {
             }
 
             @Override
+            @SuppressWarnings("ReferenceEquality") // identity: is it our subscription's connection?
             public void onRedisConnected(io.lettuce.core.RedisChannelHandler<?, ?> handler, SocketAddress address) {
                 if (handler == connection) {
                     // Messages published while we were away are gone: flush what they might have covered.

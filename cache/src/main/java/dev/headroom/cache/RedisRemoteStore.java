@@ -167,6 +167,7 @@ public final class RedisRemoteStore implements RemoteStore {
         }
     }
 
+    @SuppressWarnings("FutureReturnValueIgnored") // adoptLate is the whole reaction; a failed late attempt needs none
     private void connectFailed(CompletableFuture<Connected> attempt, Throwable error, boolean atStart) {
         nextConnectAttempt = System.nanoTime() + RECONNECT_DELAY_NANOS;
         // A slow attempt that succeeds after all is still adopted.
@@ -190,6 +191,7 @@ public final class RedisRemoteStore implements RemoteStore {
         return r;
     }
 
+    @SuppressWarnings("FutureReturnValueIgnored") // the callback handles both outcomes itself
     private void reconnect() {
         if (System.nanoTime() - nextConnectAttempt < 0 || !connecting.compareAndSet(false, true)) {
             return;

@@ -27,6 +27,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
@@ -362,6 +363,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * @throws IllegalStateException if the cache was built without any loader
      * @throws CacheLoadException if a load failed
      */
+    @SuppressWarnings("FutureReturnValueIgnored") // the bulk load's callback finishes every registration itself
     public Map<K, V> getAll(Iterable<? extends K> keys) {
         Objects.requireNonNull(keys, "keys");
         AsyncCacheLoader<K, V> loader = requireDefaultLoader();
@@ -427,6 +429,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
     }
 
     /** Reads all of {@code keys} from L2 at once (pipelined), bulk-loads the rest, writes them back fenced. */
+    @SuppressWarnings(
+            "FutureReturnValueIgnored") // write-backs are best effort; GuardedRemoteStore counts their failures
     private CompletableFuture<Map<K, CacheEntry<V>>> bulkLoadThrough(
             Set<? extends K> keys, BulkCacheLoader<K, V> bulk) {
         GuardedRemoteStore store = remote;
@@ -530,7 +534,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             }
         }
         CacheEntry<V> entry = newEntry(value, 0, version);
-        RuntimeException[] notCached = {null};
+        @Nullable RuntimeException[] notCached = {null};
         loading.compute(key, (k, inFlight) -> { // a load in flight holds older data: unregister it
             notCached[0] = install(k, entry);
             return null;
@@ -615,6 +619,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
     }
 
     /** One repair round, on the shared sweeper thread: asynchronous calls only. */
+    @SuppressWarnings(
+            "FutureReturnValueIgnored") // the round reports its own failures; the callback only logs completion
     private void repairL2() {
         L2Repairs r = Objects.requireNonNull(repairs);
         if (r.pending() == 0) {
@@ -789,6 +795,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         log.debug("cache '{}': background refresh failed; serving stale, next try after the retry delay", name, error);
     }
 
+    @SuppressWarnings("FutureReturnValueIgnored") // a background refresh: its callback handles both outcomes
     private void refreshInBackground(
             K key,
             CacheEntry<V> current,
@@ -866,6 +873,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
     }
 
     /** Runs a registered load and finishes it, whatever the load does (even throw). */
+    @SuppressWarnings("FutureReturnValueIgnored") // finishLoad is the whole reaction, whatever the outcome
     private void runLoad(
             K key, CompletableFuture<CacheEntry<V>> mine, Supplier<CompletableFuture<CacheEntry<V>>> load) {
         CompletableFuture<CacheEntry<V>> started;
@@ -882,10 +890,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * installed for a failure; a null entry, an absence not to cache, removes what L1 holds), then
      * completes the load's waiters — outside the lock, so their continuations never run under it.
      */
+    @SuppressWarnings("ReferenceEquality") // identity: is the registration still this load's?
     private void finishLoad(
             K key, CompletableFuture<CacheEntry<V>> mine, @Nullable CacheEntry<V> entry, @Nullable Throwable error) {
         try {
-            RuntimeException[] notCached = {null};
+            @Nullable RuntimeException[] notCached = {null};
             loading.computeIfPresent(key, (k, registered) -> {
                 if (registered != mine) {
                     return registered; // invalidated or superseded meanwhile: the waiters get it, L1 does not
@@ -1010,6 +1019,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
     }
 
     /** Calls the loader, writes a value back fenced on {@code version}, then releases the lease. */
+    @SuppressWarnings(
+            "FutureReturnValueIgnored") // the lease release is best effort: an unreleased lease expires on its own
     private CompletableFuture<CacheEntry<V>> loadAndWriteBack(
             K key,
             AsyncCacheLoader<K, V> loader,
@@ -1113,10 +1124,13 @@ public final class TieredCache<K, V> implements AutoCloseable {
         long start = ticker.read();
         CompletableFuture<@Nullable V> stage;
         try {
-            stage = Objects.requireNonNull(loader.load(key), "loader returned a null stage")
-                    .toCompletableFuture();
+            CompletionStage<@Nullable V> loading = loader.load(key);
+            if (loading == null) { // a loader outside null-checked code can still return one
+                throw new NullPointerException("loader returned a null stage");
+            }
+            stage = loading.toCompletableFuture();
         } catch (RuntimeException e) {
-            stage = CompletableFuture.failedFuture(e);
+            stage = CompletableFuture.<@Nullable V>failedFuture(e);
         }
         return stage.handle((value, error) -> {
             long nanos = ticker.read() - start;
@@ -1192,11 +1206,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
     }
 
     private AsyncCacheLoader<K, V> adapt(CacheLoader<? super K, ? extends V> loader) {
-        return key -> runOnExecutor(() -> loader.load(key));
+        return key -> this.<@Nullable V>runOnExecutor(() -> loader.load(key));
     }
 
     /** Runs a blocking, throwing task on the loader executor; a checked failure fails the future. */
-    private <T> CompletableFuture<T> runOnExecutor(Callable<T> task) {
+    private <T extends @Nullable Object> CompletableFuture<T> runOnExecutor(Callable<T> task) {
         return CompletableFuture.supplyAsync(
                 () -> {
                     try {
@@ -1215,7 +1229,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * {@link Timeouts} fails at the deadline: a timed park arms a kernel timer on every call, which
      * cost ~3 µs of CPU per L2 hit on the benchmark VM (benchmarks/RESULTS.md).
      */
-    private <T> T await(CompletableFuture<T> future) {
+    private <T extends @Nullable Object> T await(CompletableFuture<T> future) {
         CompletableFuture<T> bounded =
                 future.isDone() ? future : Timeouts.shared().within(future, loadTimeoutNanos);
         try {

@@ -2,7 +2,7 @@
  * A multi-tier cache: a Caffeine L1 in every process over an optional shared L2 ({@link
  * dev.headroom.cache.RemoteStore}, Redis through Lettuce in {@link dev.headroom.cache.RedisRemoteStore}).
  *
- * <p>Entry point: {@link dev.headroom.cache.TieredCache#builder()}. What the cache promises:
+ * <p>Entry point: {@link dev.headroom.cache.TieredCache#builder(String)}. What the cache promises:
  *
  * <ul>
  *   <li>at most one load per key per process at a time (concurrent misses share it);

@@ -102,18 +102,15 @@ public final class Backoff {
         if (failedAttempt < 1) {
             throw new IllegalArgumentException("failedAttempt must be >= 1, got " + failedAttempt);
         }
-        switch (jitter) {
-            case NONE:
-                return ceilingNanos(failedAttempt);
-            case FULL:
-                return uniform(0, ceilingNanos(failedAttempt));
-            case DECORRELATED:
+        return switch (jitter) {
+            case NONE -> ceilingNanos(failedAttempt);
+            case FULL -> uniform(0, ceilingNanos(failedAttempt));
+            case DECORRELATED -> {
                 long previous = previousDelayNanos < baseNanos ? baseNanos : previousDelayNanos;
                 long upper = previous > capNanos / 3 ? capNanos : previous * 3;
-                return uniform(baseNanos, Math.max(baseNanos, upper));
-            default:
-                throw new AssertionError(jitter);
-        }
+                yield uniform(baseNanos, Math.max(baseNanos, upper));
+            }
+        };
     }
 
     /**

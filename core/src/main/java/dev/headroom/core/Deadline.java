@@ -96,6 +96,7 @@ public final class Deadline implements Comparable<Deadline> {
 
     /** Orders deadlines by the time they leave, soonest first. */
     @Override
+    @SuppressWarnings("ReferenceEquality") // same Ticker instance: one clock read serves both
     public int compareTo(Deadline other) {
         if (other.ticker == ticker) {
             long now = ticker.read();
@@ -105,6 +106,7 @@ public final class Deadline implements Comparable<Deadline> {
     }
 
     @Override
+    @SuppressWarnings("ReferenceEquality") // deadlines on different Ticker instances are different deadlines
     public boolean equals(@Nullable Object o) {
         return o instanceof Deadline d
                 && d.ticker == ticker

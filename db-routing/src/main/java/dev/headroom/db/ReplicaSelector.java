@@ -12,6 +12,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 public interface ReplicaSelector {
 
     /**
+     * Chooses the replica that serves one read. Called on every routed read: keep it cheap.
+     *
      * @param serving the replicas that may serve this read; never empty; do not modify
      * @return one element of {@code serving}
      */

@@ -25,6 +25,7 @@ import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -85,7 +86,10 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     private final List<ReplicaNode> nodes;
     private final Map<String, ReplicaNode> byName = new LinkedHashMap<>();
     private volatile List<ReplicaNode> serving = List.of();
+
+    @SuppressWarnings("ThreadLocalUsage") // per router on purpose: one router's scope must not route another's reads
     private final ThreadLocal<RouteHint> scope = new ThreadLocal<>();
+
     private final LagProbe probe;
     private final ReplicaSelector selector;
     private final Ticker ticker;
@@ -115,6 +119,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         FALLBACK
     }
 
+    @SuppressWarnings("FutureReturnValueIgnored") // the probe task runs until close() shuts its executor down
     RoutingDataSource(RoutingDataSourceBuilder b) {
         this.name = b.name;
         this.probe = b.probe;
@@ -333,6 +338,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         }
     }
 
+    @SuppressWarnings("ReferenceEquality") // onProbe reports its state changes as identity sentinels
     private void probeRound() {
         long primaryPosition;
         try (Connection c = primary.getConnection()) {
@@ -454,6 +460,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     }
 
     private Connection onReplica(LazyConnection logical, long token) throws SQLException {
+        boolean replicaFailed = false;
         for (int attempt = 0; attempt <= nodes.size(); attempt++) {
             List<ReplicaNode> candidates = serving;
             if (candidates.isEmpty()) {
@@ -473,6 +480,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                 c = node.dataSource().getConnection();
             } catch (SQLException e) {
                 ejectFromReadPath(node, e);
+                replicaFailed = true;
                 continue;
             }
             if (token >= 0) {
@@ -482,9 +490,10 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                 } catch (SQLException e) {
                     close(c, e);
                     ejectFromReadPath(node, e);
+                    replicaFailed = true;
                     continue;
                 }
-                tokenReads.get(result).increment();
+                Objects.requireNonNull(tokenReads.get(result)).increment(); // one counter per result
                 if (result == TokenResult.FALLBACK) {
                     close(c, null);
                     return onPrimary(primaryRouted);
@@ -497,7 +506,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         if (failWhenNoReplica) {
             throw new NoReplicaAvailableException("router '" + name + "': no replica is serving " + nodes);
         }
-        return onPrimary(fallbackNoReplica);
+        return onPrimary(replicaFailed ? fallbackReplicaFailed : fallbackNoReplica);
     }
 
     /** The candidates known to have replayed {@code token}; the same list when all have. */

@@ -4,7 +4,7 @@
  * for read-your-writes, has replayed the reader's {@link dev.headroom.core.ConsistencyToken}.
  *
  * <p>Metrics ({@code headroom.db.*}, tag {@code router} = the router's name): {@code connections}
- * (tags {@code target} = primary|replica, {@code replica}), {@code fallbacks} (tag {@code reason}),
+ * (tags {@code target} = primary|replica, {@code replica}), {@code fallbacks} (tag {@code reason} = no_replica|replica_failed: none serving, or the ones tried failed),
  * {@code replica.lag.bytes} and {@code replica.lag} (seconds) and {@code replica.serving} gauges per
  * replica, {@code replica.ejections} (tag {@code reason} = lag|unreachable|not_replica) and
  * {@code replica.readmissions}, {@code replica.kept} (lag-ejected replicas kept serving by the

@@ -23,6 +23,8 @@ public interface KeyHasher<K> {
     Hasher64 XXH3 = Hashing.xxh3_64();
 
     /**
+     * Hashes a key to the 64 bits every resolver starts from; must be stable across JVMs and releases.
+     *
      * @param key not null
      * @return the key's 64-bit hash
      */

@@ -11,6 +11,8 @@ import java.util.Set;
 public interface ShardResolver<K> {
 
     /**
+     * Returns the shard that owns {@code key}.
+     *
      * @param key not null
      * @return the shard's name, one of {@link #shards()}
      * @throws NullPointerException if {@code key} is null

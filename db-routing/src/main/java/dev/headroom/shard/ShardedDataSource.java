@@ -51,9 +51,19 @@ public final class ShardedDataSource<K> implements DataSource {
         return resolver.shardFor(key);
     }
 
-    /** The DataSource of {@code key}'s shard. */
+    /**
+     * The DataSource of {@code key}'s shard.
+     *
+     * @throws IllegalStateException if the resolver returns a shard outside its own {@code shards()}
+     */
     public DataSource forKey(K key) {
-        return shards.get(resolver.shardFor(key));
+        String shard = resolver.shardFor(key);
+        DataSource dataSource = shards.get(shard);
+        if (dataSource == null) {
+            throw new IllegalStateException(
+                    "resolver returned shard '" + shard + "', which is not among its shards " + shards.keySet());
+        }
+        return dataSource;
     }
 
     /** The DataSource of a shard by name. @throws IllegalArgumentException for an unknown name */

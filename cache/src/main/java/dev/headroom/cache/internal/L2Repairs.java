@@ -70,7 +70,7 @@ public final class L2Repairs {
 
     /** Whether {@code key} waits for its L2 invalidation: its L2 value must not be served meanwhile. */
     public boolean isPending(String key) {
-        return !keys.isEmpty() && keys.containsKey(key) || clearStamp.get() != 0;
+        return (!keys.isEmpty() && keys.containsKey(key)) || clearStamp.get() != 0;
     }
 
     /** Keys waiting, plus one for a pending clear. */

@@ -1,5 +1,6 @@
 package dev.headroom.cache.internal;
 
+import java.util.Iterator;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -83,6 +84,7 @@ public final class Timeouts extends ParkingDaemon {
      * @param call the call to bound
      * @param timeoutNanos positive
      */
+    @SuppressWarnings("FutureReturnValueIgnored") // the callback only unregisters; the caller holds the result
     public <T> CompletableFuture<T> within(CompletionStage<T> call, long timeoutNanos) {
         CompletableFuture<T> result = call.toCompletableFuture().copy();
         if (result.isDone()) {
@@ -108,11 +110,12 @@ public final class Timeouts extends ParkingDaemon {
             long now = System.nanoTime();
             long earliest = Long.MAX_VALUE;
             boolean any = false;
-            for (Pending p : pending) {
+            for (Iterator<Pending> it = pending.iterator(); it.hasNext(); ) {
+                Pending p = it.next();
                 if (p.future.isDone()) {
-                    pending.remove(p);
+                    it.remove();
                 } else if (now - p.deadline >= 0) {
-                    pending.remove(p);
+                    it.remove();
                     expire(p);
                 } else if (!any || p.deadline - earliest < 0) {
                     earliest = p.deadline;
