@@ -1,6 +1,8 @@
 package dev.headroom.core;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JavaType;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectReader;
@@ -13,8 +15,21 @@ import java.util.Objects;
  * A JSON {@link Codec} backed by Jackson. Jackson ({@code jackson-databind}) is an optional
  * dependency of {@code headroom-core}: add it to use this class.
  *
- * <p>Thread-safe (Jackson's readers and writers are). Malformed JSON, or JSON that does not bind to
- * the target type, throws {@link CodecException} naming {@code json:<type>}.
+ * <p>Strict: {@link #decode} accepts exactly one JSON value, optionally surrounded by whitespace.
+ * Malformed JSON, JSON that does not bind to the target type, JSON {@code null}, and anything after
+ * the value ({@code {"name":"x"} trailing}, or a second value as in {@code {...}{...}}) throw
+ * {@link CodecException} naming {@code json:<type>}, even when the caller's mapper is configured to
+ * allow trailing tokens: a cache or queue must never take half of a corrupt or concatenated payload
+ * for a value.
+ *
+ * <p>Generic types ({@code List<Product>}) are built from a Jackson {@link TypeReference} or {@link
+ * JavaType}, so the elements bind to their real type rather than to maps:
+ *
+ * <pre>{@code
+ * JsonCodec<List<Product>> codec = JsonCodec.of(new TypeReference<List<Product>>() {});
+ * }</pre>
+ *
+ * <p>Thread-safe (Jackson's readers and writers are).
  *
  * @param <T> the value type
  */
@@ -25,9 +40,27 @@ public final class JsonCodec<T> implements Codec<T> {
     private final String name;
 
     private JsonCodec(ObjectMapper mapper, JavaType type) {
-        this.reader = mapper.readerFor(type);
+        this.reader = mapper.readerFor(type).with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
         this.writer = mapper.writerFor(type);
-        this.name = "json:" + type.getRawClass().getSimpleName();
+        this.name = "json:" + simpleName(type);
+    }
+
+    /** {@code List<Order>} for {@code java.util.List<dev.example.Order>}: short, and no user data. */
+    private static String simpleName(JavaType type) {
+        if (type.isArrayType()) {
+            return simpleName(type.getContentType()) + "[]";
+        }
+        StringBuilder name = new StringBuilder(type.getRawClass().getSimpleName());
+        int parameters = type.containedTypeCount();
+        if (parameters > 0) {
+            name.append('<');
+            for (int i = 0; i < parameters; i++) {
+                JavaType parameter = type.containedType(i);
+                name.append(i == 0 ? "" : ",").append(parameter == null ? "?" : simpleName(parameter));
+            }
+            name.append('>');
+        }
+        return name.toString();
     }
 
     /**
@@ -36,8 +69,10 @@ public final class JsonCodec<T> implements Codec<T> {
      * @param type the value class
      * @param <T> the value type
      * @return the codec
+     * @throws NullPointerException if {@code type} is null
      */
     public static <T> JsonCodec<T> of(Class<T> type) {
+        Objects.requireNonNull(type, "type");
         return of(JsonMapper.builder().findAndAddModules().build(), type);
     }
 
@@ -53,6 +88,51 @@ public final class JsonCodec<T> implements Codec<T> {
         Objects.requireNonNull(mapper, "mapper");
         Objects.requireNonNull(type, "type");
         return new JsonCodec<>(mapper, mapper.constructType(type));
+    }
+
+    /**
+     * Returns a codec for a generic type, using a default {@link JsonMapper}.
+     *
+     * @param type the type, captured by an anonymous subclass: {@code new TypeReference<List<Product>>()
+     *     {}}
+     * @param <T> the value type
+     * @return the codec
+     * @throws NullPointerException if {@code type} is null
+     */
+    public static <T> JsonCodec<T> of(TypeReference<T> type) {
+        Objects.requireNonNull(type, "type");
+        return of(JsonMapper.builder().findAndAddModules().build(), type);
+    }
+
+    /**
+     * Returns a codec for a generic type using the caller's configured mapper.
+     *
+     * @param mapper the mapper; not modified
+     * @param type the type, captured by an anonymous subclass
+     * @param <T> the value type
+     * @return the codec
+     * @throws NullPointerException if an argument is null
+     */
+    public static <T> JsonCodec<T> of(ObjectMapper mapper, TypeReference<T> type) {
+        Objects.requireNonNull(mapper, "mapper");
+        Objects.requireNonNull(type, "type");
+        return new JsonCodec<>(mapper, mapper.constructType(type));
+    }
+
+    /**
+     * Returns a codec for a type built with the mapper's {@code TypeFactory}. The caller chooses
+     * {@code T}; it must match {@code type}, as with Jackson's own {@code readValue(..., JavaType)}.
+     *
+     * @param mapper the mapper; not modified
+     * @param type the type
+     * @param <T> the value type
+     * @return the codec
+     * @throws NullPointerException if an argument is null
+     */
+    public static <T> JsonCodec<T> of(ObjectMapper mapper, JavaType type) {
+        Objects.requireNonNull(mapper, "mapper");
+        Objects.requireNonNull(type, "type");
+        return new JsonCodec<>(mapper, type);
     }
 
     @Override
@@ -75,7 +155,7 @@ public final class JsonCodec<T> implements Codec<T> {
             }
             return value;
         } catch (IOException e) {
-            throw new CodecException(name, "malformed JSON in " + bytes.length + " bytes", e);
+            throw new CodecException(name, "malformed JSON, or more than one value, in " + bytes.length + " bytes", e);
         }
     }
 

@@ -32,6 +32,15 @@ import org.slf4j.LoggerFactory;
  * it over explicitly with {@link #wrap(Runnable)}, {@link #wrap(Callable)} or {@link
  * #propagating(Executor)}.
  *
+ * <p><b>Pooled threads.</b> A scope that is never closed (a leak) would stay current on its thread
+ * and become the context of every later task that thread runs. Three things keep that from
+ * spreading: a task run through {@link #wrap(Runnable)} or a {@link #propagating(Executor)
+ * propagating executor} discards whatever scopes it leaked when it returns and restores the state
+ * it found; {@link #resetThread()} lets a framework integrator clear a thread at a unit-of-work
+ * boundary (a servlet filter's {@code finally}, {@code ThreadPoolExecutor.afterExecute}, a message
+ * listener loop); and a scope discarded either way is closed, so closing it late restores nothing
+ * and never clobbers the context current at that time.
+ *
  * <p>Thread-safety: {@code RequestContext} values are immutable and thread-safe. A {@link Scope}
  * belongs to the thread that opened it.
  */
@@ -89,6 +98,33 @@ public final class RequestContext {
     public static Executor propagating(Executor delegate) {
         Objects.requireNonNull(delegate, "delegate");
         return command -> delegate.execute(current().wrap(Objects.requireNonNull(command, "command")));
+    }
+
+    /**
+     * Discards every scope open on the calling thread, so that it runs its next unit of work with the
+     * {@linkplain #empty() empty} context, and returns the context that was current. The discarded
+     * scopes count as closed: closing one later does nothing.
+     *
+     * <p>For framework integrators: call it where a pooled thread finishes (or starts) a request or a
+     * task, as insurance against application code that opened a scope and never closed it. A
+     * non-empty return value means a scope leaked; it is also logged as a warning.
+     *
+     * @return the context that was current, or {@link #empty()} if no scope was open
+     */
+    public static RequestContext resetThread() {
+        Scope current = CURRENT.get();
+        if (current == null) {
+            return EMPTY;
+        }
+        CURRENT.set(null);
+        for (Scope s = current; s != null; s = s.parent) {
+            s.closed = true;
+        }
+        log.warn(
+                "RequestContext reset on thread '{}' discarded a scope that was never closed: {}",
+                Thread.currentThread().getName(),
+                current.context);
+        return current.context;
     }
 
     /** Returns the deadline, if one was set. */
@@ -187,8 +223,10 @@ public final class RequestContext {
     }
 
     /**
-     * Returns a task that runs {@code task} with this context current, whichever thread runs it, and
-     * restores that thread's own context afterwards.
+     * Returns a task that runs {@code task} with this context current, whichever thread runs it.
+     * Afterwards the thread is back in the state the task found: scopes the task opened and never
+     * closed are discarded (and closed), and if the task {@linkplain #resetThread() reset} the thread
+     * it stays reset.
      *
      * @param task the task
      * @return the wrapping task
@@ -197,15 +235,18 @@ public final class RequestContext {
     public Runnable wrap(Runnable task) {
         Objects.requireNonNull(task, "task");
         return () -> {
-            try (Scope ignored = open()) {
+            Scope scope = open();
+            try {
                 task.run();
+            } finally {
+                scope.restoreAfterTask();
             }
         };
     }
 
     /**
      * Returns a task that calls {@code task} with this context current, whichever thread runs it, and
-     * restores that thread's own context afterwards.
+     * leaves the thread as {@link #wrap(Runnable)} does.
      *
      * @param task the task
      * @param <T> the task's result type
@@ -215,8 +256,11 @@ public final class RequestContext {
     public <T> Callable<T> wrap(Callable<T> task) {
         Objects.requireNonNull(task, "task");
         return () -> {
-            try (Scope ignored = open()) {
+            Scope scope = open();
+            try {
                 return task.call();
+            } finally {
+                scope.restoreAfterTask();
             }
         };
     }
@@ -233,8 +277,10 @@ public final class RequestContext {
      * thread throws {@link IllegalStateException} and changes nothing.
      *
      * <p>If scopes are closed out of order (a scope opened inside this one was leaked), closing this
-     * one still restores its parent, discarding the leaked scope, and logs a warning: a pooled thread
-     * must never keep a stale context.
+     * one still restores its parent, discarding (and closing) the leaked scope, and logs a warning: a
+     * pooled thread must never keep a stale context. Closing a scope that is no longer on its thread's
+     * stack (it was discarded by {@link RequestContext#resetThread()}, or by a wrapped task that
+     * leaked it) changes nothing.
      *
      * <p>Not thread-safe: a scope is used only by the thread that opened it.
      */
@@ -270,21 +316,70 @@ public final class RequestContext {
             if (closed) {
                 return;
             }
-            closed = true;
-            if (CURRENT.get() != this) {
+            Scope current = CURRENT.get();
+            if (current != this) {
+                if (!discardDescendants(current)) {
+                    closed = true; // not on this thread's stack any more: nothing to restore
+                    return;
+                }
                 log.warn(
                         "RequestContext scope closed out of order on thread '{}': a scope opened inside it was"
                                 + " never closed; restoring this scope's parent",
                         owner.getName());
             }
-            Scope restore = parent;
-            while (restore != null && restore.closed) { // its parent was closed first, out of order
-                restore = restore.parent;
-            }
+            closed = true;
             // set(null) rather than remove(): keeping the thread's map entry makes the next open()
             // allocation-free apart from the scope itself, and skips remove()'s expunge pass. A null
             // entry holds no context, so nothing leaks into the next task on a pooled thread.
-            CURRENT.set(restore);
+            CURRENT.set(openAncestor());
+        }
+
+        /**
+         * Closes the scopes above this one on the stack that starts at {@code top}; returns false (and
+         * closes nothing) if this scope is not on that stack.
+         */
+        private boolean discardDescendants(@Nullable Scope top) {
+            Scope s = top;
+            while (s != null && s != this) {
+                s = s.parent;
+            }
+            if (s == null) {
+                return false;
+            }
+            for (s = top; s != this; s = Objects.requireNonNull(s).parent) {
+                s.closed = true;
+            }
+            return true;
+        }
+
+        /** The nearest ancestor still open (one may have been closed first, out of order). */
+        private @Nullable Scope openAncestor() {
+            Scope restore = parent;
+            while (restore != null && restore.closed) {
+                restore = restore.parent;
+            }
+            return restore;
+        }
+
+        /** What a wrapped task does when it returns: see {@link RequestContext#wrap(Runnable)}. */
+        private void restoreAfterTask() {
+            Scope current = CURRENT.get();
+            if (current == this) {
+                closed = true;
+                CURRENT.set(openAncestor());
+            } else if (!closed && discardDescendants(current)) {
+                log.warn("RequestContext: a task on thread '{}' left a scope open; discarding it", owner.getName());
+                closed = true;
+                CURRENT.set(openAncestor());
+            } else {
+                // The task reset the thread (this scope is closed or off the stack): whatever it
+                // opened afterwards is discarded too, and the thread stays reset.
+                for (Scope s = current; s != null && !s.closed; s = s.parent) {
+                    s.closed = true;
+                }
+                closed = true;
+                CURRENT.set(null);
+            }
         }
     }
 }

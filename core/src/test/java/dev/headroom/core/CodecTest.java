@@ -3,7 +3,11 @@ package dev.headroom.core;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class CodecTest {
@@ -70,9 +74,72 @@ class CodecTest {
     }
 
     @Test
+    void jsonRejectsTrailingTokensAfterTheValue() {
+        JsonCodec<Order> codec = JsonCodec.of(Order.class);
+        for (String input : List.of(
+                "{\"id\":7,\"item\":\"w\",\"quantity\":1} trailing",
+                "{\"id\":7,\"item\":\"w\",\"quantity\":1}{\"id\":8,\"item\":\"x\",\"quantity\":2}",
+                "{\"id\":7,\"item\":\"w\",\"quantity\":1}]",
+                "{\"id\":7,\"item\":\"w\",\"quantity\":1} 42")) {
+            assertThatThrownBy(() -> codec.decode(input.getBytes(StandardCharsets.UTF_8)))
+                    .as(input)
+                    .isInstanceOf(CodecException.class)
+                    .hasMessageContaining("json:Order");
+        }
+        // whitespace after the value is not a token
+        assertThat(codec.decode("{\"id\":7,\"item\":\"w\",\"quantity\":1}\n\t ".getBytes(StandardCharsets.UTF_8)))
+                .isEqualTo(new Order(7, "w", 1));
+    }
+
+    @Test
+    void jsonStaysStrictWithTheCallersMapperEvenIfItAllowsTrailingTokens() {
+        JsonMapper lenient = JsonMapper.builder()
+                .disable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+                .build();
+        JsonCodec<Order> codec = JsonCodec.of(lenient, Order.class);
+        assertThatThrownBy(() ->
+                        codec.decode("{\"id\":7,\"item\":\"w\",\"quantity\":1} x".getBytes(StandardCharsets.UTF_8)))
+                .isInstanceOf(CodecException.class);
+    }
+
+    @Test
+    void jsonRoundTripsGenericTypesFromATypeReference() {
+        JsonCodec<List<Order>> codec = JsonCodec.of(new TypeReference<List<Order>>() {});
+        List<Order> orders = List.of(new Order(1, "a", 1), new Order(2, "b", 2));
+        List<Order> decoded = codec.decode(codec.encode(orders));
+        assertThat(decoded).isEqualTo(orders);
+        assertThat(decoded.get(0)).isInstanceOf(Order.class); // bound to Order, not a LinkedHashMap
+        assertThat(codec.name()).isEqualTo("json:List<Order>");
+
+        JsonCodec<Map<String, List<Order>>> nested = JsonCodec.of(new TypeReference<Map<String, List<Order>>>() {});
+        Map<String, List<Order>> byCustomer = Map.of("c1", orders);
+        assertThat(nested.decode(nested.encode(byCustomer))).isEqualTo(byCustomer);
+        assertThat(nested.name()).isEqualTo("json:Map<String,List<Order>>");
+        assertThatThrownBy(() -> codec.decode("[{\"id\":1}] []".getBytes(StandardCharsets.UTF_8)))
+                .isInstanceOf(CodecException.class)
+                .hasMessageContaining("json:List<Order>");
+        assertThatThrownBy(() -> codec.decode("{\"id\":1}".getBytes(StandardCharsets.UTF_8)))
+                .isInstanceOf(CodecException.class);
+    }
+
+    @Test
+    void jsonBuildsFromAJavaType() {
+        JsonMapper mapper = JsonMapper.builder().build();
+        JsonCodec<List<Order>> codec =
+                JsonCodec.of(mapper, mapper.getTypeFactory().constructCollectionType(List.class, Order.class));
+        List<Order> orders = List.of(new Order(3, "c", 3));
+        assertThat(codec.decode(codec.encode(orders))).isEqualTo(orders);
+        assertThat(codec.name()).isEqualTo("json:List<Order>");
+    }
+
+    @Test
     void nullsAreRejectedNamingTheParameter() {
         assertThatThrownBy(() -> Codec.utf8().encode(null)).hasMessageContaining("value");
         assertThatThrownBy(() -> Codec.utf8().decode(null)).hasMessageContaining("bytes");
-        assertThatThrownBy(() -> JsonCodec.of(null)).hasMessageContaining("type");
+        assertThatThrownBy(() -> JsonCodec.of((Class<Object>) null)).hasMessageContaining("type");
+        assertThatThrownBy(() -> JsonCodec.of((TypeReference<Object>) null)).hasMessageContaining("type");
+        assertThatThrownBy(() ->
+                        JsonCodec.of(JsonMapper.builder().build(), (com.fasterxml.jackson.databind.JavaType) null))
+                .hasMessageContaining("type");
     }
 }

@@ -12,11 +12,15 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
@@ -226,6 +230,162 @@ class RequestContextTest {
             // the pool thread is clean afterwards
             assertThat(pool.submit(RequestContext::current).get(10, TimeUnit.SECONDS))
                     .isSameAs(RequestContext.empty());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** A pool whose threads are reset after every task, as a framework integrator would wire it. */
+    private static ThreadPoolExecutor resettingPool(int threads, List<RequestContext> discarded) {
+        return new ThreadPoolExecutor(threads, threads, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>()) {
+            @Override
+            protected void afterExecute(Runnable r, Throwable t) {
+                RequestContext left = RequestContext.resetThread();
+                if (left != RequestContext.empty()) {
+                    discarded.add(left);
+                }
+            }
+        };
+    }
+
+    @Test
+    void aScopeLeakedOnAPooledThreadIsSeenByTheNextTaskUnlessTheThreadIsReset() throws Exception {
+        Runnable leak = () -> RequestContext.empty().withShardKey("leaked").open(); // never closed
+        ExecutorService plain = Executors.newSingleThreadExecutor();
+        try {
+            plain.submit(leak).get(10, TimeUnit.SECONDS);
+            // the hazard the reset exists for: the next unrelated task runs as the leaked request
+            assertThat(plain.submit(() -> RequestContext.current().shardKey()).get(10, TimeUnit.SECONDS))
+                    .contains("leaked");
+        } finally {
+            plain.shutdownNow();
+        }
+        List<RequestContext> discarded = new CopyOnWriteArrayList<>();
+        ThreadPoolExecutor resetting = resettingPool(1, discarded);
+        try {
+            for (int i = 0; i < 100; i++) {
+                resetting.submit(leak).get(10, TimeUnit.SECONDS);
+                assertThat(resetting.submit(RequestContext::current).get(10, TimeUnit.SECONDS))
+                        .isSameAs(RequestContext.empty());
+            }
+            assertThat(discarded)
+                    .hasSize(100)
+                    .allSatisfy(c -> assertThat(c.shardKey()).contains("leaked"));
+        } finally {
+            resetting.shutdownNow();
+        }
+    }
+
+    @Test
+    void resetThreadDiscardsEveryOpenScopeAndALateCloseRestoresNothing() {
+        RequestContext.Scope outer =
+                RequestContext.empty().withShardKey("outer").open();
+        RequestContext.Scope inner =
+                RequestContext.empty().withShardKey("inner").open();
+        assertThat(RequestContext.resetThread().shardKey()).contains("inner");
+        assertThat(RequestContext.current()).isSameAs(RequestContext.empty());
+        assertThat(RequestContext.resetThread()).isSameAs(RequestContext.empty()); // nothing left
+        try (RequestContext.Scope next =
+                RequestContext.empty().withShardKey("next").open()) {
+            inner.close(); // discarded scopes are closed: this must not restore "outer"
+            outer.close();
+            assertThat(RequestContext.current().shardKey()).contains("next");
+        }
+        assertThat(RequestContext.current()).isSameAs(RequestContext.empty());
+    }
+
+    @Test
+    void aLeakedScopeClosedLaterInAnotherTaskDoesNotClobberThatTasksContext() throws Exception {
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            Executor propagating = RequestContext.propagating(pool);
+            AtomicReference<RequestContext.Scope> leaked = new AtomicReference<>();
+            try (RequestContext.Scope a =
+                    RequestContext.empty().withShardKey("a").open()) {
+                CompletableFuture.runAsync(
+                                () -> leaked.set(RequestContext.current()
+                                        .withShardKey("a-inner")
+                                        .open()),
+                                propagating)
+                        .get(10, TimeUnit.SECONDS);
+            }
+            // the propagating executor discarded what task a leaked
+            assertThat(pool.submit(RequestContext::current).get(10, TimeUnit.SECONDS))
+                    .isSameAs(RequestContext.empty());
+            try (RequestContext.Scope b =
+                    RequestContext.empty().withShardKey("b").open()) {
+                Object seen = CompletableFuture.supplyAsync(
+                                () -> {
+                                    leaked.get().close(); // a deferred close from task a's code
+                                    return RequestContext.current().shardKey().orElseThrow();
+                                },
+                                propagating)
+                        .get(10, TimeUnit.SECONDS);
+                assertThat(seen).isEqualTo("b");
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void wrapRunsInItsCapturedContextOverALeakedScopeAndRestoresWhatItFound() throws Exception {
+        RequestContext.Scope leaked =
+                RequestContext.empty().withShardKey("leaked").open();
+        try {
+            Runnable task = RequestContext.empty().withShardKey("captured").wrap(() -> {
+                assertThat(RequestContext.current().shardKey()).contains("captured");
+                RequestContext.empty().withShardKey("leaked-inside").open(); // leaked by the task
+            });
+            task.run(); // runs on this thread, as a caller-runs executor would
+            assertThat(RequestContext.current().shardKey()).contains("leaked");
+            Runnable resets = RequestContext.empty().withShardKey("captured").wrap(() -> {
+                RequestContext.resetThread();
+                RequestContext.empty().withShardKey("after-reset").open(); // leaked after a reset
+            });
+            resets.run();
+            // the task reset the thread: the scope it found is gone, and nothing it opened survives
+            assertThat(RequestContext.current()).isSameAs(RequestContext.empty());
+        } finally {
+            leaked.close();
+            RequestContext.resetThread();
+        }
+    }
+
+    @Test
+    void manyPooledTasksLeakingAtRandomNeverSeeAnotherTasksContext() throws Exception {
+        List<RequestContext> discarded = new CopyOnWriteArrayList<>();
+        ThreadPoolExecutor pool = resettingPool(4, discarded);
+        try {
+            Executor propagating = RequestContext.propagating(pool);
+            ConcurrentLinkedQueue<String> violations = new ConcurrentLinkedQueue<>();
+            List<CompletableFuture<Void>> tasks = new ArrayList<>();
+            long leaks = 0;
+            for (int i = 0; i < 2_000; i++) {
+                int id = i;
+                boolean leak = ThreadLocalRandom.current().nextInt(16) == 0;
+                leaks += leak ? 1 : 0;
+                Executor executor = (id & 1) == 0 ? propagating : pool;
+                RequestContext mine = RequestContext.empty().withShardKey(id);
+                Runnable body = () -> {
+                    RequestContext seen = RequestContext.current();
+                    boolean propagated = (id & 1) == 0;
+                    if (propagated
+                            ? !seen.shardKey().equals(java.util.Optional.of(id))
+                            : seen != RequestContext.empty()) {
+                        violations.add("task " + id + " saw " + seen);
+                    }
+                    if (leak) {
+                        seen.withCriticality(Criticality.SHEDDABLE).open();
+                    }
+                };
+                try (RequestContext.Scope s = mine.open()) {
+                    tasks.add(CompletableFuture.runAsync(body, executor));
+                }
+            }
+            CompletableFuture.allOf(tasks.toArray(new CompletableFuture<?>[0])).get(60, TimeUnit.SECONDS);
+            assertThat(violations).isEmpty();
+            assertThat(discarded).hasSizeLessThanOrEqualTo((int) leaks); // propagated leaks never reach the reset
         } finally {
             pool.shutdownNow();
         }
