@@ -346,8 +346,8 @@ public final class RequestContext {
             if (s == null) {
                 return false;
             }
-            for (s = top; s != this; s = Objects.requireNonNull(s).parent) {
-                s.closed = true;
+            for (Scope t = top; t != null && t != this; t = t.parent) {
+                t.closed = true;
             }
             return true;
         }

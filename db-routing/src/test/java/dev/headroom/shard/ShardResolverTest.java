@@ -178,6 +178,32 @@ class ShardResolverTest {
     }
 
     @Test
+    void aResolverReturningAShardOutsideItsOwnSetFailsNamingTheShard() {
+        ShardResolver<Long> lying = new ShardResolver<>() {
+            @Override
+            public String shardFor(Long key) {
+                return "eu-9";
+            }
+
+            @Override
+            public Set<String> shards() {
+                return Set.of("eu-1");
+            }
+
+            @Override
+            public String strategy() {
+                return "lying";
+            }
+        };
+        ShardedDataSource<Long> sharded =
+                new ShardedDataSource<>(Long.class, lying, Map.of("eu-1", new org.postgresql.ds.PGSimpleDataSource()));
+        assertThatThrownBy(() -> sharded.forKey(1L))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("'eu-9'")
+                .hasMessageContaining("eu-1");
+    }
+
+    @Test
     void badTopologiesNameTheField() {
         KeyHasher<Long> h = KeyHasher.ofLong();
         assertThatThrownBy(() -> JumpShardResolver.numbered(h, 0))
