@@ -68,7 +68,8 @@ public final class RequestContext {
 
     /**
      * Returns the context of the innermost open scope on this thread, or {@link #empty()} if none is
-     * open. Never blocks, never allocates.
+     * open. Never blocks; allocates nothing after its first call on a thread (which creates the
+     * thread-local entry).
      *
      * @return the current context, never null
      */
@@ -120,10 +121,11 @@ public final class RequestContext {
         for (Scope s = current; s != null; s = s.parent) {
             s.closed = true;
         }
+        // Not the context itself: its shard key may be a user's id.
         log.warn(
-                "RequestContext reset on thread '{}' discarded a scope that was never closed: {}",
+                "RequestContext reset on thread '{}' discarded a scope that was never closed (criticality {})",
                 Thread.currentThread().getName(),
-                current.context);
+                current.context.criticality);
         return current.context;
     }
 
@@ -217,7 +219,11 @@ public final class RequestContext {
      * @return the scope, to be closed on this same thread
      */
     public Scope open() {
-        Scope scope = new Scope(this, CURRENT.get(), Thread.currentThread());
+        return open(false);
+    }
+
+    private Scope open(boolean task) {
+        Scope scope = new Scope(this, CURRENT.get(), Thread.currentThread(), task);
         CURRENT.set(scope);
         return scope;
     }
@@ -235,7 +241,7 @@ public final class RequestContext {
     public Runnable wrap(Runnable task) {
         Objects.requireNonNull(task, "task");
         return () -> {
-            Scope scope = open();
+            Scope scope = open(true);
             try {
                 task.run();
             } finally {
@@ -256,7 +262,7 @@ public final class RequestContext {
     public <T> Callable<T> wrap(Callable<T> task) {
         Objects.requireNonNull(task, "task");
         return () -> {
-            Scope scope = open();
+            Scope scope = open(true);
             try {
                 return task.call();
             } finally {
@@ -280,7 +286,10 @@ public final class RequestContext {
      * one still restores its parent, discarding (and closing) the leaked scope, and logs a warning: a
      * pooled thread must never keep a stale context. Closing a scope that is no longer on its thread's
      * stack (it was discarded by {@link RequestContext#resetThread()}, or by a wrapped task that
-     * leaked it) changes nothing.
+     * leaked it) changes nothing. Inside a task run by {@link RequestContext#wrap(Runnable)}, closing
+     * a scope the task did not open (one it found on the thread) marks that scope closed but leaves
+     * the task's context current; the thread gets the nearest still-open scope back when the task
+     * returns.
      *
      * <p>Not thread-safe: a scope is used only by the thread that opened it.
      */
@@ -288,12 +297,20 @@ public final class RequestContext {
         private final RequestContext context;
         private final @Nullable Scope parent;
         private final Thread owner;
+        /**
+         * A wrapped task's scope: code inside the task cannot close its way below it, so a task that
+         * closes a scope it found (or a late close of a scope leaked earlier on the thread) never
+         * unseats the context the task runs in.
+         */
+        private final boolean task;
+
         private boolean closed;
 
-        private Scope(RequestContext context, @Nullable Scope parent, Thread owner) {
+        private Scope(RequestContext context, @Nullable Scope parent, Thread owner, boolean task) {
             this.context = context;
             this.parent = parent;
             this.owner = owner;
+            this.task = task;
         }
 
         /** Returns the context this scope made current. */
@@ -336,11 +353,14 @@ public final class RequestContext {
 
         /**
          * Closes the scopes above this one on the stack that starts at {@code top}; returns false (and
-         * closes nothing) if this scope is not on that stack.
+         * closes nothing) if this scope is not on that stack, or lies below a running task's scope.
          */
         private boolean discardDescendants(@Nullable Scope top) {
             Scope s = top;
             while (s != null && s != this) {
+                if (s.task && !s.closed) {
+                    return false;
+                }
                 s = s.parent;
             }
             if (s == null) {
@@ -363,23 +383,18 @@ public final class RequestContext {
 
         /** What a wrapped task does when it returns: see {@link RequestContext#wrap(Runnable)}. */
         private void restoreAfterTask() {
-            Scope current = CURRENT.get();
-            if (current == this) {
-                closed = true;
-                CURRENT.set(openAncestor());
-            } else if (!closed && discardDescendants(current)) {
-                log.warn("RequestContext: a task on thread '{}' left a scope open; discarding it", owner.getName());
-                closed = true;
-                CURRENT.set(openAncestor());
-            } else {
-                // The task reset the thread (this scope is closed or off the stack): whatever it
-                // opened afterwards is discarded too, and the thread stays reset.
-                for (Scope s = current; s != null && !s.closed; s = s.parent) {
-                    s.closed = true;
-                }
-                closed = true;
-                CURRENT.set(null);
+            // Discard what the task left open above its own scope; if the task reset the thread,
+            // that is everything it opened since, and the ancestors are closed too, so it stays reset.
+            boolean leaked = false;
+            for (Scope s = CURRENT.get(); s != null && s != this && !s.closed; s = s.parent) {
+                s.closed = true;
+                leaked = true;
             }
+            if (leaked && !closed) {
+                log.warn("RequestContext: a task on thread '{}' left a scope open; discarding it", owner.getName());
+            }
+            closed = true;
+            CURRENT.set(openAncestor());
         }
     }
 }

@@ -132,6 +132,105 @@ class CodecTest {
         assertThat(codec.name()).isEqualTo("json:List<Order>");
     }
 
+    record Node(@org.jspecify.annotations.Nullable Node next) {}
+
+    @Test
+    void jsonTooDeepForTheStackFailsAsACodecExceptionNotAStackOverflowError() throws Exception {
+        JsonCodec<Node> codec = JsonCodec.of(Node.class);
+        byte[] deep = ("{\"next\":".repeat(999) + "null" + "}".repeat(999)).getBytes(StandardCharsets.UTF_8);
+        // a small stack makes the recursion overflow within Jackson's default depth limit (1,000)
+        java.util.concurrent.atomic.AtomicReference<Throwable> thrown =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        Thread t = new Thread(
+                null,
+                () -> {
+                    try {
+                        codec.decode(deep);
+                    } catch (Throwable e) {
+                        thrown.set(e);
+                    }
+                },
+                "small-stack",
+                128 * 1024);
+        t.start();
+        t.join();
+        assertThat(thrown.get()).isInstanceOf(CodecException.class).hasMessageContaining("json:Node");
+    }
+
+    static final class Amount {
+        final java.math.BigDecimal value;
+
+        Amount(java.math.BigDecimal value) {
+            this.value = value;
+        }
+    }
+
+    static final class AmountDeserializer extends com.fasterxml.jackson.databind.JsonDeserializer<Amount> {
+        @Override
+        public Amount deserialize(
+                com.fasterxml.jackson.core.JsonParser p, com.fasterxml.jackson.databind.DeserializationContext c)
+                throws java.io.IOException {
+            return new Amount(new java.math.BigDecimal(p.getValueAsString())); // NumberFormatException on "abc"
+        }
+    }
+
+    @Test
+    void aRuntimeExceptionFromACustomDeserializerIsACodecException() {
+        JsonMapper mapper = JsonMapper.builder()
+                .addModule(new com.fasterxml.jackson.databind.module.SimpleModule()
+                        .addDeserializer(Amount.class, new AmountDeserializer()))
+                .build();
+        JsonCodec<Amount> codec = JsonCodec.of(mapper, Amount.class);
+        assertThat(codec.decode("\"12.50\"".getBytes(StandardCharsets.UTF_8)).value)
+                .isEqualByComparingTo("12.50");
+        assertThatThrownBy(() -> codec.decode("\"abc\"".getBytes(StandardCharsets.UTF_8)))
+                .isInstanceOf(CodecException.class)
+                .hasMessageContaining("json:Amount")
+                .hasCauseInstanceOf(NumberFormatException.class);
+    }
+
+    record Named(String name) {}
+
+    @Test
+    void jsonRejectsMalformedUtf8AndOtherEncodingsThatJacksonWouldAccept() {
+        JsonCodec<Named> codec = JsonCodec.of(Named.class);
+        byte[] prefix = "{\"name\":\"".getBytes(StandardCharsets.US_ASCII);
+        byte[] suffix = "\"}".getBytes(StandardCharsets.US_ASCII);
+        byte[][] malformed = {
+            {(byte) 0xC0, (byte) 0xA2}, // overlong '"'
+            {(byte) 0xE0, (byte) 0x80, (byte) 0xAF}, // overlong '/'
+            {(byte) 0xF4, (byte) 0x90, (byte) 0x80, (byte) 0x80}, // above U+10FFFF
+            {(byte) 0xF5, (byte) 0x80, (byte) 0x80, (byte) 0x80},
+        };
+        for (byte[] bad : malformed) {
+            byte[] input = new byte[prefix.length + bad.length + suffix.length];
+            System.arraycopy(prefix, 0, input, 0, prefix.length);
+            System.arraycopy(bad, 0, input, prefix.length, bad.length);
+            System.arraycopy(suffix, 0, input, prefix.length + bad.length, suffix.length);
+            assertThatThrownBy(() -> codec.decode(input))
+                    .as("%s", java.util.HexFormat.of().formatHex(bad))
+                    .isInstanceOf(CodecException.class)
+                    .hasMessageContaining("json:Named");
+        }
+        // JSON is UTF-8 here: the UTF-16 and UTF-32 that Jackson detects by itself are refused
+        for (java.nio.charset.Charset other :
+                List.of(StandardCharsets.UTF_16LE, StandardCharsets.UTF_16BE, StandardCharsets.UTF_16)) {
+            assertThatThrownBy(() -> codec.decode("{\"name\":\"x\"}".getBytes(other)))
+                    .as(other.name())
+                    .isInstanceOf(CodecException.class);
+        }
+        assertThat(codec.decode("{\"name\":\"h\u00e9llo \ud83d\ude80\"}".getBytes(StandardCharsets.UTF_8)))
+                .isEqualTo(new Named("h\u00e9llo \ud83d\ude80"));
+    }
+
+    @Test
+    void anAnonymousTypeStillGetsACodecName() {
+        Object anonymous = new Object() {};
+        assertThat(JsonCodec.of(anonymous.getClass()).name())
+                .startsWith("json:")
+                .isNotEqualTo("json:");
+    }
+
     @Test
     void nullsAreRejectedNamingTheParameter() {
         assertThatThrownBy(() -> Codec.utf8().encode(null)).hasMessageContaining("value");

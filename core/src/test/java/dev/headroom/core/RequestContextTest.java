@@ -353,6 +353,52 @@ class RequestContextTest {
     }
 
     @Test
+    void aWrappedTaskClosingTheScopeItFoundDoesNotDiscardTheScopesBelowIt() {
+        try (RequestContext.Scope g = RequestContext.empty().withShardKey("G").open()) {
+            RequestContext.Scope p = RequestContext.empty().withShardKey("P").open();
+            AtomicReference<Object> seenInTask = new AtomicReference<>();
+            RequestContext.empty()
+                    .withShardKey("W")
+                    .wrap(() -> {
+                        p.close(); // not this task's scope: closing it must not unseat the task's context
+                        seenInTask.set(RequestContext.current().shardKey().orElseThrow());
+                    })
+                    .run(); // inline, as a caller-runs executor does
+            assertThat(seenInTask).hasValue("W");
+            assertThat(RequestContext.current().shardKey())
+                    .as("P was closed, G never was")
+                    .contains("G");
+        }
+        assertThat(RequestContext.current()).isSameAs(RequestContext.empty());
+    }
+
+    @Test
+    void aLateCloseOfAScopeLeakedBelowAWrappedTaskDoesNotUnseatTheTasksContext() throws Exception {
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            AtomicReference<RequestContext.Scope> leaked = new AtomicReference<>();
+            pool.submit(
+                            () -> { // unwrapped, no reset hook: leaks K, then L on top of it
+                                RequestContext.empty().withShardKey("K").open();
+                                leaked.set(
+                                        RequestContext.empty().withShardKey("L").open());
+                            })
+                    .get(10, TimeUnit.SECONDS);
+            Object seen = pool.submit(RequestContext.empty().withShardKey("B").wrap(() -> {
+                        leaked.get().close(); // a deferred close from the first task's code
+                        return RequestContext.current().shardKey().orElseThrow();
+                    }))
+                    .get(10, TimeUnit.SECONDS);
+            assertThat(seen).isEqualTo("B");
+            // the thread is back in the state the wrapped task found, minus the scope it closed
+            assertThat(pool.submit(() -> RequestContext.current().shardKey()).get(10, TimeUnit.SECONDS))
+                    .contains("K");
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
     void manyPooledTasksLeakingAtRandomNeverSeeAnotherTasksContext() throws Exception {
         List<RequestContext> discarded = new CopyOnWriteArrayList<>();
         ThreadPoolExecutor pool = resettingPool(4, discarded);
