@@ -8,17 +8,21 @@ import dev.headroom.testing.HeadroomServices;
 import dev.headroom.testing.RedisProcess;
 import dev.headroom.testing.TcpProxy;
 import dev.headroom.testing.TestRedis;
+import io.lettuce.core.KillArgs;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -63,11 +67,17 @@ class InvalidationIT {
     }
 
     private TieredCache<String, String> instance(TestRedis redis, String name, CacheLoader<String, String> loader) {
+        return instance(redis, redis.uri(), name, loader);
+    }
+
+    /** An instance whose invalidation bus connects to {@code busUri} (the same Redis). */
+    private TieredCache<String, String> instance(
+            TestRedis redis, String busUri, String name, CacheLoader<String, String> loader) {
         RedisRemoteStore store = RedisRemoteStore.builder()
                 .uri(redis.uri())
                 .keyPrefix(redis.keyPrefix())
                 .build();
-        RedisInvalidationBus bus = RedisInvalidationBus.create(redis.uri(), redis.key("invalidations"));
+        RedisInvalidationBus bus = RedisInvalidationBus.create(busUri, redis.key("invalidations"));
         TieredCache<String, String> cache = TieredCache.<String, String>builder(name)
                 .remote(store, Codec.utf8())
                 .invalidationBus(bus)
@@ -310,12 +320,40 @@ class InvalidationIT {
         return raw(redis, c -> c.pubsubNumsub(redis.key("invalidations"))).getOrDefault(redis.key("invalidations"), 0L);
     }
 
+    /**
+     * Kills the subscribed connections of the clients named {@code clientName}, and only those:
+     * Redis is shared with other tests and builds, whose subscriptions must not drop with ours.
+     */
+    private static void killSubscriptions(TestRedis redis, String clientName) {
+        long killed = raw(redis, c -> {
+            long n = 0;
+            for (String client : c.clientList().split("\n")) {
+                Map<String, String> fields = new HashMap<>();
+                for (String field : client.trim().split(" ")) {
+                    int eq = field.indexOf('=');
+                    if (eq > 0) {
+                        fields.put(field.substring(0, eq), field.substring(eq + 1));
+                    }
+                }
+                if (clientName.equals(fields.get("name")) && !"0".equals(fields.getOrDefault("sub", "0"))) {
+                    n += c.clientKill(KillArgs.Builder.id(Long.parseLong(fields.get("id"))));
+                }
+            }
+            return n;
+        });
+        assertThat(killed).as("subscriptions of %s killed", clientName).isEqualTo(1);
+    }
+
     @Test
     void aDroppedSubscriptionFlushesL1AndInvalidationsFlowAgainAfterReconnect(TestRedis redis) {
+        String bClient =
+                "headroom-it-" + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1);
         TieredCache<String, String> a = instance(redis, "a", k -> database.get());
-        TieredCache<String, String> b = instance(redis, "b", k -> database.get());
+        TieredCache<String, String> b =
+                instance(redis, redis.uri() + "?clientName=" + bClient, "b", k -> database.get());
         assertThat(b.get("k")).isEqualTo("v1");
-        raw(redis, c -> c.clientKill(io.lettuce.core.KillArgs.Builder.typePubsub()));
+        assertThat(subscribers(redis)).isEqualTo(2); // a's and b's
+        killSubscriptions(redis, bClient);
         waiting().until(() -> count("b", "headroom.cache.l1.flushes", "reason", "all") >= 1);
         assertThat(b.getIfPresent("k")).isNull();
         assertThat(b.get("k")).isEqualTo("v1");
