@@ -369,6 +369,11 @@ class RoutingDataSourceIT {
             } finally {
                 replica.start();
             }
+            // A write, as a live primary takes: after a standby restarts, pg_last_wal_receive_lsn()
+            // stays at the start of its WAL segment until new WAL arrives, so PostgresLagProbe measures
+            // the time since the last replayed commit and an idle primary keeps the replica ejected
+            // (a gap in the probe, not in what this test is about).
+            db.execute("CREATE TABLE after_restart (id int)");
             waiting().until(() -> count("headroom.db.replica.readmissions") >= 1);
             int replicaBefore = replicaReads.get();
             waiting().until(() -> replicaReads.get() > replicaBefore + 50);
