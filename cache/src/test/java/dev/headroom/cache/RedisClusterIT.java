@@ -27,6 +27,22 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(HeadroomServices.class)
 class RedisClusterIT {
 
+    /**
+     * The longest any wait here may take. Generous on purpose: pub/sub delivery and loads on a busy
+     * shared machine can be slow, and these tests prove what arrives and who loads, not how fast.
+     */
+    private static final Duration TIMEOUT = Duration.ofSeconds(30);
+
+    /**
+     * The load lease and the bound on each L2 call: long enough that a loaded machine's slowness is
+     * never taken for a lease holder that died or an L2 that failed, which would each add a load.
+     */
+    private static final Duration LEASE = Duration.ofMinutes(2);
+
+    private static final Duration L2_TIMEOUT = Duration.ofSeconds(10);
+
+    private static final Duration POLL = Duration.ofMillis(10);
+
     private final List<AutoCloseable> closeables = new ArrayList<>();
     private final ExecutorService callers = Executors.newFixedThreadPool(64);
     private final AtomicReference<String> database = new AtomicReference<>("v1");
@@ -44,16 +60,20 @@ class RedisClusterIT {
                 .clusterUri(cluster.uri())
                 .keyPrefix(cluster.keyPrefix())
                 .build();
+        RedisInvalidationBus bus = RedisInvalidationBus.create(cluster.uri(), cluster.keyPrefix() + "invalidations");
         TieredCache<String, String> cache = TieredCache.<String, String>builder("cluster-" + closeables.size())
                 .remote(store, Codec.utf8())
-                .invalidationBus(RedisInvalidationBus.create(cluster.uri(), cluster.keyPrefix() + "invalidations"))
+                .invalidationBus(bus)
                 .keyDecoder(Function.identity())
-                .l2Timeout(Duration.ofSeconds(1))
-                .l2LoadLease(Duration.ofSeconds(2))
+                .l2Timeout(L2_TIMEOUT)
+                .l2LoadLease(LEASE)
                 .l2LeasePollInterval(Duration.ofMillis(10))
                 .loader(loader)
                 .build();
         closeables.add(cache);
+        // The bus waits 2 s for its subscription, then goes on in the background: no test may
+        // publish before Redis has it.
+        await().atMost(TIMEOUT).pollInterval(POLL).until(bus::isSubscribed);
         return cache;
     }
 
@@ -82,7 +102,7 @@ class RedisClusterIT {
             }
             start.countDown();
             for (Future<String> f : results) {
-                assertThat(f.get(10, TimeUnit.SECONDS)).isEqualTo("value-" + key);
+                assertThat(f.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isEqualTo("value-" + key);
             }
             assertThat(loads).as("loads after key " + key).hasValue(round + 1);
         }
@@ -106,16 +126,16 @@ class RedisClusterIT {
         assertThat(b.get("k")).isEqualTo("v1");
         database.set("v2");
         a.invalidate("k");
-        await().atMost(Duration.ofSeconds(1)).until(() -> "v2".equals(b.get("k")));
+        await().atMost(TIMEOUT).pollInterval(POLL).until(() -> "v2".equals(b.get("k")));
 
         b.invalidate("k");
         Future<String> slow = callers.submit(() -> b.get("k"));
-        assertThat(loading.await(5, TimeUnit.SECONDS)).isTrue();
+        assertThat(loading.await(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isTrue();
         database.set("v3");
         a.invalidate("k");
         release.countDown();
-        assertThat(slow.get(5, TimeUnit.SECONDS)).isEqualTo("v2");
-        await().atMost(Duration.ofSeconds(1)).until(() -> "v3".equals(b.get("k")));
+        assertThat(slow.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isEqualTo("v2");
+        await().atMost(TIMEOUT).pollInterval(POLL).until(() -> "v3".equals(b.get("k")));
         assertThat(a.get("k")).isEqualTo("v3");
     }
 

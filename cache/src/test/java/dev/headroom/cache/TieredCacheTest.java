@@ -26,6 +26,13 @@ import org.junit.jupiter.api.Test;
 /** The cache's own logic with a fake ticker and an in-memory L2; TieredCacheRedisIT covers real Redis. */
 class TieredCacheTest {
 
+    /**
+     * The longest any wait here may take: what runs in the background (loads, refreshes, L2 writes,
+     * the repair and sweep tasks) may be slow on a busy shared machine, and these tests prove what it
+     * does, not how fast. Awaitility polls every 100 ms by default, so a fast machine is not slowed.
+     */
+    private static final Duration TIMEOUT = Duration.ofSeconds(30);
+
     private final FakeTicker ticker = new FakeTicker();
     private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
     private final ExecutorService executor = Executors.newCachedThreadPool();
@@ -79,8 +86,9 @@ class TieredCacheTest {
                 .build()) {
             String first = cache.get("k");
             // A hot read loop is what switches the shared clock to sampled time; the entry must
-            // still be replaced soon after its 50 ms lifetime.
-            await().atMost(Duration.ofSeconds(5))
+            // still be replaced after its 50 ms lifetime (a sampled clock that stopped advancing
+            // would keep it for ever; how soon is CoarseClockTest's business).
+            await().atMost(TIMEOUT)
                     .pollDelay(Duration.ZERO)
                     .pollInterval(Duration.ofNanos(1))
                     .until(() -> !first.equals(cache.get("k")));
@@ -106,7 +114,7 @@ class TieredCacheTest {
             for (int t = 0; t < threads; t++) {
                 done.add(pool.submit(() -> {
                     for (int k = 0; k < keys; k++) {
-                        barrier.await(10, TimeUnit.SECONDS);
+                        barrier.await(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
                         assertThat(cache.get("k" + k)).isEqualTo("v-k" + k);
                     }
                     return null;
@@ -199,11 +207,11 @@ class TieredCacheTest {
             // the refresh is blocked, so returning at all proves no reader waits for it
             assertThat(cache.get("a")).isEqualTo("v1");
         }
-        await().atMost(Duration.ofSeconds(5)).untilAtomic(loads, org.hamcrest.Matchers.equalTo(2));
+        await().atMost(TIMEOUT).untilAtomic(loads, org.hamcrest.Matchers.equalTo(2));
         assertThat(count("headroom.cache.gets", "result", "stale")).isEqualTo(50);
 
         refreshMayFinish.countDown();
-        await().atMost(Duration.ofSeconds(5)).until(() -> "v2".equals(cache.get("a")));
+        await().atMost(TIMEOUT).until(() -> "v2".equals(cache.get("a")));
         assertThat(loads).hasValue(2);
         assertThat(count("headroom.cache.refreshes", "result", "success")).isEqualTo(1);
     }
@@ -262,7 +270,7 @@ class TieredCacheTest {
         assertThat(cache.get("hot")).isEqualTo("v1");
         ticker.advance(Duration.ofSeconds(12)); // stale, within grace
         assertThat(cache.get("hot")).isEqualTo("v1");
-        await().atMost(Duration.ofSeconds(5)).until(() -> count("headroom.cache.refreshes", "result", "failure") == 1);
+        await().atMost(TIMEOUT).until(() -> count("headroom.cache.refreshes", "result", "failure") == 1);
 
         for (int i = 0; i < 1_000; i++) {
             assertThat(cache.get("hot")).isEqualTo("v1");
@@ -273,7 +281,7 @@ class TieredCacheTest {
 
         ticker.advance(Duration.ofMillis(1));
         assertThat(cache.get("hot")).isEqualTo("v1");
-        await().atMost(Duration.ofSeconds(5)).until(() -> count("headroom.cache.refreshes", "result", "failure") == 2);
+        await().atMost(TIMEOUT).until(() -> count("headroom.cache.refreshes", "result", "failure") == 2);
         assertThat(calls).hasValue(3);
     }
 
@@ -292,7 +300,7 @@ class TieredCacheTest {
         assertThat(cache.get("a")).isEqualTo("v1");
         ticker.advance(Duration.ofSeconds(12));
         assertThat(cache.get("a")).isEqualTo("v1");
-        await().atMost(Duration.ofSeconds(5)).until(() -> count("headroom.cache.refreshes", "result", "failure") >= 1);
+        await().atMost(TIMEOUT).until(() -> count("headroom.cache.refreshes", "result", "failure") >= 1);
         assertThat(cache.get("a")).as("still stale, still served").isEqualTo("v1");
 
         ticker.advance(Duration.ofSeconds(4)); // 16 s: grace is over, the entry is gone
@@ -417,7 +425,7 @@ class TieredCacheTest {
         TieredCache<String, String> b =
                 builder().remote(store, Codec.utf8()).loader(k -> "from-b").build();
         assertThat(a.get("k")).isEqualTo("from-a");
-        await().atMost(Duration.ofSeconds(5))
+        await().atMost(TIMEOUT)
                 .until(() -> store.data.get("k") != null && store.data.get("k").value() != null);
         assertThat(b.get("k")).isEqualTo("from-a");
     }
@@ -439,11 +447,11 @@ class TieredCacheTest {
                 })
                 .build();
         Future<String> slow = executor.submit(() -> cache.get("k"));
-        assertThat(loading.await(5, TimeUnit.SECONDS)).isTrue();
+        assertThat(loading.await(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isTrue();
         cache.invalidate("k"); // the source changed while "old" was being read
         release.countDown();
-        assertThat(slow.get(5, TimeUnit.SECONDS)).isEqualTo("old"); // that caller raced, fine
-        await().atMost(Duration.ofSeconds(5)).until(() -> count("headroom.cache.l2.skipped", "reason", "fenced") == 1);
+        assertThat(slow.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isEqualTo("old"); // that caller raced, fine
+        await().atMost(TIMEOUT).until(() -> count("headroom.cache.l2.skipped", "reason", "fenced") == 1);
         assertThat(store.data.get("k").value())
                 .as("the fenced write did not land")
                 .isNull();
@@ -458,7 +466,7 @@ class TieredCacheTest {
                 builder().remote(store, Codec.utf8()).loader(k -> "fresh").build();
         assertThat(cache.get("k")).isEqualTo("fresh");
         assertThat(count("headroom.cache.l2.errors", "kind", "corrupt")).isEqualTo(1);
-        await().atMost(Duration.ofSeconds(5))
+        await().atMost(TIMEOUT)
                 .until(() -> new String(store.data.get("k").value(), StandardCharsets.UTF_8).equals("fresh"));
     }
 
@@ -527,7 +535,7 @@ class TieredCacheTest {
         TieredCache<String, String> b =
                 builder().remote(store, Codec.utf8()).loader(k -> source.get()).build();
         assertThat(a.get("k")).isEqualTo("v1");
-        await().atMost(Duration.ofSeconds(5))
+        await().atMost(TIMEOUT)
                 .until(() -> store.data.get("k") != null && store.data.get("k").value() != null);
 
         store.down.set(true);
@@ -539,7 +547,7 @@ class TieredCacheTest {
         assertThat(a.get("k"))
                 .as("a key waiting for its L2 invalidation is loaded, not read from L2")
                 .isEqualTo("v2");
-        await().atMost(Duration.ofSeconds(5)).until(() -> pendingRepairs() == 0);
+        await().atMost(TIMEOUT).until(() -> pendingRepairs() == 0);
         assertThat(count("headroom.cache.l2.repairs", "result", "applied")).isEqualTo(1);
         assertThat(b.get("k")).as("another instance never sees the old value").isEqualTo("v2");
     }
@@ -554,7 +562,7 @@ class TieredCacheTest {
         a.put("k", "v2");
         assertThat(a.get("k")).isEqualTo("v2");
         store.down.set(false);
-        await().atMost(Duration.ofSeconds(5)).until(() -> pendingRepairs() == 0);
+        await().atMost(TIMEOUT).until(() -> pendingRepairs() == 0);
         assertThat(store.data.get("k").value()).as("v1 invalidated in L2").isNull();
     }
 
@@ -573,7 +581,7 @@ class TieredCacheTest {
         assertThat(a.get("x"))
                 .as("every L2 value may be stale until the clear lands")
                 .isEqualTo("v2");
-        await().atMost(Duration.ofSeconds(5)).until(() -> pendingRepairs() == 0);
+        await().atMost(TIMEOUT).until(() -> pendingRepairs() == 0);
         assertThat(store.data.get("y")).isNull();
         assertThat(a.get("y")).isEqualTo("v2");
     }
@@ -658,7 +666,7 @@ class TieredCacheTest {
                 })
                 .build();
         other.get("b"); // another instance put "b" in L2
-        await().atMost(Duration.ofSeconds(5)).until(() -> store.data.containsKey("b"));
+        await().atMost(TIMEOUT).until(() -> store.data.containsKey("b"));
         cache.put("a", "l1-a");
 
         Map<String, String> all = cache.getAll(List.of("a", "b", "c", "none1", "d", "c"));
@@ -667,7 +675,7 @@ class TieredCacheTest {
                 .containsExactly(
                         Map.entry("a", "l1-a"), Map.entry("b", "l2-b"), Map.entry("c", "db-c"), Map.entry("d", "db-d"));
         assertThat(bulkCalls).containsExactly(java.util.Set.of("c", "none1", "d"));
-        await().atMost(Duration.ofSeconds(5)).until(() -> store.data.containsKey("c") && store.data.containsKey("d"));
+        await().atMost(TIMEOUT).until(() -> store.data.containsKey("c") && store.data.containsKey("d"));
         assertThat(cache.getAll(List.of("a", "b", "c", "d"))).hasSize(4);
         assertThat(bulkCalls).hasSize(1);
         assertThat(cache.get("e")).as("single reads use the bulk loader too").isEqualTo("db-e");
@@ -682,7 +690,7 @@ class TieredCacheTest {
         assertThat(cache.estimatedSize()).isEqualTo(3);
         ticker.advance(Duration.ofSeconds(11)); // past ttl, no grace
         // the sweep runs every max(1 s, lifetime / 2) of real time and judges by the fake ticker
-        await().atMost(Duration.ofSeconds(10)).until(() -> cache.estimatedSize() == 0);
+        await().atMost(TIMEOUT).until(() -> cache.estimatedSize() == 0);
         assertThat(count("headroom.cache.evictions", "cause", "expired")).isEqualTo(3);
         cache.close();
     }

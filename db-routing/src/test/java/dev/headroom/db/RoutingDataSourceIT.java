@@ -19,17 +19,32 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Queue;
 import java.util.Random;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.awaitility.core.ConditionFactory;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.parallel.ResourceLock;
+import org.postgresql.jdbc.PgConnection;
 
 /** The router against the real primary and its real streaming replica from scripts/services. */
 @ExtendWith(HeadroomServices.class)
 class RoutingDataSourceIT {
+
+    /**
+     * The longest any wait here may take. Generous on purpose: on a busy shared machine a probe round,
+     * a replay or a restart can be slow, and these tests prove what happens and in which order, not
+     * how fast. Conditions are polled every {@link #POLL}, so a fast machine is not slowed down.
+     */
+    private static final Duration TIMEOUT = Duration.ofSeconds(30);
+
+    private static final Duration POLL = Duration.ofMillis(10);
 
     private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
     private final List<RoutingDataSource> routers = new ArrayList<>();
@@ -47,8 +62,14 @@ class RoutingDataSourceIT {
         RoutingDataSource router = b.build();
         routers.add(router);
         router.probeNow();
-        assertThat(router.isServing("r1")).as("replica serving after a probe").isTrue();
+        // Serves once a probe finds it within bounds; other work on the shared primary can leave
+        // the replica briefly behind at this one probe, so the background probes get their turn.
+        waiting().until(() -> router.isServing("r1"));
         return router;
+    }
+
+    private static ConditionFactory waiting() {
+        return await().atMost(TIMEOUT).pollInterval(POLL);
     }
 
     @AfterEach
@@ -108,7 +129,7 @@ class RoutingDataSourceIT {
             throws SQLException {
         db.execute("CREATE TABLE acct (id int PRIMARY KEY, balance int)", "INSERT INTO acct VALUES (1, 10)");
         RoutingDataSource router = started(builder("tx", db, replica));
-        replica.awaitCaughtUp(Duration.ofSeconds(10));
+        replica.awaitCaughtUp(TIMEOUT);
 
         try (Connection c = router.getConnection()) {
             c.setAutoCommit(false);
@@ -144,24 +165,77 @@ class RoutingDataSourceIT {
         }
     }
 
+    /** A {@link PostgresLagProbe} that lets a test watch what each probe round measured. */
+    private static class WatchedLagProbe implements LagProbe {
+        private final LagProbe probe = new PostgresLagProbe();
+
+        /** Called on the probe thread with each measurement, before the round acts on it. */
+        void measured(ReplicaLag lag, long primaryPosition) {}
+
+        @Override
+        public long primaryPosition(Connection primary) throws SQLException {
+            return probe.primaryPosition(primary);
+        }
+
+        @Override
+        public long replayPosition(Connection replica) throws SQLException {
+            return probe.replayPosition(replica);
+        }
+
+        @Override
+        public ReplicaLag lag(Connection replica, long primaryPosition) throws SQLException {
+            ReplicaLag lag = probe.lag(replica, primaryPosition);
+            measured(lag, primaryPosition);
+            return lag;
+        }
+
+        @Override
+        public String encode(long position) {
+            return probe.encode(position);
+        }
+
+        @Override
+        public long decode(String token) {
+            return probe.decode(token);
+        }
+    }
+
     @Test
     @ResourceLock(TestReplica.REPLAY_LOCK)
     void aLaggingReplicaIsEjectedWithinAProbeAndReadmittedWhenItCatchesUp(TestDatabase db, TestReplica replica)
             throws SQLException {
+        long maxLagBytes = 64 * 1024;
         db.execute("CREATE TABLE bulk (id int, pad text)");
-        RoutingDataSource router = started(builder("lag", db, replica).maxLagBytes(64 * 1024));
+        // "Within a probe", counted in probe rounds rather than milliseconds: the rounds that measured
+        // the replica while it still served and that should have ejected it, because the lag they saw
+        // was past the bound or they began after the write had committed. The first must eject.
+        AtomicLong committedAt = new AtomicLong(Long.MAX_VALUE); // the primary's position after the write
+        AtomicInteger roundsThatShouldEject = new AtomicInteger();
+        WatchedLagProbe probe = new WatchedLagProbe() {
+            @Override
+            void measured(ReplicaLag lag, long primaryPosition) {
+                // The round acts on this measurement after it returns, on this same thread: a zero
+                // count here means no earlier round ejected the replica.
+                if (count("headroom.db.replica.ejections", "reason", "lag") == 0
+                        && (lag.bytes() > maxLagBytes || primaryPosition >= committedAt.get())) {
+                    roundsThatShouldEject.incrementAndGet();
+                }
+            }
+        };
+        RoutingDataSource router =
+                started(builder("lag", db, replica).maxLagBytes(maxLagBytes).lagProbe(probe));
 
         replica.pauseReplay();
         try {
             db.execute("INSERT INTO bulk SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g");
-            long written = System.nanoTime();
-            await().atMost(Duration.ofMillis(100 + 1000)) // one probe interval plus a margin
-                    .pollInterval(Duration.ofMillis(10))
-                    .until(() -> !router.isServing("r1"));
-            Duration took = Duration.ofNanos(System.nanoTime() - written);
-            assertThat(took).isLessThan(Duration.ofMillis(1100));
-            System.out.printf("lag ejection: %d ms after the write (probe interval 100 ms)%n", took.toMillis());
-            assertThat(router.replicas().get(0).lagBytes()).isGreaterThan(64 * 1024);
+            committedAt.set(probe.decode(router.consistencyToken().value()));
+            waiting()
+                    .until(() ->
+                            count("headroom.db.replica.ejections", "reason", "lag") == 1 && !router.isServing("r1"));
+            assertThat(roundsThatShouldEject)
+                    .as("probe rounds that saw the lag, or began after the write, before the ejection")
+                    .hasValue(1);
+            assertThat(router.replicas().get(0).lagBytes()).isGreaterThan(maxLagBytes);
             assertThat(router.replica(() -> readOnReplica(router)))
                     .as("reads fall back to the primary")
                     .isFalse();
@@ -170,7 +244,7 @@ class RoutingDataSourceIT {
         } finally {
             replica.resumeReplay();
         }
-        await().atMost(Duration.ofSeconds(10)).until(() -> router.isServing("r1"));
+        waiting().until(() -> router.isServing("r1"));
         assertThat(router.replica(() -> readOnReplica(router))).isTrue();
         assertThat(count("headroom.db.replica.readmissions")).isEqualTo(1);
     }
@@ -235,23 +309,48 @@ class RoutingDataSourceIT {
         System.out.printf("read-your-writes: %d on the replica, %d on the primary, 0 stale%n", onReplica, onPrimary);
     }
 
+    /**
+     * A replica read that threw: on which physical connection to which server (null if it never got
+     * one), and whether the read began after the router had ejected the stopped replica.
+     */
+    private record FailedRead(
+            @Nullable Connection physical, @Nullable String server, boolean afterEjection, SQLException error) {}
+
     @Test
     @ResourceLock(TestReplica.REPLAY_LOCK)
     void aReplicaStoppedMidRunMovesReadsToThePrimaryAndBackAfterRestart(TestDatabase db, TestReplica replica)
             throws Exception {
         RoutingDataSource router = started(builder("crash", db, replica));
         AtomicBoolean running = new AtomicBoolean(true);
-        AtomicInteger errors = new AtomicInteger();
+        AtomicBoolean ejected = new AtomicBoolean(); // latched once a reader sees r1 out after the stop
         AtomicInteger primaryReads = new AtomicInteger();
         AtomicInteger replicaReads = new AtomicInteger();
+        Queue<FailedRead> failed = new ConcurrentLinkedQueue<>();
         List<Thread> readers = new ArrayList<>();
         for (int t = 0; t < 2; t++) {
             Thread r = new Thread(() -> {
                 while (running.get()) {
+                    if (!ejected.get() && !router.isServing("r1") && unreachableEjections() > 0) {
+                        ejected.set(true);
+                    }
+                    boolean afterEjection = ejected.get();
+                    PgConnection[] physical = {null};
+                    String[] server = {null};
                     try {
-                        (router.replica(() -> readOnReplica(router)) ? replicaReads : primaryReads).incrementAndGet();
+                        boolean onReplica = router.replica(() -> {
+                            try (Connection c = router.getConnection();
+                                    Statement s = c.createStatement()) { // takes the physical connection
+                                physical[0] = c.unwrap(PgConnection.class);
+                                server[0] = physical[0].getURL();
+                                try (ResultSet rs = s.executeQuery("SELECT pg_is_in_recovery()")) {
+                                    rs.next();
+                                    return rs.getBoolean(1);
+                                }
+                            }
+                        });
+                        (onReplica ? replicaReads : primaryReads).incrementAndGet();
                     } catch (SQLException e) {
-                        errors.incrementAndGet();
+                        failed.add(new FailedRead(physical[0], server[0], afterEjection, e));
                     }
                 }
             });
@@ -259,26 +358,61 @@ class RoutingDataSourceIT {
             readers.add(r);
         }
         try {
-            await().atMost(Duration.ofSeconds(10)).until(() -> replicaReads.get() > 50);
+            waiting().until(() -> replicaReads.get() > 50);
             replica.stopImmediately();
-            int primaryBefore = primaryReads.get();
-            await().atMost(Duration.ofSeconds(10)).until(() -> primaryReads.get() > primaryBefore + 50);
-            assertThat(router.isServing("r1")).isFalse();
+            try {
+                waiting().until(() -> unreachableEjections() == 1 && !router.isServing("r1"));
+                int primaryBefore = primaryReads.get();
+                waiting().until(() -> primaryReads.get() > primaryBefore + 50);
+                assertThat(router.isServing("r1")).isFalse();
+                assertThat(ejected).as("the readers saw the ejection").isTrue();
+            } finally {
+                replica.start();
+            }
+            // A write, as a live primary takes: after a standby restarts, pg_last_wal_receive_lsn()
+            // stays at the start of its WAL segment until new WAL arrives, so PostgresLagProbe measures
+            // the time since the last replayed commit and an idle primary keeps the replica ejected
+            // (a gap in the probe, not in what this test is about).
+            db.execute("CREATE TABLE after_restart (id int)");
+            waiting().until(() -> count("headroom.db.replica.readmissions") >= 1);
+            int replicaBefore = replicaReads.get();
+            waiting().until(() -> replicaReads.get() > replicaBefore + 50);
         } finally {
-            replica.start();
+            running.set(false);
+            for (Thread r : readers) {
+                r.join();
+            }
         }
-        int replicaBefore = replicaReads.get();
-        await().atMost(Duration.ofSeconds(20)).until(() -> replicaReads.get() > replicaBefore + 50);
-        running.set(false);
-        for (Thread r : readers) {
-            r.join();
-        }
-        // Only statements on connections that were already open on the replica when it died fail:
-        // at most one per pooled replica connection (pool size 4).
-        assertThat(errors.get()).as("failed reads").isLessThanOrEqualTo(4);
         System.out.printf(
-                "replica crash: %d replica reads, %d primary reads, %d errors%n",
-                replicaReads.get(), primaryReads.get(), errors.get());
+                "replica crash: %d replica reads, %d primary reads, %d failed (%d after the ejection)%n",
+                replicaReads.get(),
+                primaryReads.get(),
+                failed.size(),
+                failed.stream().filter(FailedRead::afterEjection).count());
+        // What is promised, whatever the timing: only statements already running on the replica when
+        // it died fail. So no read that began after the ejection fails; none fails for want of a
+        // connection (a replica that cannot give one is ejected and the read moves on); and each
+        // failure is a statement on a replica connection that died under it, one per connection.
+        assertThat(failed)
+                .filteredOn(FailedRead::afterEjection)
+                .as("failed reads that began after the ejection")
+                .isEmpty();
+        for (FailedRead f : failed) {
+            assertThat(f.physical())
+                    .as("a read failed without a connection: %s", f.error())
+                    .isNotNull();
+            assertThat(f.server())
+                    .as("the server a read failed on (%s)", f.error())
+                    .isEqualTo(replica.jdbcUrl());
+        }
+        assertThat(failed)
+                .extracting(FailedRead::physical)
+                .as("replica connections that failed a read (a dead one must not be handed out again)")
+                .doesNotHaveDuplicates();
+    }
+
+    private double unreachableEjections() {
+        return count("headroom.db.replica.ejections", "router", "crash", "reason", "unreachable");
     }
 
     @Test
@@ -297,8 +431,8 @@ class RoutingDataSourceIT {
         replica.pauseReplay();
         try {
             db.execute("INSERT INTO bulk2 SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g");
-            await().atMost(Duration.ofSeconds(5)).until(() -> !strict.isServing("r1"));
-            await().atMost(Duration.ofSeconds(5))
+            waiting().until(() -> !strict.isServing("r1"));
+            waiting()
                     .until(() -> registry.get("headroom.db.replica.kept")
                                     .tag("router", "guard")
                                     .gauge()
@@ -315,7 +449,7 @@ class RoutingDataSourceIT {
         } finally {
             replica.resumeReplay();
         }
-        await().atMost(Duration.ofSeconds(10)).until(() -> guarded.isServing("r1") && guarded.isServing("r2"));
+        waiting().until(() -> guarded.isServing("r1") && guarded.isServing("r2"));
         assertThat(registry.get("headroom.db.replica.kept")
                         .tag("router", "guard")
                         .gauge()
@@ -326,7 +460,7 @@ class RoutingDataSourceIT {
     @Test
     void replicaReadsAreSpreadByTheSelector(TestDatabase db, TestReplica replica) throws SQLException {
         RoutingDataSource router = started(builder("spread", db, replica).replica("r2", replica.jdbcUrl()));
-        await().atMost(Duration.ofSeconds(5)).until(() -> router.isServing("r2"));
+        waiting().until(() -> router.isServing("r2"));
         for (int i = 0; i < 20; i++) {
             assertThat(router.replica(() -> readOnReplica(router))).isTrue();
         }

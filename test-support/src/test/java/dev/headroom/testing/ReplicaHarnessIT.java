@@ -15,6 +15,9 @@ import org.junit.jupiter.api.parallel.ResourceLock;
 @ExtendWith(HeadroomServices.class)
 class ReplicaHarnessIT {
 
+    /** The longest a wait for replay may take: a busy shared primary and replica can be slow. */
+    private static final Duration TIMEOUT = Duration.ofSeconds(30);
+
     @Test
     void theReplicaIsARealStandbyOfThePrimary(TestDatabase db, TestReplica replica) throws SQLException {
         try (Connection c = replica.connect();
@@ -35,7 +38,7 @@ class ReplicaHarnessIT {
     @ResourceLock(TestReplica.REPLAY_LOCK)
     void rowsReachTheReplicaOnlyWhileReplayRuns(TestDatabase db, TestReplica replica) throws SQLException {
         db.execute("CREATE TABLE items (id int PRIMARY KEY)", "INSERT INTO items VALUES (1)");
-        replica.awaitCaughtUp(Duration.ofSeconds(10));
+        replica.awaitCaughtUp(TIMEOUT);
         assertThat(count(replica, 1)).isEqualTo(1);
 
         replica.pauseReplay();
@@ -47,30 +50,34 @@ class ReplicaHarnessIT {
                 .isZero();
 
         replica.resumeReplay();
-        replica.awaitCaughtUp(Duration.ofSeconds(10));
+        replica.awaitCaughtUp(TIMEOUT);
         assertThat(count(replica, 2)).isEqualTo(1);
-        assertThat(replica.lagBytes()).isZero();
-        assertThat(replica.replayLag())
-                .as("caught up, so no lag even if the primary goes idle")
-                .isZero();
+        // Awaited, not asserted at once: other builds may write to the shared primary meanwhile.
+        org.awaitility.Awaitility.await("no lag in bytes nor in time once caught up")
+                .atMost(TIMEOUT)
+                .pollInterval(Duration.ofMillis(10))
+                .until(() -> replica.lagBytes() == 0 && replica.replayLag().isZero());
     }
 
     @Test
     @ResourceLock(TestReplica.REPLAY_LOCK)
     void replayLagInTimeGrowsWhilePaused(TestDatabase db, TestReplica replica) {
         db.execute("CREATE TABLE ticks (id int)");
-        replica.awaitCaughtUp(Duration.ofSeconds(10));
+        replica.awaitCaughtUp(TIMEOUT);
         replica.pauseReplay();
         db.execute("INSERT INTO ticks VALUES (1)");
         // The replica has received WAL it has not replayed; the age of its last replayed
         // transaction is reported once that transaction is older than the unreplayed WAL.
         org.awaitility.Awaitility.await()
-                .atMost(Duration.ofSeconds(10))
+                .atMost(TIMEOUT)
                 .pollInterval(Duration.ofMillis(50))
                 .until(() -> replica.replayLag().compareTo(Duration.ofMillis(100)) > 0);
         replica.resumeReplay();
-        replica.awaitCaughtUp(Duration.ofSeconds(10));
-        assertThat(replica.replayLag()).isZero();
+        replica.awaitCaughtUp(TIMEOUT);
+        org.awaitility.Awaitility.await("no lag in time once caught up")
+                .atMost(TIMEOUT)
+                .pollInterval(Duration.ofMillis(10))
+                .until(() -> replica.replayLag().isZero());
     }
 
     private static int count(TestReplica replica, int id) throws SQLException {

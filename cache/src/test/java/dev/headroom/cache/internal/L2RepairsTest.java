@@ -229,7 +229,7 @@ class L2RepairsTest {
             }
             int rounds = 0;
             while (!work.stream().allMatch(Future::isDone) || repairs.pending() > 0) {
-                repairs.run(async, lastRepairSent::put, () -> {}).get(5, TimeUnit.SECONDS);
+                repairs.run(async, lastRepairSent::put, () -> {}).get(30, TimeUnit.SECONDS); // a hang, not a speed
                 rounds++;
                 assertThat(rounds).as("rounds to drain").isLessThan(1_000_000);
             }
