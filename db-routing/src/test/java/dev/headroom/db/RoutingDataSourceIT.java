@@ -409,6 +409,12 @@ class RoutingDataSourceIT {
                 .extracting(FailedRead::physical)
                 .as("replica connections that failed a read (a dead one must not be handed out again)")
                 .doesNotHaveDuplicates();
+        // Every read the primary served inside replica(...) is a counted fallback: because no replica
+        // was serving, or because the one tried could not give a connection.
+        assertThat(count("headroom.db.fallbacks", "reason", "no_replica")
+                        + count("headroom.db.fallbacks", "reason", "replica_failed"))
+                .as("fallbacks{reason=no_replica|replica_failed}")
+                .isEqualTo(primaryReads.get());
     }
 
     private double unreachableEjections() {
