@@ -56,6 +56,9 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li><b>Coalescing:</b> at most one load per key runs in this process at a time; concurrent
  *       misses on a key wait for that one load.
+ *   <li><b>No wedged keys:</b> a load that has not finished after {@code loadTimeout} is abandoned:
+ *       its waiters fail with {@link CacheLoadException}, the next read starts a new load, and the
+ *       abandoned load installs nothing if it ever finishes ({@code loads{result=abandoned}}).
  *   <li><b>Stale-while-revalidate:</b> after {@code ttl} and until {@code ttl + grace}, reads return
  *       the stale value without waiting and trigger exactly one refresh per key; a failing refresh
  *       leaves the stale value in place until grace ends (counted as {@code refreshes{result=failure}}).
@@ -76,7 +79,7 @@ import org.slf4j.LoggerFactory;
  * </ul>
  *
  * <p>Metrics, all tagged {@code cache=<name>}: {@code headroom.cache.gets{tier,result}}, {@code
- * headroom.cache.loads{result}}, {@code headroom.cache.load.duration}, {@code
+ * headroom.cache.loads{result=success|failure|absent|abandoned}}, {@code headroom.cache.load.duration}, {@code
  * headroom.cache.coalesced.waits}, {@code headroom.cache.refreshes{result}}, {@code
  * headroom.cache.refreshes.early}, {@code headroom.cache.evictions}, {@code
  * headroom.cache.l2.errors{kind}}, {@code headroom.cache.l2.skipped{reason}}, {@code
@@ -717,6 +720,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         if (ownedExecutor != null) {
             ownedExecutor.shutdown();
         }
+        metrics.close(); // a cache of the same name can then be built on the same registry
     }
 
     // ---- read path -------------------------------------------------------------------------
@@ -882,7 +886,24 @@ public final class TieredCache<K, V> implements AutoCloseable {
         } catch (RuntimeException | Error e) { // the registration must be finished whatever happens
             started = CompletableFuture.failedFuture(e);
         }
-        started.whenComplete((entry, error) -> finishLoad(key, mine, entry, error));
+        // Bounded: a load that never completes must not wedge its key (every later reader would join
+        // it and time out, and the loader would never be called again). At loadTimeout the
+        // registration ends with a failure and the next reader starts a new load; the abandoned
+        // load, if it ever finishes, installs nothing.
+        CompletableFuture<CacheEntry<V>> bounded =
+                started.isDone() ? started : Timeouts.shared().within(started, loadTimeoutNanos);
+        bounded.whenComplete((entry, error) -> finishLoad(key, mine, entry, abandonedIfTimedOut(error)));
+    }
+
+    private @Nullable Throwable abandonedIfTimedOut(@Nullable Throwable error) {
+        if (error instanceof TimeoutException) {
+            metrics.loadsAbandoned.increment();
+            return new CacheLoadException(
+                    name,
+                    new TimeoutException("load did not finish within loadTimeout (" + Duration.ofNanos(loadTimeoutNanos)
+                            + "); abandoned, the next read loads again"));
+        }
+        return error;
     }
 
     /**

@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
@@ -397,6 +398,28 @@ class TieredCacheTest {
     }
 
     @Test
+    void aLoadThatNeverCompletesIsAbandonedAtTheLoadTimeoutAndTheNextReaderLoadsAgain() {
+        AtomicInteger calls = new AtomicInteger();
+        CompletableFuture<String> never = new CompletableFuture<>();
+        TieredCache<String, String> cache = builder()
+                .loadTimeout(Duration.ofMillis(100))
+                .asyncLoader(k -> calls.incrementAndGet() == 1 ? never : CompletableFuture.completedFuture("v-" + k))
+                .build();
+        CompletableFuture<String> first = cache.getAsync("k");
+        CompletableFuture<String> joined = cache.getAsync("k"); // coalesced onto the wedged load
+        await().atMost(TIMEOUT).until(() -> first.isDone() && joined.isDone());
+        assertThat(first).isCompletedExceptionally();
+        assertThat(joined).isCompletedExceptionally();
+        assertThat(calls).as("both readers shared the one load").hasValue(1);
+        // the key is not wedged: the next reader starts a new load, sync and async alike
+        assertThat(cache.get("k")).isEqualTo("v-k");
+        assertThat(calls).hasValue(2);
+        never.complete("late"); // the abandoned load finishing late changes nothing
+        assertThat(cache.get("k")).isEqualTo("v-k");
+        assertThat(count("headroom.cache.loads", "result", "abandoned")).isEqualTo(1);
+    }
+
+    @Test
     void anL2ThatNeverAnswersCostsItsTimeoutThenTheLoaderServes() {
         InMemoryRemoteStore store = new InMemoryRemoteStore();
         store.hanging.set(true);
@@ -693,6 +716,31 @@ class TieredCacheTest {
         await().atMost(TIMEOUT).until(() -> cache.estimatedSize() == 0);
         assertThat(count("headroom.cache.evictions", "cause", "expired")).isEqualTo(3);
         cache.close();
+    }
+
+    @Test
+    void closingACacheRemovesItsMetersSoTheNameCanBeUsedAgain() {
+        TieredCache<String, String> first = TieredCache.<String, String>builder("reused")
+                .meterRegistry(registry)
+                .build();
+        assertThat(registry.find("headroom.cache.gets").tag("cache", "reused").meters())
+                .isNotEmpty();
+        first.close();
+        assertThat(registry.getMeters())
+                .as("meters of a closed cache")
+                .noneMatch(m -> "reused".equals(m.getId().getTag("cache")));
+        try (TieredCache<String, String> second = TieredCache.<String, String>builder("reused")
+                .meterRegistry(registry)
+                .loader(k -> "v")
+                .build()) {
+            second.get("k");
+            assertThat(registry.find("headroom.cache.loads")
+                            .tag("cache", "reused")
+                            .tag("result", "success")
+                            .functionCounter()
+                            .count())
+                    .isEqualTo(1);
+        }
     }
 
     @Test

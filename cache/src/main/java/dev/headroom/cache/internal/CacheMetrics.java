@@ -2,9 +2,12 @@ package dev.headroom.cache.internal;
 
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.IntSupplier;
@@ -28,6 +31,7 @@ public final class CacheMetrics {
     public final LongAdder loadSuccesses = new LongAdder();
     public final LongAdder loadFailures = new LongAdder();
     public final LongAdder loadNulls = new LongAdder();
+    public final LongAdder loadsAbandoned = new LongAdder();
     public final LongAdder refreshSuccesses = new LongAdder();
     public final LongAdder refreshFailures = new LongAdder();
     public final LongAdder earlyRefreshes = new LongAdder();
@@ -44,10 +48,13 @@ public final class CacheMetrics {
     public final LongAdder invalidationsReceived = new LongAdder();
     public final LongAdder invalidationsIgnored = new LongAdder();
     private final Timer loadTimer;
+    private final MeterRegistry registry;
+    private final List<Meter> meters = new ArrayList<>();
 
     public CacheMetrics(
             String cacheName, MeterRegistry registry, Supplier<String> breakerState, IntSupplier pendingRepairs) {
         String name = "cache";
+        this.registry = registry;
         if (registry.find("headroom.cache.gets").tag("cache", cacheName).meter() != null) {
             // Micrometer would hand back the first cache's meters and this cache's counts would be lost.
             throw new IllegalStateException("a cache named '" + cacheName
@@ -66,6 +73,7 @@ public final class CacheMetrics {
         counter(registry, "headroom.cache.loads", cacheName, loadSuccesses, "result", "success");
         counter(registry, "headroom.cache.loads", cacheName, loadFailures, "result", "failure");
         counter(registry, "headroom.cache.loads", cacheName, loadNulls, "result", "absent");
+        counter(registry, "headroom.cache.loads", cacheName, loadsAbandoned, "result", "abandoned");
         counter(registry, "headroom.cache.refreshes", cacheName, refreshSuccesses, "result", "success");
         counter(registry, "headroom.cache.refreshes", cacheName, refreshFailures, "result", "failure");
         counter(registry, "headroom.cache.refreshes.early", cacheName, earlyRefreshes, "result", "started");
@@ -87,21 +95,22 @@ public final class CacheMetrics {
                 "direction",
                 "ignored_older");
         counter(registry, "headroom.cache.l2.repairs", cacheName, l2Repairs, "result", "applied");
-        Gauge.builder("headroom.cache.l2.repairs.pending", pendingRepairs, IntSupplier::getAsInt)
+        meters.add(Gauge.builder("headroom.cache.l2.repairs.pending", pendingRepairs, IntSupplier::getAsInt)
                 .description("invalidations not yet applied to L2 (keys, plus 1 for a pending clear);"
                         + " their L2 values are bypassed until they are")
                 .strongReference(true)
                 .tag(name, cacheName)
-                .register(registry);
-        Gauge.builder("headroom.cache.l2.breaker.state", breakerState, s -> "CLOSED".equals(s.get()) ? 0 : 1)
+                .register(registry));
+        meters.add(Gauge.builder("headroom.cache.l2.breaker.state", breakerState, s -> "CLOSED".equals(s.get()) ? 0 : 1)
                 .description("1 while the L2 circuit breaker is not closed (L2 calls skipped or probing)")
                 .strongReference(true)
                 .tag(name, cacheName)
-                .register(registry);
+                .register(registry));
         this.loadTimer = Timer.builder("headroom.cache.load.duration")
                 .description("time spent in the loader, successful or not")
                 .tag(name, cacheName)
                 .register(registry);
+        meters.add(loadTimer);
     }
 
     /** Metrics that go nowhere, for a cache built without a registry. */
@@ -109,24 +118,32 @@ public final class CacheMetrics {
         return new CacheMetrics(cacheName, new CompositeMeterRegistry(), () -> "CLOSED", () -> 0);
     }
 
+    /** Removes this cache's meters, so a cache of the same name can be built again. */
+    public synchronized void close() {
+        for (Meter meter : meters) {
+            registry.remove(meter);
+        }
+        meters.clear();
+    }
+
     public void recordLoad(long nanos) {
         loadTimer.record(nanos, TimeUnit.NANOSECONDS);
     }
 
-    private static void gets(MeterRegistry registry, String cacheName, String tier, String result, LongAdder adder) {
-        FunctionCounter.builder("headroom.cache.gets", adder, LongAdder::sum)
+    private void gets(MeterRegistry registry, String cacheName, String tier, String result, LongAdder adder) {
+        meters.add(FunctionCounter.builder("headroom.cache.gets", adder, LongAdder::sum)
                 .description("cache reads by the tier that answered and the result")
                 .tag("cache", cacheName)
                 .tag("tier", tier)
                 .tag("result", result)
-                .register(registry);
+                .register(registry));
     }
 
-    private static void counter(
+    private void counter(
             MeterRegistry registry, String meter, String cacheName, LongAdder adder, String tag, String value) {
-        FunctionCounter.builder(meter, adder, LongAdder::sum)
+        meters.add(FunctionCounter.builder(meter, adder, LongAdder::sum)
                 .tag("cache", cacheName)
                 .tag(tag, value)
-                .register(registry);
+                .register(registry));
     }
 }
