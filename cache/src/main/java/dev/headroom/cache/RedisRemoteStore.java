@@ -41,7 +41,10 @@ import org.slf4j.LoggerFactory;
  * puts the lease in the same slot). A read is one {@code GET} (it was an {@code HMGET} of a hash
  * until that measured 19% slower than a {@code GET}: benchmarks/RESULTS.md); a fenced write is one
  * Lua script that compares the version and writes. An invalidation drops the value and bumps the
- * version, keeping the version for {@code fenceTtl} so that a load in flight cannot write back. A
+ * version, keeping the version for {@code fenceTtl} so that a load in flight cannot write back.
+ * Every put and invalidation sets the version to one more than before but at least Redis's {@code
+ * TIME} in microseconds, so versions keep growing across the loss of the record (expiry, eviction,
+ * a flush, a restart without persistence) as long as the Redis server's clock does not step back. A
  * string under the prefix in any other format is foreign: it reads as a miss with version -1 (so
  * the cache loads, and never writes over it fenced); a plain {@code put} or {@code invalidate}
  * replaces it.
@@ -63,20 +66,36 @@ public final class RedisRemoteStore implements RemoteStore {
             end
             """;
 
+    /**
+     * Lua: the version a put or invalidation gives a key whose current version is {@code cur}: one
+     * more, but at least Redis's clock in microseconds. So versions keep growing when the record is
+     * lost (expired, evicted, flushed, not persisted across a restart): the next write starts from
+     * the clock, not from 1, and an instance holding an older version in L1 still drops it. Both
+     * numbers stay below 2^53, where Lua's doubles are exact.
+     */
+    private static final String NEXT_VERSION = """
+            local function next_version(cur)
+              local t = redis.call('TIME')
+              local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+              if cur and cur >= now then return cur + 1 end
+              return now
+            end
+            """;
+
     private static final String PUT_IF_VERSION = VERSION_OF + """
             local ver = version_of(redis.call('GET', KEYS[1]))
             if ver == nil or ver ~= tonumber(ARGV[2]) then return 0 end
-            redis.call('SET', KEYS[1], string.format('%d', ver) .. '|v' .. ARGV[1], 'PX', ARGV[3])
+            redis.call('SET', KEYS[1], string.format('%.0f', ver) .. '|v' .. ARGV[1], 'PX', ARGV[3])
             return 1
             """;
-    private static final String PUT = VERSION_OF + """
-            local ver = (version_of(redis.call('GET', KEYS[1])) or 0) + 1
-            redis.call('SET', KEYS[1], string.format('%d', ver) .. '|v' .. ARGV[1], 'PX', ARGV[2])
+    private static final String PUT = VERSION_OF + NEXT_VERSION + """
+            local ver = next_version(version_of(redis.call('GET', KEYS[1])))
+            redis.call('SET', KEYS[1], string.format('%.0f', ver) .. '|v' .. ARGV[1], 'PX', ARGV[2])
             return ver
             """;
-    private static final String INVALIDATE = VERSION_OF + """
-            local ver = (version_of(redis.call('GET', KEYS[1])) or 0) + 1
-            redis.call('SET', KEYS[1], string.format('%d', ver) .. '|-', 'PX', ARGV[1])
+    private static final String INVALIDATE = VERSION_OF + NEXT_VERSION + """
+            local ver = next_version(version_of(redis.call('GET', KEYS[1])))
+            redis.call('SET', KEYS[1], string.format('%.0f', ver) .. '|-', 'PX', ARGV[1])
             return ver
             """;
     private static final String TRY_LEASE = """

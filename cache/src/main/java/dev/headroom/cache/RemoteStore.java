@@ -17,6 +17,11 @@ import java.util.concurrent.CompletionStage;
  * <p>Versions make a slow load safe: the cache reads a key's version before loading and writes the
  * loaded value with {@link #putIfVersion}; an invalidation in between bumps the version, so the older
  * value is not written.
+ *
+ * <p>Versions must only grow per key, also across the loss of the key's record (expiry, eviction, a
+ * flush, a restart): instances compare the version an invalidation carries with the one their L1
+ * entry came with, and ignore an invalidation that is not newer. A store that restarted its count
+ * at 1 would have its new writes ignored by instances that hold an older, higher-numbered value.
  */
 public interface RemoteStore extends AutoCloseable {
 

@@ -253,6 +253,24 @@ class InvalidationIT {
     }
 
     @Test
+    void versionsKeepGrowingAfterTheRedisRecordIsLostSoAnInstanceHoldingAnOldVersionStillDropsIt(TestRedis redis) {
+        TieredCache<String, String> a = instance(redis, "a", k -> database.get());
+        TieredCache<String, String> b = instance(redis, "b", k -> database.get());
+        a.put("k", "v1");
+        a.put("k", "v2"); // several writes: the record's version is past what a fresh count would give
+        waiting().until(() -> "v2".equals(b.get("k"))); // b now holds v2, with its version, in L1
+        double ignoredBefore = count("b", "headroom.cache.invalidations", "direction", "ignored_older");
+        // The record is lost: expiry (l2Ttl), allkeys-lru eviction, FLUSHDB or a restart without
+        // persistence all look like this to the next writer.
+        raw(redis, c -> c.del(redis.key("{k}")));
+        a.put("k", "v3");
+        waiting().until(() -> "v3".equals(b.get("k")));
+        assertThat(count("b", "headroom.cache.invalidations", "direction", "ignored_older"))
+                .as("b must not take the new write's message for an old one")
+                .isEqualTo(ignoredBefore);
+    }
+
+    @Test
     void aReplayedOrDelayedOlderInvalidationNeitherEvictsNorInstallsAnything(TestRedis redis) {
         AtomicInteger loads = new AtomicInteger();
         TieredCache<String, String> a = instance(redis, "a", k -> database.get());
