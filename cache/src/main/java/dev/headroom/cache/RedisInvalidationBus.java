@@ -17,6 +17,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -49,6 +50,7 @@ public final class RedisInvalidationBus implements InvalidationBus {
     private final String publisherId =
             Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
     private final AtomicLong sequence = new AtomicLong();
+    private final ReentrantLock sendLock = new ReentrantLock();
     private final ConcurrentHashMap<String, Long> lastSeen = new ConcurrentHashMap<>();
     private volatile @Nullable StatefulRedisPubSubConnection<String, String> publisher;
     private volatile @Nullable StatefulRedisPubSubConnection<String, String> subscriber;
@@ -143,13 +145,21 @@ public final class RedisInvalidationBus implements InvalidationBus {
             "FutureReturnValueIgnored") // a lost publish shows up as a sequence gap at every subscriber, which flushes
     // its L1
     private void send(String versionAndKey) {
-        String message = publisherId + " " + sequence.incrementAndGet() + " " + versionAndKey;
         StatefulRedisPubSubConnection<String, String> p = publisher;
-        if (p == null) {
-            log.debug("invalidation bus '{}': not connected yet; one message not published", channel);
-            return;
+        // Numbering and handing to the connection happen together: two threads that numbered their
+        // messages n and n+1 but wrote them n+1 first would look, to every subscriber, like a lost
+        // message, and each would flush its whole L1. The lock covers a non-blocking write only.
+        sendLock.lock();
+        try {
+            String message = publisherId + " " + sequence.incrementAndGet() + " " + versionAndKey;
+            if (p == null) {
+                log.debug("invalidation bus '{}': not connected yet; one message not published", channel);
+                return;
+            }
+            p.async().publish(channel, message);
+        } finally {
+            sendLock.unlock();
         }
-        p.async().publish(channel, message);
     }
 
     /**
