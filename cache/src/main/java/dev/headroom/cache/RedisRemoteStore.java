@@ -426,16 +426,18 @@ public final class RedisRemoteStore implements RemoteStore {
          * The prefix of every key this store writes, such as {@code "products:"}; {@link #clear()}
          * removes exactly the keys under it. Required.
          *
-         * @param keyPrefix 1 to 128 characters, no whitespace
+         * @param keyPrefix 1 to 128 characters, no whitespace, no braces
          * @return this builder
          */
         public Builder keyPrefix(String keyPrefix) {
             Objects.requireNonNull(keyPrefix, "keyPrefix");
             if (keyPrefix.isEmpty()
                     || keyPrefix.length() > 128
-                    || keyPrefix.chars().anyMatch(Character::isWhitespace)) {
-                throw new IllegalArgumentException(
-                        "keyPrefix must be 1 to 128 characters without whitespace, got '" + keyPrefix + "'");
+                    || keyPrefix.chars().anyMatch(c -> Character.isWhitespace(c) || c == '{' || c == '}')) {
+                // Braces would become the Redis Cluster hash tag of every key: one slot for the whole
+                // cache, or keys and their leases in different slots.
+                throw new IllegalArgumentException("keyPrefix must be 1 to 128 characters without whitespace or"
+                        + " braces, got '" + keyPrefix + "'");
             }
             this.keyPrefix = keyPrefix;
             return this;

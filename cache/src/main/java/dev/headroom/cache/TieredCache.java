@@ -164,7 +164,17 @@ public final class TieredCache<K, V> implements AutoCloseable {
         this.ownedExecutor = b.executor == null ? newLoaderPool(name) : null;
         this.executor = b.executor != null ? b.executor : Objects.requireNonNull(ownedExecutor);
         this.codec = b.codec;
-        this.keyEncoder = b.keyEncoder;
+        Function<? super K, String> encoder = b.keyEncoder;
+        this.keyEncoder = key -> {
+            String encoded = encoder.apply(key);
+            // An empty key would be '<prefix>{}' in Redis, whose empty hash tag puts the key and its
+            // lease in different Redis Cluster slots: every lease would fail with CROSSSLOT.
+            if (encoded == null || encoded.isEmpty()) {
+                throw new IllegalArgumentException("cache '" + name + "': key " + key + " encodes to "
+                        + (encoded == null ? "null" : "an empty string") + "; L2 keys must not be empty");
+            }
+            return encoded;
+        };
         this.keyDecoder = b.keyDecoder;
         this.bus = b.bus;
         this.l2Ttl = b.l2Ttl != null ? b.l2Ttl : b.ttl.plus(b.grace);
@@ -839,6 +849,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
     }
 
     private CompletableFuture<@Nullable V> slowGet(K key, AsyncCacheLoader<K, V> loader) {
+        if (remote != null) {
+            keyEncoder.apply(key); // a key L2 cannot take fails the call, not the load its waiters share
+        }
         metrics.l1Misses.increment();
         Registration<V> r = registerLoad(key);
         if (r.owner()) {

@@ -768,4 +768,29 @@ class TieredCacheTest {
         assertThatThrownBy(() -> builder().maximumSize(0)).hasMessageContaining("maximumSize");
         assertThatThrownBy(() -> builder().l2Ttl(Duration.ofSeconds(1)).build()).hasMessageContaining("l2Ttl");
     }
+
+    @Test
+    void aKeyThatEncodesToAnEmptyL2KeyIsRejectedAtTheCall() {
+        TieredCache<String, String> cache = builder()
+                .remote(new InMemoryRemoteStore(), Codec.utf8())
+                .loader(k -> "v")
+                .build();
+        for (Runnable call : List.<Runnable>of(
+                () -> cache.get(""),
+                () -> cache.put("", "v"),
+                () -> cache.invalidate(""),
+                () -> cache.getAll(List.of("")))) {
+            assertThatThrownBy(call::run)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("empty string");
+        }
+        assertThat(cache.get("a")).isEqualTo("v");
+        TieredCache<String, String> l1Only = builder().loader(k -> "v").build();
+        assertThat(l1Only.get(""))
+                .as("an L1-only cache has no L2 key to worry about")
+                .isEqualTo("v");
+        assertThatThrownBy(() -> RedisRemoteStore.builder().keyPrefix("users{1}:"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("braces");
+    }
 }
