@@ -38,6 +38,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import java.util.function.ToIntBiFunction;
@@ -108,6 +109,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * and puts unregister it under the same lock, so a load that began before them never installs.
      */
     private final ConcurrentHashMap<K, CompletableFuture<CacheEntry<V>>> loading = new ConcurrentHashMap<>();
+    /** Striped: puts of one key on this instance take turns (see {@link #put}). */
+    private final ReentrantLock[] putLocks = newLocks(64);
 
     private final Ticker ticker;
     /** Decides freshness on L1 hits: {@link CoarseClock} unless a ticker was set on the builder. */
@@ -521,6 +524,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * old L2 value is then invalidated as soon as L2 answers again (see {@link #invalidate}). A
      * value too large for L2 is kept in L1 only and its key invalidated in L2.
      *
+     * <p>Concurrent puts of one key on this instance take turns, so L1 ends with the value L2 ends
+     * with. A put is fenced like a load: an invalidation that reaches this instance before the put
+     * has installed its value (it may be newer in L2) makes the put install nothing, so the next read
+     * fetches whatever L2 holds then; across instances, racing puts end with every instance serving
+     * the value L2 kept once the bus has delivered.
+     *
      * @param key the key
      * @param value the value
      * @throws NullPointerException if an argument is null
@@ -529,9 +538,43 @@ public final class TieredCache<K, V> implements AutoCloseable {
         Objects.requireNonNull(key, "key");
         Objects.requireNonNull(value, "value");
         GuardedRemoteStore store = remote;
-        long version = -1;
-        if (store != null) {
-            String remoteKey = keyEncoder.apply(key);
+        if (store == null) {
+            CacheEntry<V> entry = newEntry(value, 0, -1);
+            @Nullable RuntimeException[] notCached = {null};
+            loading.compute(key, (k, inFlight) -> { // a load in flight holds older data: unregister it
+                notCached[0] = install(k, entry);
+                return null;
+            });
+            if (notCached[0] != null) {
+                throw notCached[0]; // the weigher's failure, for example
+            }
+            return;
+        }
+        String remoteKey = keyEncoder.apply(key);
+        // Puts of one key on this instance take turns, so the one that reaches L2 last is also the
+        // one installed in L1 last (two racing puts left L1 holding the value L2 had replaced).
+        ReentrantLock lock = putLocks[(remoteKey.hashCode() & 0x7fffffff) % putLocks.length];
+        lock.lock();
+        try {
+            putThroughL2(key, value, store, remoteKey);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * A put is registered like a load: a load in flight is superseded (it will not install), and an
+     * invalidation that arrives before the put has installed — from this instance or over the bus,
+     * and so possibly newer than the put in L2 — unregisters it, and it then installs nothing.
+     */
+    @SuppressWarnings("ReferenceEquality") // identity: is the registration still this put's?
+    private void putThroughL2(K key, V value, GuardedRemoteStore store, String remoteKey) {
+        CompletableFuture<CacheEntry<V>> mine = new CompletableFuture<>();
+        loading.put(key, mine);
+        CacheEntry<V> entry = null;
+        @Nullable RuntimeException[] notCached = {null};
+        try {
+            long version = -1;
             byte[] bytes = encodeForL2(value);
             if (bytes == null) {
                 // kept in L1 only: the old L2 value must not outlive it elsewhere
@@ -545,13 +588,23 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 }
                 publishInvalidation(remoteKey, written);
             }
+            CacheEntry<V> installed = newEntry(value, 0, version);
+            entry = installed;
+            loading.computeIfPresent(key, (k, registered) -> {
+                if (registered != mine) {
+                    return registered;
+                }
+                notCached[0] = install(k, installed);
+                return null;
+            });
+        } finally {
+            loading.remove(key, mine);
+            if (entry != null) {
+                mine.complete(entry); // readers that joined the put get its value
+            } else {
+                mine.completeExceptionally(new CacheLoadException(name, new IllegalStateException("put failed")));
+            }
         }
-        CacheEntry<V> entry = newEntry(value, 0, version);
-        @Nullable RuntimeException[] notCached = {null};
-        loading.compute(key, (k, inFlight) -> { // a load in flight holds older data: unregister it
-            notCached[0] = install(k, entry);
-            return null;
-        });
         if (notCached[0] != null) {
             throw notCached[0]; // the weigher's failure, for example
         }
@@ -1345,6 +1398,14 @@ public final class TieredCache<K, V> implements AutoCloseable {
             cause = cause.getCause();
         }
         return cause;
+    }
+
+    private static ReentrantLock[] newLocks(int n) {
+        ReentrantLock[] locks = new ReentrantLock[n];
+        for (int i = 0; i < n; i++) {
+            locks[i] = new ReentrantLock();
+        }
+        return locks;
     }
 
     @Override

@@ -299,6 +299,89 @@ class InvalidationIT {
         assertThat(count("b", "headroom.cache.l1.flushes", "reason", "all")).isZero();
     }
 
+    /** The value Redis holds for a cache key, or null: what every instance must end up serving. */
+    private static @Nullable String redisValue(TestRedis redis, String key) {
+        String raw = raw(redis, c -> c.get(redis.key("{" + key + "}")));
+        if (raw == null) {
+            return null;
+        }
+        int bar = raw.indexOf('|');
+        return raw.charAt(bar + 1) == 'v' ? raw.substring(bar + 2) : null;
+    }
+
+    @Test
+    void concurrentPutsOfOneKeyOnOneInstanceLeaveItsL1AgreeingWithRedis(TestRedis redis) throws Exception {
+        TieredCache<String, String> a = instance(redis, "a", k -> database.get());
+        int threads = 4;
+        List<String> disagreements = new ArrayList<>();
+        for (int round = 0; round < 100; round++) {
+            String key = "k" + round;
+            CountDownLatch start = new CountDownLatch(1);
+            List<Future<?>> writers = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                String value = "r" + round + "-t" + t;
+                writers.add(pool.submit(() -> {
+                    start.await();
+                    a.put(key, value);
+                    return null;
+                }));
+            }
+            start.countDown();
+            for (Future<?> w : writers) {
+                w.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+            }
+            String inRedis = redisValue(redis, key);
+            String inL1 = a.get(key);
+            if (!java.util.Objects.equals(inRedis, inL1)) {
+                disagreements.add(key + ": L1 " + inL1 + ", Redis " + inRedis);
+            }
+        }
+        assertThat(disagreements)
+                .as("keys whose L1 value is not the one the last put left in Redis")
+                .isEmpty();
+    }
+
+    @Test
+    void putsRacingOnTwoInstancesEndWithBothServingWhatRedisHolds(TestRedis redis) throws Exception {
+        TieredCache<String, String> a = instance(redis, "a", k -> database.get());
+        TieredCache<String, String> b = instance(redis, "b", k -> database.get());
+        int rounds = 100;
+        for (int round = 0; round < rounds; round++) {
+            String key = "k" + round;
+            CountDownLatch start = new CountDownLatch(1);
+            Future<?> onA = pool.submit(() -> {
+                start.await();
+                a.put(key, "a");
+                return null;
+            });
+            Future<?> onB = pool.submit(() -> {
+                start.await();
+                b.put(key, "b");
+                return null;
+            });
+            start.countDown();
+            onA.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+            onB.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        }
+        // every put's message delivered to the other instance
+        waiting()
+                .until(() -> count("a", "headroom.cache.invalidations", "direction", "received") == rounds
+                        && count("b", "headroom.cache.invalidations", "direction", "received") == rounds);
+        List<String> disagreements = new ArrayList<>();
+        for (int round = 0; round < rounds; round++) {
+            String key = "k" + round;
+            String inRedis = redisValue(redis, key);
+            String onA = a.get(key);
+            String onB = b.get(key);
+            if (!java.util.Objects.equals(inRedis, onA) || !java.util.Objects.equals(inRedis, onB)) {
+                disagreements.add(key + ": a " + onA + ", b " + onB + ", Redis " + inRedis);
+            }
+        }
+        assertThat(disagreements)
+                .as("keys the instances disagree on after the bus delivered")
+                .isEmpty();
+    }
+
     @Test
     void aReplayedOrDelayedOlderInvalidationNeitherEvictsNorInstallsAnything(TestRedis redis) {
         AtomicInteger loads = new AtomicInteger();
