@@ -52,7 +52,7 @@ public class CacheMissPathBenchmark {
         }
 
         @Override
-        public CompletionStage<Boolean> putIfVersion(String key, byte[] value, long expectedVersion, Duration ttl) {
+        public CompletionStage<Boolean> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
             return CompletableFuture.completedFuture(false);
         }
 

@@ -5,8 +5,6 @@ import io.lettuce.core.ClientOptions;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisConnectionException;
 import io.lettuce.core.RedisURI;
-import io.lettuce.core.ScanArgs;
-import io.lettuce.core.ScanCursor;
 import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
@@ -21,11 +19,13 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -34,8 +34,11 @@ import org.slf4j.LoggerFactory;
 /**
  * A {@link RemoteStore} in Redis, through one shared Lettuce connection.
  *
- * <p>Each cache key is one Redis string, {@code <prefix>{<key>}}, holding the version and the
- * value: {@code <version>|v<value bytes>}, or {@code <version>|-} once invalidated; its load lease
+ * <p>Each cache key is one Redis string, {@code <prefix>{<key>}}, holding the version, the clear
+ * generation it was written under (omitted while 0) and the value: {@code
+ * <version>[:<generation>]|v<value bytes>}, or {@code <version>[:<generation>]|-} once invalidated;
+ * {@link #clear()} is one command that moves {@code <prefix>generation} on, after which older values
+ * read as absent. Its load lease
  * is the string {@code <prefix>{<key>}:lease}. Keeping both in one key makes every operation a
  * single-key command or script — atomic, one round trip, and valid in Redis Cluster (the hash tag
  * puts the lease in the same slot). A read is one {@code GET} (it was an {@code HMGET} of a hash
@@ -56,13 +59,23 @@ public final class RedisRemoteStore implements RemoteStore {
     /** The Lettuce codec this store's connections use: String keys, byte[] values. */
     public static final RedisCodec<String, byte[]> CODEC = RedisCodec.of(StringCodec.UTF8, ByteArrayCodec.INSTANCE);
 
-    /** Lua: the version of the string at KEYS[1]: 0 if absent, nil if it is not in our format. */
+    /**
+     * Lua: the version and generation of the string at KEYS[1], from {@code <version>[:<gen>]|...}:
+     * 0, 0 if absent; nil if it is not in our format.
+     */
     private static final String VERSION_OF = """
             local function version_of(cur)
-              if not cur then return 0 end
+              if not cur then return 0, 0 end
               local sep = string.find(cur, '|', 1, true)
-              if not sep then return nil end
-              return tonumber(string.sub(cur, 1, sep - 1))
+              if not sep then return nil, nil end
+              local head = string.sub(cur, 1, sep - 1)
+              local colon = string.find(head, ':', 1, true)
+              if not colon then return tonumber(head), 0 end
+              return tonumber(string.sub(head, 1, colon - 1)), tonumber(string.sub(head, colon + 1))
+            end
+            local function stamp(ver, gen)
+              if gen == 0 then return string.format('%.0f', ver) end
+              return string.format('%.0f', ver) .. ':' .. string.format('%.0f', gen)
             end
             """;
 
@@ -82,31 +95,53 @@ public final class RedisRemoteStore implements RemoteStore {
             end
             """;
 
+    /** Writes with the generation the value was read under; never over a newer generation's record. */
     private static final String PUT_IF_VERSION = VERSION_OF + """
-            local ver = version_of(redis.call('GET', KEYS[1]))
-            if ver == nil or ver ~= tonumber(ARGV[2]) then return 0 end
-            redis.call('SET', KEYS[1], string.format('%.0f', ver) .. '|v' .. ARGV[1], 'PX', ARGV[3])
+            local ver, gen = version_of(redis.call('GET', KEYS[1]))
+            local read_gen = tonumber(ARGV[4])
+            if ver == nil or ver ~= tonumber(ARGV[2]) or gen > read_gen then return 0 end
+            redis.call('SET', KEYS[1], stamp(ver, read_gen) .. '|v' .. ARGV[1], 'PX', ARGV[3])
             return 1
             """;
+
     private static final String PUT = VERSION_OF + NEXT_VERSION + """
-            local ver = next_version(version_of(redis.call('GET', KEYS[1])))
-            redis.call('SET', KEYS[1], string.format('%.0f', ver) .. '|v' .. ARGV[1], 'PX', ARGV[2])
+            local ver, gen = version_of(redis.call('GET', KEYS[1]))
+            ver = next_version(ver)
+            gen = math.max(gen or 0, tonumber(ARGV[3]))
+            redis.call('SET', KEYS[1], stamp(ver, gen) .. '|v' .. ARGV[1], 'PX', ARGV[2])
             return ver
             """;
     private static final String INVALIDATE = VERSION_OF + NEXT_VERSION + """
-            local ver = next_version(version_of(redis.call('GET', KEYS[1])))
-            redis.call('SET', KEYS[1], string.format('%.0f', ver) .. '|-', 'PX', ARGV[1])
+            local ver, gen = version_of(redis.call('GET', KEYS[1]))
+            ver = next_version(ver)
+            gen = math.max(gen or 0, tonumber(ARGV[2]))
+            redis.call('SET', KEYS[1], stamp(ver, gen) .. '|-', 'PX', ARGV[1])
             return ver
             """;
-    private static final String TRY_LEASE = """
+    /**
+     * A clear: the store's generation becomes one more than before but at least Redis's clock in
+     * microseconds (so it still grows if the generation key itself is lost); values stamped with an
+     * older generation read as absent from then on.
+     */
+    private static final String CLEAR = NEXT_VERSION + """
+            local gen = next_version(tonumber(redis.call('GET', KEYS[1]) or '0'))
+            redis.call('SET', KEYS[1], string.format('%.0f', gen))
+            return gen
+            """;
+    /** Refused while the key has a value of the current generation (ARGV[3]) or a holder. */
+    private static final String TRY_LEASE = VERSION_OF + """
             local cur = redis.call('GET', KEYS[1])
             if cur then
               local sep = string.find(cur, '|', 1, true)
-              if sep and string.sub(cur, sep + 1, sep + 1) == 'v' then return 0 end
+              local ver, gen = version_of(cur)
+              if sep and string.sub(cur, sep + 1, sep + 1) == 'v' and gen and gen >= tonumber(ARGV[3]) then
+                return 0
+              end
             end
             if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
             return 0
             """;
+
     private static final String RELEASE_LEASE = """
             if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
             return 0
@@ -127,6 +162,13 @@ public final class RedisRemoteStore implements RemoteStore {
     private volatile long nextConnectAttempt;
     private volatile boolean closed;
     private final String prefix;
+    /** {@code <prefix>generation}: no hash tag, so never mistaken for a cache key's string. */
+    private final String generationKey;
+    /** The latest clear generation this store has seen; values stamped older read as absent. */
+    private final AtomicLong generation = new AtomicLong();
+    /** The latest generation {@link #refreshClears()} has reported (or this store's own clear made). */
+    private final AtomicLong reported = new AtomicLong();
+
     private final long fenceTtlMillis;
     private final @Nullable AutoCloseable owned;
     private final String where;
@@ -139,10 +181,41 @@ public final class RedisRemoteStore implements RemoteStore {
             String where) {
         this.redis = redis;
         this.prefix = Objects.requireNonNull(b.keyPrefix);
+        this.generationKey = prefix + "generation";
         this.fenceTtlMillis = b.fenceTtl.toMillis();
         this.owned = owned;
-        this.connector = connector;
+        // A connection is used only once the store knows the latest clear: before that, it would
+        // serve values a clear made by another instance has retired.
+        this.connector = connector == null ? null : () -> connector.get().thenCompose(this::withGeneration);
         this.where = where;
+    }
+
+    private CompletionStage<Connected> withGeneration(Connected c) {
+        return c.commands().get(generationKey).handle((raw, error) -> {
+            if (error != null) {
+                closeQuietly(c.connection());
+                throw error instanceof CompletionException ce ? ce : new CompletionException(error);
+            }
+            long gen = generation.accumulateAndGet(raw == null ? 0 : parseGeneration(raw), Math::max);
+            reported.accumulateAndGet(gen, Math::max); // nothing was cached from this store yet
+            return c;
+        });
+    }
+
+    /** For given connections or commands: learn the latest clear before the first read, waiting up to 2 s. */
+    private RedisRemoteStore learnGenerationAtStart() {
+        try {
+            refreshClears().toCompletableFuture().get(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            log.warn(
+                    "Redis at {}: cannot read the latest clear generation at start ({}); learning it on the next"
+                            + " refresh",
+                    where,
+                    e.toString());
+        }
+        return this;
     }
 
     /**
@@ -268,7 +341,7 @@ public final class RedisRemoteStore implements RemoteStore {
     @Override
     public CompletionStage<RemoteValue> get(String key) {
         RedisClusterAsyncCommands<String, byte[]> r = commands();
-        return r == null ? notConnected() : r.get(redisKey(key)).thenApply(RedisRemoteStore::parse);
+        return r == null ? notConnected() : r.get(redisKey(key)).thenApply(raw -> visible(parse(raw)));
     }
 
     /**
@@ -285,21 +358,52 @@ public final class RedisRemoteStore implements RemoteStore {
             version = version * 10 + (raw[i] - '0');
             i++;
         }
-        if (i == 0 || i + 1 >= raw.length || raw[i] != '|') {
+        if (i == 0) {
+            return FOREIGN;
+        }
+        long generation = 0;
+        if (i < raw.length && raw[i] == ':') {
+            int start = ++i;
+            while (i < raw.length && i - start < 18 && raw[i] >= '0' && raw[i] <= '9') {
+                generation = generation * 10 + (raw[i] - '0');
+                i++;
+            }
+            if (i == start) {
+                return FOREIGN;
+            }
+        }
+        if (i + 1 >= raw.length || raw[i] != '|') {
             return FOREIGN;
         }
         byte flag = raw[i + 1];
         if (flag == '-' && i + 2 == raw.length) {
-            return new RemoteValue(null, version);
+            return new RemoteValue(null, version, generation);
         }
         if (flag == 'v') {
-            return new RemoteValue(Arrays.copyOfRange(raw, i + 2, raw.length), version);
+            return new RemoteValue(Arrays.copyOfRange(raw, i + 2, raw.length), version, generation);
         }
         return FOREIGN;
     }
 
+    /**
+     * What a reader sees of a stored record: a value stamped before the latest clear this store knows
+     * of is absent (its version kept, so versions still only grow); a record stamped with a newer
+     * generation teaches this store that a clear happened. The generation returned is the one the
+     * read was made under, for {@link #putIfVersion}.
+     */
+    private RemoteValue visible(RemoteValue stored) {
+        if (stored.version() < 0) {
+            return stored; // foreign
+        }
+        long known = generation.accumulateAndGet(stored.generation(), Math::max);
+        if (stored.generation() < known && stored.value() != null) {
+            return new RemoteValue(null, stored.version(), known);
+        }
+        return stored.generation() == known ? stored : new RemoteValue(stored.value(), stored.version(), known);
+    }
+
     @Override
-    public CompletionStage<Boolean> putIfVersion(String key, byte[] value, long expectedVersion, Duration ttl) {
+    public CompletionStage<Boolean> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
         RedisClusterAsyncCommands<String, byte[]> r = commands();
         if (r == null) {
             return notConnected();
@@ -309,8 +413,9 @@ public final class RedisRemoteStore implements RemoteStore {
                         ScriptOutputType.INTEGER,
                         new String[] {redisKey(key)},
                         value,
-                        ascii(expectedVersion),
-                        ascii(Math.max(1, ttl.toMillis())))
+                        ascii(read.version()),
+                        ascii(Math.max(1, ttl.toMillis())),
+                        ascii(read.generation()))
                 .thenApply(written -> written == 1L);
     }
 
@@ -321,7 +426,12 @@ public final class RedisRemoteStore implements RemoteStore {
             return notConnected();
         }
         return r.<Long>eval(
-                PUT, ScriptOutputType.INTEGER, new String[] {redisKey(key)}, value, ascii(Math.max(1, ttl.toMillis())));
+                PUT,
+                ScriptOutputType.INTEGER,
+                new String[] {redisKey(key)},
+                value,
+                ascii(Math.max(1, ttl.toMillis())),
+                ascii(generation.get()));
     }
 
     @Override
@@ -330,7 +440,12 @@ public final class RedisRemoteStore implements RemoteStore {
         if (r == null) {
             return notConnected();
         }
-        return r.<Long>eval(INVALIDATE, ScriptOutputType.INTEGER, new String[] {redisKey(key)}, ascii(fenceTtlMillis));
+        return r.<Long>eval(
+                INVALIDATE,
+                ScriptOutputType.INTEGER,
+                new String[] {redisKey(key)},
+                ascii(fenceTtlMillis),
+                ascii(generation.get()));
     }
 
     @Override
@@ -345,7 +460,8 @@ public final class RedisRemoteStore implements RemoteStore {
                         ScriptOutputType.INTEGER,
                         new String[] {valueKey, valueKey + ":lease"}, // one hash tag: one slot in a cluster
                         token.getBytes(StandardCharsets.UTF_8),
-                        ascii(Math.max(1, ttl.toMillis())))
+                        ascii(Math.max(1, ttl.toMillis())),
+                        ascii(generation.get()))
                 .thenApply(granted -> granted == 1L);
     }
 
@@ -363,27 +479,40 @@ public final class RedisRemoteStore implements RemoteStore {
                 .thenApply(deleted -> null);
     }
 
+    /**
+     * One command, whatever the number of keys: the store's generation moves on, and every value
+     * stamped before reads as absent from then on (here at once; on other instances at their next
+     * {@link #refreshClears()}). The old strings stay until their TTL, or until {@code allkeys-lru}
+     * takes them. Keys of another store whose prefix merely starts the same way are not touched.
+     */
     @Override
     public CompletionStage<Void> clear() {
         RedisClusterAsyncCommands<String, byte[]> r = commands();
         if (r == null) {
             return notConnected();
         }
-        return clearFrom(
-                r,
-                ScanCursor.INITIAL,
-                ScanArgs.Builder.matches(globEscape(prefix) + "*").limit(500));
+        return r.<Long>eval(CLEAR, ScriptOutputType.INTEGER, new String[] {generationKey})
+                .thenAccept(gen -> reported.accumulateAndGet(generation.accumulateAndGet(gen, Math::max), Math::max));
     }
 
-    private CompletionStage<Void> clearFrom(
-            RedisClusterAsyncCommands<String, byte[]> r, ScanCursor cursor, ScanArgs args) {
-        return r.scan(cursor, args).thenCompose(page -> {
-            CompletionStage<?> deleted = page.getKeys().isEmpty()
-                    ? CompletableFuture.completedFuture(0L)
-                    : r.unlink(page.getKeys().toArray(new String[0]));
-            return deleted.thenCompose(
-                    ignored -> page.isFinished() ? CompletableFuture.completedFuture(null) : clearFrom(r, page, args));
+    @Override
+    public CompletionStage<Boolean> refreshClears() {
+        RedisClusterAsyncCommands<String, byte[]> r = commands();
+        if (r == null) {
+            return notConnected();
+        }
+        return r.get(generationKey).thenApply(raw -> {
+            long gen = generation.accumulateAndGet(raw == null ? 0 : parseGeneration(raw), Math::max);
+            return gen > reported.getAndAccumulate(gen, Math::max);
         });
+    }
+
+    private static long parseGeneration(byte[] raw) {
+        try {
+            return Long.parseLong(new String(raw, StandardCharsets.US_ASCII));
+        } catch (NumberFormatException e) {
+            return 0; // not ours: it cannot move the generation back
+        }
     }
 
     @Override
@@ -397,10 +526,6 @@ public final class RedisRemoteStore implements RemoteStore {
 
     private static byte[] ascii(long n) {
         return Long.toString(n).getBytes(StandardCharsets.US_ASCII);
-    }
-
-    private static String globEscape(String s) {
-        return s.replaceAll("([*?\\[\\]\\\\])", "\\\\$1");
     }
 
     @Override
@@ -424,7 +549,8 @@ public final class RedisRemoteStore implements RemoteStore {
 
         /**
          * The prefix of every key this store writes, such as {@code "products:"}; {@link #clear()}
-         * removes exactly the keys under it. Required.
+         * retires exactly the values under it (and not those of a prefix that merely starts the
+         * same way). Required.
          *
          * @param keyPrefix 1 to 128 characters, no whitespace, no braces
          * @return this builder
@@ -560,10 +686,11 @@ public final class RedisRemoteStore implements RemoteStore {
                         .connectFirst(CONNECT_AT_START);
             }
             if (commands != null) {
-                return new RedisRemoteStore(this, commands, null, null, "(given commands)");
+                return new RedisRemoteStore(this, commands, null, null, "(given commands)").learnGenerationAtStart();
             }
             if (connection != null) {
-                return new RedisRemoteStore(this, connection.async(), null, null, "(given connection)");
+                return new RedisRemoteStore(this, connection.async(), null, null, "(given connection)")
+                        .learnGenerationAtStart();
             }
             RedisClient client = RedisClient.create(SharedClientResources.get(), Objects.requireNonNull(uri));
             // While disconnected, fail commands at once instead of queueing them to flood Redis on

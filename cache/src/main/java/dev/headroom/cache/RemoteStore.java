@@ -34,15 +34,17 @@ public interface RemoteStore extends AutoCloseable {
     CompletionStage<RemoteValue> get(String key);
 
     /**
-     * Writes a loaded value only if the key's version is still {@code expectedVersion}.
+     * Writes a loaded value only if the key is still as {@code read} found it: same version, and no
+     * newer generation. A value written with a generation older than the store's latest {@linkplain
+     * #clear() clear} must never be returned by a read made after that clear.
      *
      * @param key the cache key, encoded
      * @param value the encoded value
-     * @param expectedVersion the version read before loading
+     * @param read what {@link #get} returned before loading
      * @param ttl how long the store keeps the value
      * @return whether the value was written
      */
-    CompletionStage<Boolean> putIfVersion(String key, byte[] value, long expectedVersion, Duration ttl);
+    CompletionStage<Boolean> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl);
 
     /**
      * Writes a value unconditionally and bumps the key's version (an explicit {@code put}).
@@ -63,11 +65,29 @@ public interface RemoteStore extends AutoCloseable {
     CompletionStage<Long> invalidate(String key);
 
     /**
-     * Removes every key of this store (and only those).
+     * Makes every value of this store (and only those) unreadable: after it completes, this store
+     * object's reads miss every value written before, and loads that read before it cannot write
+     * values readable after it. Other store objects on the same data learn of it through {@link
+     * #refreshClears()}. Should cost the same whatever the number of keys (Redis: a generation
+     * number, one command; the old values expire by their TTL).
      *
      * @return completes when done
      */
     CompletionStage<Void> clear();
+
+    /**
+     * Learns of clears made through other store objects (other instances): after the returned stage
+     * completes, reads no longer return values written before the latest clear. The cache calls it
+     * about once a second and whenever another instance announces a clear, and flushes its L1 when it
+     * answers true. The default does nothing, for a store whose {@link #clear()} acts on the shared
+     * data directly.
+     *
+     * @return whether a clear this store object had not reported before has happened (also one it
+     *     noticed on its own, from a value stamped after it)
+     */
+    default CompletionStage<Boolean> refreshClears() {
+        return CompletableFuture.completedFuture(false);
+    }
 
     /**
      * Tries to take the short load lease on a key ({@code SET NX PX} with a fencing token), so that

@@ -10,12 +10,26 @@ import org.jspecify.annotations.Nullable;
  *     expired); every {@linkplain RemoteStore#put put} and {@linkplain RemoteStore#invalidate
  *     invalidation} makes it larger, and a store must keep it growing even when the record is lost
  *     in between (Redis: at least its clock in microseconds)
+ * @param generation which {@linkplain RemoteStore#clear() clear} the store had last seen when it
+ *     read this: handed back to {@link RemoteStore#putIfVersion}, so that a load that read before a
+ *     clear never writes a value that readers after the clear can see; 0 for a store without
+ *     generations
  */
 // The bytes pass from the store to the codec without a copy on the L2 hit path; equals compares
 // the array by identity, and nothing compares RemoteValues.
 @SuppressWarnings("ArrayRecordComponent")
-public record RemoteValue(byte @Nullable [] value, long version) {
+public record RemoteValue(byte @Nullable [] value, long version, long generation) {
 
-    /** An absent value at version 0. */
-    public static final RemoteValue ABSENT = new RemoteValue(null, 0);
+    /** An absent value at version 0, generation 0. */
+    public static final RemoteValue ABSENT = new RemoteValue(null, 0, 0);
+
+    /**
+     * A value of a store without clear generations (generation 0).
+     *
+     * @param value the encoded value, or null if the store has none
+     * @param version the key's version
+     */
+    public RemoteValue(byte @Nullable [] value, long version) {
+        this(value, version, 0);
+    }
 }

@@ -464,7 +464,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         return CompletableFuture.allOf(reads.toArray(new CompletableFuture<?>[0]))
                 .thenCompose(ignored -> {
                     Map<K, CacheEntry<V>> entries = new HashMap<>();
-                    Map<K, Long> versions = new HashMap<>();
+                    Map<K, @Nullable RemoteValue> versions = new HashMap<>(); // null: unknown
                     for (int i = 0; i < list.size(); i++) {
                         K key = list.get(i);
                         RemoteValue read = reads.get(i).join();
@@ -477,20 +477,20 @@ public final class TieredCache<K, V> implements AutoCloseable {
                         } else if (read != null) {
                             metrics.l2Misses.increment();
                         }
-                        versions.put(key, read == null ? -1 : read.version());
+                        versions.put(key, read);
                     }
                     if (versions.isEmpty()) {
                         return CompletableFuture.completedFuture(entries);
                     }
                     return callBulkLoader(bulk, versions.keySet()).thenApply(values -> {
-                        for (Map.Entry<K, Long> e : versions.entrySet()) {
+                        for (Map.Entry<K, @Nullable RemoteValue> e : versions.entrySet()) {
                             K key = e.getKey();
-                            long version = e.getValue();
+                            RemoteValue read = e.getValue();
                             V value = values.get(key);
-                            if (value != null && store != null && version >= 0) {
-                                writeBack(store, keyEncoder.apply(key), value, version);
+                            if (value != null && store != null && writable(read)) {
+                                writeBack(store, keyEncoder.apply(key), value, Objects.requireNonNull(read));
                             }
-                            CacheEntry<V> entry = toEntry(new Loaded<>(value, 0), version);
+                            CacheEntry<V> entry = toEntry(new Loaded<>(value, 0), versionOf(read));
                             if (entry != null) {
                                 entries.put(key, entry);
                             }
@@ -688,6 +688,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
     @SuppressWarnings(
             "FutureReturnValueIgnored") // the round reports its own failures; the callback only logs completion
     private void repairL2() {
+        learnClears();
         L2Repairs r = Objects.requireNonNull(repairs);
         if (r.pending() == 0) {
             return;
@@ -903,7 +904,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
     private CompletableFuture<@Nullable V> slowGet(K key, AsyncCacheLoader<K, V> loader) {
         if (remote != null) {
-            keyEncoder.apply(key); // a key L2 cannot take fails the call, not the load its waiters share
+            String unused =
+                    keyEncoder.apply(key); // a key L2 cannot take fails the call, not the load its waiters share
         }
         metrics.l1Misses.increment();
         Registration<V> r = registerLoad(key);
@@ -1046,15 +1048,13 @@ public final class TieredCache<K, V> implements AutoCloseable {
             } else if (read != null && !bypass) {
                 metrics.l2Misses.increment();
             }
-            long version = read == null ? -1 : read.version(); // -1: unknown, never write back
             // A corrupt value (present but undecodable) would make every lease request fail:
             // repair it with a direct, fenced load instead.
             boolean corrupt = read != null && read.value() != null;
             if (read == null || bypass || leaseTtl.isZero() || corrupt) {
-                return loadAndWriteBack(key, loader, store, remoteKey, version, null);
+                return loadAndWriteBack(key, loader, store, remoteKey, read, null);
             }
-            return loadOncePerCluster(
-                    key, loader, store, remoteKey, version, ticker.read() + leaseTtl.toNanos(), false);
+            return loadOncePerCluster(key, loader, store, remoteKey, read, ticker.read() + leaseTtl.toNanos(), false);
         });
     }
 
@@ -1068,44 +1068,44 @@ public final class TieredCache<K, V> implements AutoCloseable {
             AsyncCacheLoader<K, V> loader,
             GuardedRemoteStore store,
             String remoteKey,
-            long version,
+            RemoteValue read,
             long deadline,
             boolean waited) {
         String token = Long.toHexString(ThreadLocalRandom.current().nextLong());
         return orNullOnFailure(store.tryLease(remoteKey, token, leaseTtl)).thenCompose(acquired -> {
             if (acquired == null) { // L2 failing: do not wait on it
-                return loadAndWriteBack(key, loader, store, remoteKey, -1, null);
+                return loadAndWriteBack(key, loader, store, remoteKey, null, null);
             }
             if (acquired) {
-                return loadAndWriteBack(key, loader, store, remoteKey, version, token);
+                return loadAndWriteBack(key, loader, store, remoteKey, read, token);
             }
             if (ticker.read() - deadline >= 0) {
                 metrics.leaseTimeouts.increment();
-                return loadAndWriteBack(key, loader, store, remoteKey, version, null);
+                return loadAndWriteBack(key, loader, store, remoteKey, read, null);
             }
             if (!waited) {
                 metrics.clusterWaits.increment();
             }
             return CompletableFuture.runAsync(() -> {}, pollDelay)
                     .thenCompose(ignored -> orNullOnFailure(store.get(remoteKey)))
-                    .thenCompose(read -> {
-                        if (read == null) {
-                            return loadAndWriteBack(key, loader, store, remoteKey, -1, null);
+                    .thenCompose(again -> {
+                        if (again == null) {
+                            return loadAndWriteBack(key, loader, store, remoteKey, null, null);
                         }
-                        if (read.value() != null) {
-                            CacheEntry<V> hit = l2Hit(read);
+                        if (again.value() != null) {
+                            CacheEntry<V> hit = l2Hit(again);
                             if (hit == null) { // corrupt: repair with a direct, fenced load
-                                return loadAndWriteBack(key, loader, store, remoteKey, read.version(), null);
+                                return loadAndWriteBack(key, loader, store, remoteKey, again, null);
                             }
                             metrics.clusterFills.increment();
                             return CompletableFuture.completedFuture(hit);
                         }
-                        return loadOncePerCluster(key, loader, store, remoteKey, read.version(), deadline, true);
+                        return loadOncePerCluster(key, loader, store, remoteKey, again, deadline, true);
                     });
         });
     }
 
-    /** Calls the loader, writes a value back fenced on {@code version}, then releases the lease. */
+    /** Calls the loader, writes a value back fenced on what was {@code read}, then releases the lease. */
     @SuppressWarnings(
             "FutureReturnValueIgnored") // the lease release is best effort: an unreleased lease expires on its own
     private CompletableFuture<CacheEntry<V>> loadAndWriteBack(
@@ -1113,11 +1113,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
             AsyncCacheLoader<K, V> loader,
             GuardedRemoteStore store,
             String remoteKey,
-            long version,
+            @Nullable RemoteValue read, // null: L2 did not answer, so never write back
             @Nullable String leaseToken) {
         return callLoader(key, loader).handle((loaded, error) -> {
-            CompletableFuture<?> written = loaded != null && loaded.value != null && version >= 0
-                    ? writeBack(store, remoteKey, loaded.value, version)
+            CompletableFuture<?> written = loaded != null && loaded.value != null && writable(read)
+                    ? writeBack(store, remoteKey, loaded.value, Objects.requireNonNull(read))
                     : CompletableFuture.completedFuture(null);
             if (leaseToken != null) {
                 // after the write, so that waiters polling L2 find the value rather than the lease free
@@ -1126,8 +1126,18 @@ public final class TieredCache<K, V> implements AutoCloseable {
             if (error != null) {
                 throw error instanceof CompletionException ce ? ce : new CompletionException(error);
             }
-            return toEntry(loaded, version);
+            return toEntry(loaded, versionOf(read));
         });
+    }
+
+    /** Whether a loaded value may be written back over what was read: known, and not foreign. */
+    private static boolean writable(@Nullable RemoteValue read) {
+        return read != null && read.version() >= 0;
+    }
+
+    /** The version an L1 entry carries: -1 when L2 did not say. */
+    private static long versionOf(@Nullable RemoteValue read) {
+        return read == null ? -1 : read.version();
     }
 
     /** An L1 entry for a value read from L2 (counted as an L2 hit), or null if its bytes are corrupt. */
@@ -1150,7 +1160,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 || !Objects.requireNonNull(repairs).isPending(remoteKey)) {
             return read;
         }
-        return new RemoteValue(null, read.version());
+        return new RemoteValue(null, read.version(), read.generation());
     }
 
     /** L2 failures are already counted by the guard; callers treat them as "no answer". */
@@ -1168,12 +1178,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
     }
 
-    private CompletableFuture<?> writeBack(GuardedRemoteStore store, String remoteKey, V value, long version) {
+    private CompletableFuture<?> writeBack(GuardedRemoteStore store, String remoteKey, V value, RemoteValue read) {
         byte[] bytes = encodeForL2(value);
         if (bytes == null) {
             return CompletableFuture.completedFuture(null);
         }
-        return store.putIfVersion(remoteKey, bytes, version, l2Ttl).whenComplete((written, error) -> {
+        return store.putIfVersion(remoteKey, bytes, read, l2Ttl).whenComplete((written, error) -> {
             if (error == null && !written) {
                 metrics.l2FencedWrites.increment();
             }
@@ -1380,8 +1390,17 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
 
         @Override
+        @SuppressWarnings("FutureReturnValueIgnored") // the callback flushes whatever the answer
         public void messagesMayHaveBeenLost() {
-            flushLocally();
+            GuardedRemoteStore store = remote;
+            if (store == null) {
+                flushLocally();
+                return;
+            }
+            // The message may announce a clear: learn it before flushing, so that no read between the
+            // flush and the learning refills L1 with a value the clear retired. Flushed once, off the
+            // Redis I/O thread, whatever L2 answers.
+            store.refreshClears().whenCompleteAsync((cleared, error) -> flushLocally(), executor);
         }
     }
 
@@ -1406,6 +1425,27 @@ public final class TieredCache<K, V> implements AutoCloseable {
             locks[i] = new ReentrantLock();
         }
         return locks;
+    }
+
+    /**
+     * Asks L2 whether another instance cleared it (once a second, and when the bus announces a flush);
+     * if so, L1 is flushed too, since it may hold values read from L2 before the clear.
+     */
+    @SuppressWarnings("FutureReturnValueIgnored") // the callback handles the answer; a failure retries next second
+    private void learnClears() {
+        GuardedRemoteStore store = remote;
+        if (store == null) {
+            return;
+        }
+        store.refreshClears()
+                .thenAcceptAsync(
+                        cleared -> {
+                            if (Boolean.TRUE.equals(cleared)) {
+                                log.info("cache '{}': L2 was cleared by another instance; L1 flushed", name);
+                                flushLocally();
+                            }
+                        },
+                        executor);
     }
 
     @Override

@@ -25,7 +25,8 @@ final class InMemoryRemoteStore implements RemoteStore {
     }
 
     @Override
-    public CompletionStage<Boolean> putIfVersion(String key, byte[] value, long expectedVersion, Duration ttl) {
+    public CompletionStage<Boolean> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
+        long expectedVersion = read.version();
         return call(() -> {
             boolean[] written = {false};
             data.compute(key, (k, old) -> {

@@ -410,6 +410,30 @@ class InvalidationIT {
     }
 
     @Test
+    void aLoadInFlightDuringInvalidateAllNeverWritesAValueReadableAfterIt(TestRedis redis) throws Exception {
+        CountDownLatch loading = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        TieredCache<String, String> a = instance(redis, "a", k -> {
+            String read = database.get(); // reads v1 ...
+            loading.countDown();
+            release.await(); // ... and returns it after the clear
+            return read;
+        });
+        Future<String> slow = pool.submit(() -> a.get("k"));
+        assertThat(loading.await(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        database.set("v2");
+        a.invalidateAll();
+        release.countDown();
+        assertThat(slow.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isEqualTo("v1"); // its caller asked before
+        waiting().until(() -> rawL2(redis, "k") != null); // the write-back has landed (fenced or not)
+        TieredCache<String, String> later = instance(redis, "later", k -> database.get());
+        assertThat(later.get("k"))
+                .as("a value loaded before the clear, read after it")
+                .isEqualTo("v2");
+        assertThat(a.get("k")).isEqualTo("v2");
+    }
+
+    @Test
     void aSlowLoadThatStartedBeforeAnInvalidationIsNotKept(TestRedis redis) throws Exception {
         CountDownLatch loading = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);

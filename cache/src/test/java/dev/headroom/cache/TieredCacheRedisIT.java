@@ -8,6 +8,7 @@ import dev.headroom.testing.HeadroomServices;
 import dev.headroom.testing.RedisProcess;
 import dev.headroom.testing.TestRedis;
 import io.lettuce.core.RedisClient;
+import io.lettuce.core.ScriptOutputType;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
@@ -239,23 +240,93 @@ class TieredCacheRedisIT {
     }
 
     @Test
-    void invalidateAllRemovesOnlyThisCachesKeys(TestRedis redis) {
+    void invalidateAllRetiresOnlyThisCachesValuesNotThoseOfAPrefixThatStartsTheSame(TestRedis redis) {
         TieredCache<String, String> mine =
-                cacheOn(redis.uri(), redis.key("mine:")).loader(k -> "m").build();
+                cacheOn(redis.uri(), redis.key("user")).loader(k -> "m").build();
         TieredCache<String, String> other =
-                cacheOn(redis.uri(), redis.key("other:")).loader(k -> "o").build();
+                cacheOn(redis.uri(), redis.key("users:")).loader(k -> "o").build();
         for (int i = 0; i < 50; i++) {
-            mine.put("k" + i, "m");
-            other.put("k" + i, "o");
+            mine.put("k" + i, "put");
+            other.put("k" + i, "put");
         }
         mine.invalidateAll();
+        AtomicInteger mineLoads = new AtomicInteger();
+        AtomicInteger otherLoads = new AtomicInteger();
+        // fresh instances: nothing in L1, everything from Redis
+        TieredCache<String, String> mineLater = cacheOn(redis.uri(), redis.key("user"))
+                .loader(k -> {
+                    mineLoads.incrementAndGet();
+                    return "loaded";
+                })
+                .build();
+        TieredCache<String, String> otherLater = cacheOn(redis.uri(), redis.key("users:"))
+                .loader(k -> {
+                    otherLoads.incrementAndGet();
+                    return "loaded";
+                })
+                .build();
+        for (int i = 0; i < 50; i++) {
+            assertThat(mineLater.get("k" + i)).isEqualTo("loaded");
+            assertThat(otherLater.get("k" + i)).as("the other cache's value").isEqualTo("put");
+        }
+        assertThat(mineLoads).hasValue(50);
+        assertThat(otherLoads).hasValue(0);
+    }
+
+    /** How many SCAN calls this Redis has served since its start (INFO commandstats). */
+    private static long scanCalls(TestRedis redis) {
         RedisClient client = redis.newClient();
         try (StatefulRedisConnection<String, String> c = client.connect()) {
-            assertThat(c.sync().keys(redis.key("mine:") + "*")).isEmpty();
-            assertThat(c.sync().keys(redis.key("other:") + "*")).hasSize(50);
+            for (String line : c.sync().info("commandstats").split("\r?\n")) {
+                if (line.startsWith("cmdstat_scan:")) {
+                    int start = line.indexOf("calls=") + "calls=".length();
+                    return Long.parseLong(line.substring(start, line.indexOf(',', start)));
+                }
+            }
+            return 0;
         } finally {
             client.shutdown();
         }
+    }
+
+    @Test
+    void invalidateAllIsOneCommandEvenOverABigKeyspace(TestRedis redis) {
+        // 200,000 other keys: a SCAN of the keyspace cannot finish within the default 200 ms L2 timeout
+        RedisClient client = redis.newClient();
+        try (StatefulRedisConnection<String, String> c = client.connect()) {
+            c.sync()
+                    .eval(
+                            "for i = 1, 200000 do redis.call('SET', ARGV[1] .. i, 'x') end return 0",
+                            ScriptOutputType.INTEGER,
+                            new String[0],
+                            redis.key("filler:"));
+        } finally {
+            client.shutdown();
+        }
+        RedisRemoteStore store = RedisRemoteStore.builder()
+                .uri(redis.uri())
+                .keyPrefix(redis.key("c:"))
+                .build();
+        closeables.add(store);
+        TieredCache<String, String> cache = TieredCache.<String, String>builder("big")
+                .remote(store, Codec.utf8()) // the default l2Timeout (200 ms)
+                .meterRegistry(registry)
+                .loader(k -> "loaded")
+                .build();
+        closeables.add(cache);
+        cache.put("k", "put");
+        long scansBefore = scanCalls(redis);
+        cache.invalidateAll();
+        // Not a keyspace walk: a SCAN over 200,000 keys is 400 calls or more. The allowance is for
+        // the odd SCAN another test's cleanup might make on this shared Redis meanwhile.
+        assertThat(scanCalls(redis) - scansBefore)
+                .as("SCAN calls made by invalidateAll")
+                .isLessThan(50);
+        assertThat(registry.get("headroom.cache.l2.repairs.pending").gauge().value())
+                .as("a clear L2 did not take would be pending")
+                .isZero();
+        assertThat(count("headroom.cache.l2.errors", "kind", "failure")).isZero();
+        assertThat(cache.get("k")).isEqualTo("loaded");
     }
 
     @Test

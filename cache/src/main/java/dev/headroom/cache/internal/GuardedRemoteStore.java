@@ -66,8 +66,8 @@ public final class GuardedRemoteStore {
         return guard(() -> store.get(key));
     }
 
-    public CompletableFuture<Boolean> putIfVersion(String key, byte[] value, long expectedVersion, Duration ttl) {
-        return guard(() -> store.putIfVersion(key, value, expectedVersion, ttl));
+    public CompletableFuture<Boolean> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
+        return guard(() -> store.putIfVersion(key, value, read, ttl));
     }
 
     public CompletableFuture<Long> put(String key, byte[] value, Duration ttl) {
@@ -88,6 +88,10 @@ public final class GuardedRemoteStore {
 
     public CompletableFuture<Void> clear() {
         return guard(store::clear);
+    }
+
+    public CompletableFuture<Boolean> refreshClears() {
+        return guard(store::refreshClears);
     }
 
     public void close() {
