@@ -395,7 +395,10 @@ public final class RedisRemoteStore implements RemoteStore {
         if (stored.version() < 0) {
             return stored; // foreign
         }
-        long known = generation.accumulateAndGet(stored.generation(), Math::max);
+        long known = generation.get(); // a plain read on the hot path; a write only to learn a clear
+        if (stored.generation() > known) {
+            known = generation.accumulateAndGet(stored.generation(), Math::max);
+        }
         if (stored.generation() < known && stored.value() != null) {
             return new RemoteValue(null, stored.version(), known);
         }
