@@ -512,8 +512,16 @@ public final class TieredCache<K, V> implements AutoCloseable {
                         metrics.loadFailures.increment();
                         throw new CacheLoadException(name, unwrap(error));
                     }
-                    metrics.loadSuccesses.add(values.size());
-                    metrics.loadNulls.add(keys.size() - values.size());
+                    // Only the keys asked for count: a bulk loader may return extra keys (ignored) or
+                    // null values, and the counts must never go negative.
+                    int found = 0;
+                    for (K key : keys) {
+                        if (values.get(key) != null) {
+                            found++;
+                        }
+                    }
+                    metrics.loadSuccesses.add(found);
+                    metrics.loadNulls.add(keys.size() - found);
                     return values;
                 });
     }

@@ -674,6 +674,24 @@ class TieredCacheTest {
     }
 
     @Test
+    void aBulkLoaderReturningExtraKeysNeverDrivesTheLoadCountsNegative() {
+        TieredCache<String, String> cache = builder()
+                .bulkLoader(keys -> {
+                    Map<String, String> found = new java.util.HashMap<>();
+                    for (String k : keys) {
+                        found.put(k, "v-" + k);
+                        found.put(k + "-extra1", "x"); // more than asked for
+                        found.put(k + "-extra2", "x");
+                    }
+                    return found;
+                })
+                .build();
+        assertThat(cache.getAll(List.of("a", "b", "c"))).containsOnlyKeys("a", "b", "c");
+        assertThat(count("headroom.cache.loads", "result", "success")).isEqualTo(3);
+        assertThat(count("headroom.cache.loads", "result", "absent")).isZero();
+    }
+
+    @Test
     void getAllAnswersFromL1AndL2AndBulkLoadsOnlyTheRestInOneCall() {
         InMemoryRemoteStore store = new InMemoryRemoteStore();
         List<java.util.Set<String>> bulkCalls = new java.util.concurrent.CopyOnWriteArrayList<>();
