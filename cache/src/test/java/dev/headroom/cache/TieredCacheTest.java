@@ -420,6 +420,30 @@ class TieredCacheTest {
     }
 
     @Test
+    void aSyncReadWaitsNoLongerThanItsRequestsDeadline() {
+        CompletableFuture<String> slow = new CompletableFuture<>();
+        AtomicInteger calls = new AtomicInteger();
+        TieredCache<String, String> cache = builder()
+                .loadTimeout(Duration.ofSeconds(3))
+                .asyncLoader(k -> {
+                    calls.incrementAndGet();
+                    return slow;
+                })
+                .build();
+        try (dev.headroom.core.RequestContext.Scope scope = dev.headroom.core.RequestContext.current()
+                .withTimeout(Duration.ofMillis(50))
+                .open()) {
+            assertThatThrownBy(() -> cache.get("k"))
+                    .isInstanceOf(CacheLoadException.class)
+                    .hasRootCauseInstanceOf(java.util.concurrent.TimeoutException.class)
+                    .hasStackTraceContaining("deadline");
+        }
+        slow.complete("v"); // the load went on for the others: it still lands
+        assertThat(cache.get("k")).isEqualTo("v");
+        assertThat(calls).hasValue(1);
+    }
+
+    @Test
     void anL2ThatNeverAnswersCostsItsTimeoutThenTheLoaderServes() {
         InMemoryRemoteStore store = new InMemoryRemoteStore();
         store.hanging.set(true);
