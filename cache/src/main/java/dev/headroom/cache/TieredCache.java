@@ -365,7 +365,13 @@ public final class TieredCache<K, V> implements AutoCloseable {
         @SuppressWarnings("unchecked")
         AsyncCacheLoader<K, V> typed = (AsyncCacheLoader<K, V>) loader;
         Object served = readL1(key, null, typed);
-        return served != MISS ? CompletableFuture.completedFuture(cast(served)) : slowGet(key, typed);
+        if (served != MISS) {
+            return CompletableFuture.completedFuture(cast(served));
+        }
+        CompletableFuture<@Nullable V> value = slowGet(key, typed);
+        // The caller's continuations run on the cache's executor, never on the Redis I/O thread
+        // that completed the load (a blocking call there stalls every L2 call of the process).
+        return value.isDone() ? value : value.thenApplyAsync(Function.identity(), executor);
     }
 
     /**
@@ -1230,14 +1236,17 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private CompletableFuture<Loaded<V>> callLoader(K key, AsyncCacheLoader<K, V> loader) {
         long start = ticker.read();
         CompletableFuture<@Nullable V> stage;
-        try {
-            CompletionStage<@Nullable V> loading = loader.load(key);
-            if (loading == null) { // a loader outside null-checked code can still return one
-                throw new NullPointerException("loader returned a null stage");
+        if (loader instanceof TieredCache<?, ?>.OnExecutor) {
+            stage = startLoad(key, loader); // it hops to the executor itself
+        } else {
+            // Called from an L2 reply, this would run the caller's loader on the Redis I/O thread,
+            // where anything blocking stalls every other L2 call of the process.
+            try {
+                stage = CompletableFuture.supplyAsync(() -> startLoad(key, loader), executor)
+                        .thenCompose(Function.identity());
+            } catch (RuntimeException e) { // the executor refused (shut down)
+                stage = CompletableFuture.<@Nullable V>failedFuture(e);
             }
-            stage = loading.toCompletableFuture();
-        } catch (RuntimeException e) {
-            stage = CompletableFuture.<@Nullable V>failedFuture(e);
         }
         return stage.handle((value, error) -> {
             long nanos = ticker.read() - start;
@@ -1312,8 +1321,34 @@ public final class TieredCache<K, V> implements AutoCloseable {
         return loader;
     }
 
+    private CompletableFuture<@Nullable V> startLoad(K key, AsyncCacheLoader<K, V> loader) {
+        try {
+            CompletionStage<@Nullable V> loading = loader.load(key);
+            if (loading == null) { // a loader outside null-checked code can still return one
+                throw new NullPointerException("loader returned a null stage");
+            }
+            return loading.toCompletableFuture();
+        } catch (RuntimeException e) {
+            return CompletableFuture.<@Nullable V>failedFuture(e);
+        }
+    }
+
     private AsyncCacheLoader<K, V> adapt(CacheLoader<? super K, ? extends V> loader) {
-        return key -> this.<@Nullable V>runOnExecutor(() -> loader.load(key));
+        return new OnExecutor(loader);
+    }
+
+    /** A synchronous loader, run on the loader executor. */
+    private final class OnExecutor implements AsyncCacheLoader<K, V> {
+        private final CacheLoader<? super K, ? extends V> loader;
+
+        OnExecutor(CacheLoader<? super K, ? extends V> loader) {
+            this.loader = loader;
+        }
+
+        @Override
+        public CompletionStage<@Nullable V> load(K key) {
+            return TieredCache.this.<@Nullable V>runOnExecutor(() -> loader.load(key));
+        }
     }
 
     /** Runs a blocking, throwing task on the loader executor; a checked failure fails the future. */

@@ -273,6 +273,31 @@ class TieredCacheRedisIT {
         assertThat(otherLoads).hasValue(0);
     }
 
+    @Test
+    void asyncLoadersAndGetAsyncContinuationsNeverRunOnTheRedisIoThread(TestRedis redis) throws Exception {
+        java.util.Set<String> loaderThreads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        TieredCache<String, String> cache = cacheOn(redis.uri(), redis.key("io:"))
+                .meterRegistry(registry)
+                .asyncLoader(k -> {
+                    loaderThreads.add(Thread.currentThread().getName());
+                    return java.util.concurrent.CompletableFuture.completedFuture("v-" + k);
+                })
+                .build();
+        closeables.add(cache);
+        String continuation = cache.getAsync("k")
+                .thenApply(v -> Thread.currentThread().getName())
+                .get(TIMEOUT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(continuation).as("the caller's continuation").doesNotStartWith("lettuce");
+        // a blocking get nested in a continuation: on the I/O thread it would wait for a reply that
+        // thread itself has to read
+        String nested = cache.getAsync("k2")
+                .thenApply(v -> cache.get("k3"))
+                .get(TIMEOUT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+        assertThat(nested).isEqualTo("v-k3");
+        assertThat(loaderThreads).isNotEmpty().noneMatch(t -> t.startsWith("lettuce"));
+        assertThat(count("headroom.cache.l2.errors", "kind", "failure")).isZero();
+    }
+
     /** How many SCAN calls this Redis has served since its start (INFO commandstats). */
     private static long scanCalls(TestRedis redis) {
         RedisClient client = redis.newClient();

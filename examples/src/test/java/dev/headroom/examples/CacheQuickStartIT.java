@@ -51,8 +51,11 @@ class CacheQuickStartIT {
             // README: end
             assertThat(p).isEqualTo(new Product(42, "widget 42"));
             assertThat(products.get("42")).isEqualTo(p);
+            assertThat(meterRegistry.find("headroom.cache.gets").meters()).isNotEmpty();
         }
-        assertThat(meterRegistry.find("headroom.cache.gets").meters()).isNotEmpty();
+        assertThat(meterRegistry.find("headroom.cache.gets").meters())
+                .as("removed on close")
+                .isEmpty();
         assertThat(Codec.utf8().name()).isEqualTo("utf8");
     }
 }
