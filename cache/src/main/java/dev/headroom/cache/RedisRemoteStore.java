@@ -36,7 +36,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Each cache key is one Redis string, {@code <prefix>{<key>}}, holding the version, the clear
  * generation it was written under (omitted while 0) and the value: {@code
- * <version>[:<generation>]|v<value bytes>}, or {@code <version>[:<generation>]|-} once invalidated;
+ * <version>[:<generation>]@<written at, Redis ms>|v<value bytes>}, or {@code
+ * <version>[:<generation>]|-} once invalidated;
  * {@link #clear()} is one command that moves {@code <prefix>generation} on, after which older values
  * read as absent. Its load lease
  * is the string {@code <prefix>{<key>}:lease}. Keeping both in one key makes every operation a
@@ -69,6 +70,8 @@ public final class RedisRemoteStore implements RemoteStore {
               local sep = string.find(cur, '|', 1, true)
               if not sep then return nil, nil end
               local head = string.sub(cur, 1, sep - 1)
+              local at = string.find(head, '@', 1, true)
+              if at then head = string.sub(head, 1, at - 1) end
               local colon = string.find(head, ':', 1, true)
               if not colon then return tonumber(head), 0 end
               return tonumber(string.sub(head, 1, colon - 1)), tonumber(string.sub(head, colon + 1))
@@ -76,6 +79,10 @@ public final class RedisRemoteStore implements RemoteStore {
             local function stamp(ver, gen)
               if gen == 0 then return string.format('%.0f', ver) end
               return string.format('%.0f', ver) .. ':' .. string.format('%.0f', gen)
+            end
+            local function written_now()
+              local t = redis.call('TIME')
+              return '@' .. string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
             end
             """;
 
@@ -100,7 +107,7 @@ public final class RedisRemoteStore implements RemoteStore {
             local ver, gen = version_of(redis.call('GET', KEYS[1]))
             local read_gen = tonumber(ARGV[4])
             if ver == nil or ver ~= tonumber(ARGV[2]) or gen > read_gen then return 0 end
-            redis.call('SET', KEYS[1], stamp(ver, read_gen) .. '|v' .. ARGV[1], 'PX', ARGV[3])
+            redis.call('SET', KEYS[1], stamp(ver, read_gen) .. written_now() .. '|v' .. ARGV[1], 'PX', ARGV[3])
             return 1
             """;
 
@@ -108,7 +115,7 @@ public final class RedisRemoteStore implements RemoteStore {
             local ver, gen = version_of(redis.call('GET', KEYS[1]))
             ver = next_version(ver)
             gen = math.max(gen or 0, tonumber(ARGV[3]))
-            redis.call('SET', KEYS[1], stamp(ver, gen) .. '|v' .. ARGV[1], 'PX', ARGV[2])
+            redis.call('SET', KEYS[1], stamp(ver, gen) .. written_now() .. '|v' .. ARGV[1], 'PX', ARGV[2])
             return ver
             """;
     private static final String INVALIDATE = VERSION_OF + NEXT_VERSION + """
@@ -372,6 +379,17 @@ public final class RedisRemoteStore implements RemoteStore {
                 return FOREIGN;
             }
         }
+        long writtenAt = 0;
+        if (i < raw.length && raw[i] == '@') {
+            int start = ++i;
+            while (i < raw.length && i - start < 18 && raw[i] >= '0' && raw[i] <= '9') {
+                writtenAt = writtenAt * 10 + (raw[i] - '0');
+                i++;
+            }
+            if (i == start) {
+                return FOREIGN;
+            }
+        }
         if (i + 1 >= raw.length || raw[i] != '|') {
             return FOREIGN;
         }
@@ -380,7 +398,7 @@ public final class RedisRemoteStore implements RemoteStore {
             return new RemoteValue(null, version, generation);
         }
         if (flag == 'v') {
-            return new RemoteValue(Arrays.copyOfRange(raw, i + 2, raw.length), version, generation);
+            return new RemoteValue(Arrays.copyOfRange(raw, i + 2, raw.length), version, generation, writtenAt);
         }
         return FOREIGN;
     }
@@ -402,7 +420,9 @@ public final class RedisRemoteStore implements RemoteStore {
         if (stored.generation() < known && stored.value() != null) {
             return new RemoteValue(null, stored.version(), known);
         }
-        return stored.generation() == known ? stored : new RemoteValue(stored.value(), stored.version(), known);
+        return stored.generation() == known
+                ? stored
+                : new RemoteValue(stored.value(), stored.version(), known, stored.writtenAtMillis());
     }
 
     @Override

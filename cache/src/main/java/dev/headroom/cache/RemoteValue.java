@@ -14,14 +14,28 @@ import org.jspecify.annotations.Nullable;
  *     read this: handed back to {@link RemoteStore#putIfVersion}, so that a load that read before a
  *     clear never writes a value that readers after the clear can see; 0 for a store without
  *     generations
+ * @param writtenAtMillis when the value was written, in epoch milliseconds of the store's clock (0:
+ *     unknown); a cache filling L1 from it keeps it no longer than a value loaded then, so a value is
+ *     never served past its TTL counted from the load, however many tiers it passed through
  */
 // The bytes pass from the store to the codec without a copy on the L2 hit path; equals compares
 // the array by identity, and nothing compares RemoteValues.
 @SuppressWarnings("ArrayRecordComponent")
-public record RemoteValue(byte @Nullable [] value, long version, long generation) {
+public record RemoteValue(byte @Nullable [] value, long version, long generation, long writtenAtMillis) {
 
     /** An absent value at version 0, generation 0. */
-    public static final RemoteValue ABSENT = new RemoteValue(null, 0, 0);
+    public static final RemoteValue ABSENT = new RemoteValue(null, 0, 0, 0);
+
+    /**
+     * A value whose write time is unknown.
+     *
+     * @param value the encoded value, or null if the store has none
+     * @param version the key's version
+     * @param generation the clear generation the read was made under
+     */
+    public RemoteValue(byte @Nullable [] value, long version, long generation) {
+        this(value, version, generation, 0);
+    }
 
     /**
      * A value of a store without clear generations (generation 0).
@@ -30,6 +44,6 @@ public record RemoteValue(byte @Nullable [] value, long version, long generation
      * @param version the key's version
      */
     public RemoteValue(byte @Nullable [] value, long version) {
-        this(value, version, 0);
+        this(value, version, 0, 0);
     }
 }

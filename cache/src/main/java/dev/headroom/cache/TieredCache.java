@@ -1156,14 +1156,22 @@ public final class TieredCache<K, V> implements AutoCloseable {
         return read == null ? -1 : read.version();
     }
 
-    /** An L1 entry for a value read from L2 (counted as an L2 hit), or null if its bytes are corrupt. */
+    /** An L1 entry for a value read from L2 (counted as an L2 hit), or null if its bytes are corrupt or it is past its whole life. */
     private @Nullable CacheEntry<V> l2Hit(RemoteValue read) {
         V decoded = decode(Objects.requireNonNull(read.value()));
         if (decoded == null) {
             return null;
         }
+        // As old as when it was written, not as new as this read: an L1 entry filled from L2 must not
+        // outlive a value loaded at that moment (the store's clock against ours: NTP-close).
+        long ageNanos = read.writtenAtMillis() <= 0
+                ? 0
+                : TimeUnit.MILLISECONDS.toNanos(Math.max(0, System.currentTimeMillis() - read.writtenAtMillis()));
+        if (ageNanos >= ttlNanos + graceNanos) {
+            return null; // past its whole life: load instead, and overwrite it fenced
+        }
         metrics.l2Hits.increment();
-        return newEntry(decoded, 0, read.version());
+        return newEntry(decoded, 0, read.version(), ageNanos);
     }
 
     /**
@@ -1272,7 +1280,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
     }
 
     private CacheEntry<V> newEntry(V value, long loadNanos, long version) {
-        long now = ticker.read();
+        return newEntry(value, loadNanos, version, 0);
+    }
+
+    private CacheEntry<V> newEntry(V value, long loadNanos, long version, long ageNanos) {
+        long now = ticker.read() - ageNanos;
         long ttl = ttlNanos;
         if (ttlJitter > 0) {
             RandomGenerator r = random != null ? random : ThreadLocalRandom.current();

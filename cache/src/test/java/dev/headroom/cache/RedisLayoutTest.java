@@ -22,6 +22,15 @@ class RedisLayoutTest {
         assertThat(parse("7|-").value()).isNull();
         assertThat(parse("7|-").version()).isEqualTo(7);
 
+        RemoteValue stamped = parse("1700000000000123:1700000000000456@1700000000789|vx");
+        assertThat(stamped.version()).isEqualTo(1700000000000123L);
+        assertThat(stamped.generation()).isEqualTo(1700000000000456L);
+        assertThat(stamped.writtenAtMillis()).isEqualTo(1700000000789L);
+        assertThat(new String(stamped.value(), StandardCharsets.UTF_8)).isEqualTo("x");
+        assertThat(parse("9@42|-").value()).isNull();
+        assertThat(parse("9@|vx").version())
+                .as("an empty write time is foreign")
+                .isEqualTo(-1);
         assertThat(RedisRemoteStore.parse(null)).isEqualTo(RemoteValue.ABSENT);
         for (String foreign : new String[] {"plain", "|vx", "5|", "5|x", "7|-x", "12345678901234567890|vx", "-1|vx"}) {
             assertThat(parse(foreign).value()).as(foreign).isNull();

@@ -298,6 +298,40 @@ class TieredCacheRedisIT {
         assertThat(count("headroom.cache.l2.errors", "kind", "failure")).isZero();
     }
 
+    @Test
+    void anL1EntryFilledFromRedisLivesNoLongerThanTheRedisValuesAge(TestRedis redis) {
+        dev.headroom.core.testing.FakeTicker ticker = new dev.headroom.core.testing.FakeTicker();
+        AtomicInteger loads = new AtomicInteger();
+        TieredCache<String, String> cache = cacheOn(redis.uri(), redis.key("aged:"))
+                .ttl(Duration.ofSeconds(10))
+                .ttlJitter(0)
+                .earlyRefreshBeta(0)
+                .ticker(ticker)
+                .meterRegistry(registry)
+                .loader(k -> "loaded-" + loads.incrementAndGet())
+                .build();
+        closeables.add(cache);
+        long now = System.currentTimeMillis();
+        RedisClient client = redis.newClient();
+        try (StatefulRedisConnection<String, String> c = client.connect()) {
+            // written by another instance 9 s ago: 1 s of its 10 s TTL left
+            c.sync().set(redis.key("aged:{old}"), "5@" + (now - 9_000) + "|vnine-seconds-old");
+            // written 60 s ago: past its whole life (ttl, no grace), though Redis still holds it
+            c.sync().set(redis.key("aged:{ancient}"), "5@" + (now - 60_000) + "|vancient");
+        } finally {
+            client.shutdown();
+        }
+        assertThat(cache.get("old")).isEqualTo("nine-seconds-old");
+        assertThat(count("headroom.cache.gets", "tier", "l2")).isEqualTo(1);
+        ticker.advance(Duration.ofSeconds(2)); // past the 1 s the value had left: L1 must not answer
+        cache.get("old");
+        assertThat(count("headroom.cache.gets", "tier", "l2"))
+                .as("the second read went past L1 (a fresh 10 s L1 entry would have answered it)")
+                .isEqualTo(2);
+        assertThat(cache.get("ancient")).as("never served: older than its TTL").isEqualTo("loaded-1");
+        assertThat(loads).hasValue(1);
+    }
+
     /** How many SCAN calls this Redis has served since its start (INFO commandstats). */
     private static long scanCalls(TestRedis redis) {
         RedisClient client = redis.newClient();
