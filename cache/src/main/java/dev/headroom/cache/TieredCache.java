@@ -1089,8 +1089,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
             boolean waited) {
         String token = Long.toHexString(ThreadLocalRandom.current().nextLong());
         return orNullOnFailure(store.tryLease(remoteKey, token, leaseTtl)).thenCompose(acquired -> {
-            if (acquired == null) { // L2 failing: do not wait on it
-                return loadAndWriteBack(key, loader, store, remoteKey, null, null);
+            if (acquired == null) {
+                // No answer: do not wait on L2. Redis may still have taken the lease (the reply was
+                // late), so write back fenced on what was read and release what we may hold: the
+                // others waiting on it then find the value, or the lease free.
+                return loadAndWriteBack(key, loader, store, remoteKey, read, token);
             }
             if (acquired) {
                 return loadAndWriteBack(key, loader, store, remoteKey, read, token);

@@ -61,6 +61,34 @@ final class InMemoryRemoteStore implements RemoteStore {
         });
     }
 
+    /** Lease holders by key, when {@link #leases} is on (off: every lease is granted, as by default). */
+    final ConcurrentHashMap<String, String> leaseHolders = new ConcurrentHashMap<>();
+
+    final AtomicBoolean leases = new AtomicBoolean();
+
+    /** The next lease request is applied, but its answer never comes: a reply lost to a timeout. */
+    final AtomicBoolean nextLeaseAnswerLost = new AtomicBoolean();
+
+    @Override
+    public CompletionStage<Boolean> tryLease(String key, String token, Duration ttl) {
+        if (!leases.get()) {
+            return RemoteStore.super.tryLease(key, token, ttl);
+        }
+        calls.incrementAndGet();
+        RemoteValue current = data.get(key);
+        boolean granted = (current == null || current.value() == null) && leaseHolders.putIfAbsent(key, token) == null;
+        if (nextLeaseAnswerLost.getAndSet(false)) {
+            return new CompletableFuture<>();
+        }
+        return CompletableFuture.completedFuture(granted);
+    }
+
+    @Override
+    public CompletionStage<Void> releaseLease(String key, String token) {
+        leaseHolders.remove(key, token);
+        return CompletableFuture.completedFuture(null);
+    }
+
     @Override
     public void close() {}
 

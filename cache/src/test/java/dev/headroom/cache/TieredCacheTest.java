@@ -444,6 +444,25 @@ class TieredCacheTest {
     }
 
     @Test
+    void aLeaseGrantedButAnsweredTooLateIsReleasedAndTheValueStillWrittenBackFenced() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        store.leases.set(true);
+        store.nextLeaseAnswerLost.set(true); // Redis takes the lease; the reply misses l2Timeout
+        TieredCache<String, String> cache = builder()
+                .remote(store, Codec.utf8())
+                .l2Timeout(Duration.ofMillis(50))
+                .l2LoadLease(Duration.ofSeconds(30))
+                .loader(k -> "v-" + k)
+                .build();
+        assertThat(cache.get("k")).isEqualTo("v-k");
+        await().atMost(TIMEOUT).until(() -> store.data.containsKey("k"));
+        assertThat(new String(store.data.get("k").value(), StandardCharsets.UTF_8))
+                .as("the others waiting on the lease find the value")
+                .isEqualTo("v-k");
+        await().atMost(TIMEOUT).until(store.leaseHolders::isEmpty); // not left to expire in 30 s
+    }
+
+    @Test
     void anL2ThatNeverAnswersCostsItsTimeoutThenTheLoaderServes() {
         InMemoryRemoteStore store = new InMemoryRemoteStore();
         store.hanging.set(true);
