@@ -102,12 +102,18 @@ public final class RedisRemoteStore implements RemoteStore {
             end
             """;
 
-    /** Writes with the generation the value was read under; never over a newer generation's record. */
-    private static final String PUT_IF_VERSION = VERSION_OF + """
+    /**
+     * Writes with the generation the value was read under, never over a newer generation's record,
+     * and moves the version on: a second write-back fenced on the same read (a load abandoned at its
+     * timeout, finishing after the load that replaced it) is then refused instead of overwriting
+     * the newer value.
+     */
+    private static final String PUT_IF_VERSION = VERSION_OF + NEXT_VERSION + """
             local ver, gen = version_of(redis.call('GET', KEYS[1]))
             local read_gen = tonumber(ARGV[4])
             if ver == nil or ver ~= tonumber(ARGV[2]) or gen > read_gen then return 0 end
-            redis.call('SET', KEYS[1], stamp(ver, read_gen) .. written_now() .. '|v' .. ARGV[1], 'PX', ARGV[3])
+            redis.call('SET', KEYS[1], stamp(next_version(ver), read_gen) .. written_now() .. '|v' .. ARGV[1],
+              'PX', ARGV[3])
             return 1
             """;
 

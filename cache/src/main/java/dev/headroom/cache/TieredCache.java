@@ -585,7 +585,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
      */
     @SuppressWarnings("ReferenceEquality") // identity: is the registration still this put's?
     private void putThroughL2(K key, V value, GuardedRemoteStore store, String remoteKey) {
-        CompletableFuture<CacheEntry<V>> mine = new CompletableFuture<>();
+        CompletableFuture<CacheEntry<V>> mine = new PutInFlight<>();
         loading.put(key, mine);
         CacheEntry<V> entry = null;
         @Nullable RuntimeException[] notCached = {null};
@@ -770,9 +770,14 @@ public final class TieredCache<K, V> implements AutoCloseable {
         // Registered like a load, so an invalidation or put while it runs fences its install (and a
         // load in flight defers to it); readers keep getting the current L1 value meanwhile.
         CompletableFuture<CacheEntry<V>> mine = new CompletableFuture<>();
-        loading.put(key, mine);
-        runLoad(key, mine, () -> loadThrough(key, loader, true));
-        return mine.thenApply(entry -> entry == null ? null : entry.value());
+        // A put in flight is newer than anything the loader can return that L2 would accept: the
+        // refresh gets the put's value instead of replacing its registration.
+        CompletableFuture<CacheEntry<V>> registered =
+                loading.compute(key, (k, current) -> current instanceof PutInFlight ? current : mine);
+        if (registered == mine) {
+            runLoad(key, mine, () -> loadThrough(key, loader, true, mine));
+        }
+        return registered.thenApply(entry -> entry == null ? null : entry.value());
     }
 
     /** Returns the approximate number of L1 entries. */
@@ -892,7 +897,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
         CompletableFuture<CacheEntry<V>> load;
         try {
-            load = loadThrough(key, loader, true);
+            load = loadThrough(key, loader, true, null); // unregistered: see issue 12 (refresh coordination)
         } catch (RuntimeException e) {
             refreshFailed(key, e);
             return;
@@ -926,7 +931,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         metrics.l1Misses.increment();
         Registration<V> r = registerLoad(key);
         if (r.owner()) {
-            runLoad(key, r.future(), () -> loadThrough(key, loader, false));
+            runLoad(key, r.future(), () -> loadThrough(key, loader, false, r.future()));
         }
         return r.future().thenApply(entry -> entry == null ? null : entry.value());
     }
@@ -1047,7 +1052,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * loader, writing the result back to L2 fenced on the version read first. Completes with null for
      * an absence that is not to be cached.
      */
-    private CompletableFuture<CacheEntry<V>> loadThrough(K key, AsyncCacheLoader<K, V> loader, boolean bypassL2Value) {
+    private CompletableFuture<CacheEntry<V>> loadThrough(
+            K key,
+            AsyncCacheLoader<K, V> loader,
+            boolean bypassL2Value,
+            @Nullable CompletableFuture<CacheEntry<V>> registration) {
         GuardedRemoteStore store = remote;
         if (store == null) {
             return callLoader(key, loader).thenApply(loaded -> toEntry(loaded, -1));
@@ -1068,9 +1077,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
             // repair it with a direct, fenced load instead.
             boolean corrupt = read != null && read.value() != null;
             if (read == null || bypass || leaseTtl.isZero() || corrupt) {
-                return loadAndWriteBack(key, loader, store, remoteKey, read, null);
+                return loadAndWriteBack(key, loader, store, remoteKey, read, null, registration);
             }
-            return loadOncePerCluster(key, loader, store, remoteKey, read, ticker.read() + leaseTtl.toNanos(), false);
+            return loadOncePerCluster(
+                    key, loader, store, remoteKey, read, ticker.read() + leaseTtl.toNanos(), false, registration);
         });
     }
 
@@ -1086,21 +1096,22 @@ public final class TieredCache<K, V> implements AutoCloseable {
             String remoteKey,
             RemoteValue read,
             long deadline,
-            boolean waited) {
+            boolean waited,
+            @Nullable CompletableFuture<CacheEntry<V>> registration) {
         String token = Long.toHexString(ThreadLocalRandom.current().nextLong());
         return orNullOnFailure(store.tryLease(remoteKey, token, leaseTtl)).thenCompose(acquired -> {
             if (acquired == null) {
                 // No answer: do not wait on L2. Redis may still have taken the lease (the reply was
                 // late), so write back fenced on what was read and release what we may hold: the
                 // others waiting on it then find the value, or the lease free.
-                return loadAndWriteBack(key, loader, store, remoteKey, read, token);
+                return loadAndWriteBack(key, loader, store, remoteKey, read, token, registration);
             }
             if (acquired) {
-                return loadAndWriteBack(key, loader, store, remoteKey, read, token);
+                return loadAndWriteBack(key, loader, store, remoteKey, read, token, registration);
             }
             if (ticker.read() - deadline >= 0) {
                 metrics.leaseTimeouts.increment();
-                return loadAndWriteBack(key, loader, store, remoteKey, read, null);
+                return loadAndWriteBack(key, loader, store, remoteKey, read, null, registration);
             }
             if (!waited) {
                 metrics.clusterWaits.increment();
@@ -1109,33 +1120,42 @@ public final class TieredCache<K, V> implements AutoCloseable {
                     .thenCompose(ignored -> orNullOnFailure(store.get(remoteKey)))
                     .thenCompose(again -> {
                         if (again == null) {
-                            return loadAndWriteBack(key, loader, store, remoteKey, null, null);
+                            return loadAndWriteBack(key, loader, store, remoteKey, null, null, registration);
                         }
                         if (again.value() != null) {
                             CacheEntry<V> hit = l2Hit(again);
                             if (hit == null) { // corrupt: repair with a direct, fenced load
-                                return loadAndWriteBack(key, loader, store, remoteKey, again, null);
+                                return loadAndWriteBack(key, loader, store, remoteKey, again, null, registration);
                             }
                             metrics.clusterFills.increment();
                             return CompletableFuture.completedFuture(hit);
                         }
-                        return loadOncePerCluster(key, loader, store, remoteKey, again, deadline, true);
+                        return loadOncePerCluster(key, loader, store, remoteKey, again, deadline, true, registration);
                     });
         });
     }
 
     /** Calls the loader, writes a value back fenced on what was {@code read}, then releases the lease. */
-    @SuppressWarnings(
-            "FutureReturnValueIgnored") // the lease release is best effort: an unreleased lease expires on its own
+    // FutureReturnValueIgnored: the lease release is best effort (an unreleased lease expires on its
+    // own); ReferenceEquality: is the registration still this load's?
+    @SuppressWarnings({"FutureReturnValueIgnored", "ReferenceEquality"})
     private CompletableFuture<CacheEntry<V>> loadAndWriteBack(
             K key,
             AsyncCacheLoader<K, V> loader,
             GuardedRemoteStore store,
             String remoteKey,
             @Nullable RemoteValue read, // null: L2 did not answer, so never write back
-            @Nullable String leaseToken) {
+            @Nullable String leaseToken,
+            @Nullable CompletableFuture<CacheEntry<V>> registration) {
         return callLoader(key, loader).handle((loaded, error) -> {
-            CompletableFuture<?> written = loaded != null && loaded.value != null && writable(read)
+            // A load superseded meanwhile (by a put, an invalidation, a clear) may have read L2 after
+            // the newer write, so the version fence alone would let it through: it writes nothing.
+            boolean current = registration == null || loading.get(key) == registration;
+            boolean wouldWrite = loaded != null && loaded.value != null && writable(read);
+            if (wouldWrite && !current) {
+                metrics.l2Superseded.increment();
+            }
+            CompletableFuture<?> written = wouldWrite && current
                     ? writeBack(store, remoteKey, loaded.value, Objects.requireNonNull(read))
                     : CompletableFuture.completedFuture(null);
             if (leaseToken != null) {
@@ -1498,6 +1518,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
         return cause;
     }
+
+    /** The registration of a put: loads and refreshes never replace it (see {@link #refresh}). */
+    private static final class PutInFlight<V> extends CompletableFuture<CacheEntry<V>> {}
 
     private static ReentrantLock[] newLocks(int n) {
         ReentrantLock[] locks = new ReentrantLock[n];

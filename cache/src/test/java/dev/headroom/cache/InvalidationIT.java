@@ -342,6 +342,72 @@ class InvalidationIT {
     }
 
     @Test
+    void aRefreshRacingAPutOnOneInstanceLeavesItsL1AgreeingWithRedis(TestRedis redis) throws Exception {
+        AtomicInteger calls = new AtomicInteger();
+        TieredCache<String, String> a = instance(redis, "a", k -> "loaded-" + calls.incrementAndGet());
+        List<String> disagreements = new ArrayList<>();
+        for (int round = 0; round < 200; round++) {
+            String key = "k" + round;
+            CountDownLatch start = new CountDownLatch(1);
+            Future<?> put = pool.submit(() -> {
+                start.await();
+                a.put(key, "put");
+                return null;
+            });
+            Future<?> refresh = pool.submit(() -> {
+                start.await();
+                return a.refresh(key).get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+            });
+            start.countDown();
+            put.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+            refresh.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+            String inRedis = redisValue(redis, key);
+            String inL1 = a.get(key);
+            if (!java.util.Objects.equals(inRedis, inL1)) {
+                disagreements.add(key + ": L1 " + inL1 + ", Redis " + inRedis);
+            }
+        }
+        assertThat(disagreements)
+                .as("keys whose L1 value is not what Redis kept")
+                .isEmpty();
+    }
+
+    @Test
+    void aLoadAbandonedAtLoadTimeoutNeverOverwritesTheNewerValueInRedis(TestRedis redis) throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger calls = new AtomicInteger();
+        RedisRemoteStore store = RedisRemoteStore.builder()
+                .uri(redis.uri())
+                .keyPrefix(redis.keyPrefix())
+                .build();
+        TieredCache<String, String> a = TieredCache.<String, String>builder("a")
+                .remote(store, Codec.utf8())
+                .l2Timeout(L2_TIMEOUT)
+                .l2LoadLease(Duration.ZERO)
+                .loadTimeout(Duration.ofMillis(200))
+                .meterRegistry(registry)
+                .loader(k -> {
+                    if (calls.incrementAndGet() == 1) {
+                        release.await(); // slow: abandoned at loadTimeout, finishes later with old data
+                        return "late";
+                    }
+                    return "fresh";
+                })
+                .build();
+        closeables.add(a);
+        Future<String> first = pool.submit(() -> a.get("k"));
+        waiting().until(first::isDone); // failed: abandoned
+        assertThat(a.get("k")).isEqualTo("fresh"); // the next read loaded again and wrote "fresh"
+        waiting().until(() -> "fresh".equals(redisValue(redis, "k")));
+        release.countDown(); // the abandoned load finishes with "late" and must not write it back
+        waiting()
+                .until(() -> count("a", "headroom.cache.l2.skipped", "reason", "fenced")
+                                + count("a", "headroom.cache.l2.skipped", "reason", "superseded")
+                        >= 1);
+        assertThat(redisValue(redis, "k")).as("Redis keeps the newer value").isEqualTo("fresh");
+    }
+
+    @Test
     void putsRacingOnTwoInstancesEndWithBothServingWhatRedisHolds(TestRedis redis) throws Exception {
         TieredCache<String, String> a = instance(redis, "a", k -> database.get());
         TieredCache<String, String> b = instance(redis, "b", k -> database.get());
@@ -425,7 +491,13 @@ class InvalidationIT {
         a.invalidateAll();
         release.countDown();
         assertThat(slow.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isEqualTo("v1"); // its caller asked before
-        waiting().until(() -> rawL2(redis, "k") != null); // the write-back has landed (fenced or not)
+        // its write-back: refused here (the clear unregistered the load), or stamped with the old
+        // generation if it had got through
+        waiting()
+                .until(() -> count("a", "headroom.cache.l2.skipped", "reason", "superseded")
+                                        + count("a", "headroom.cache.l2.skipped", "reason", "fenced")
+                                >= 1
+                        || rawL2(redis, "k") != null);
         TieredCache<String, String> later = instance(redis, "later", k -> database.get());
         assertThat(later.get("k"))
                 .as("a value loaded before the clear, read after it")

@@ -42,6 +42,7 @@ public final class CacheMetrics {
     public final LongAdder l2Corrupt = new LongAdder();
     public final LongAdder l2Oversize = new LongAdder();
     public final LongAdder l2FencedWrites = new LongAdder();
+    public final LongAdder l2Superseded = new LongAdder();
     public final LongAdder l1Flushes = new LongAdder();
     public final LongAdder invalidationsSent = new LongAdder();
     public final LongAdder l2Repairs = new LongAdder();
@@ -84,6 +85,7 @@ public final class CacheMetrics {
         counter(registry, "headroom.cache.l2.errors", cacheName, l2Corrupt, "kind", "corrupt");
         counter(registry, "headroom.cache.l2.skipped", cacheName, l2Oversize, "reason", "oversize");
         counter(registry, "headroom.cache.l2.skipped", cacheName, l2FencedWrites, "reason", "fenced");
+        counter(registry, "headroom.cache.l2.skipped", cacheName, l2Superseded, "reason", "superseded");
         counter(registry, "headroom.cache.l1.flushes", cacheName, l1Flushes, "reason", "all");
         counter(registry, "headroom.cache.invalidations", cacheName, invalidationsSent, "direction", "sent");
         counter(registry, "headroom.cache.invalidations", cacheName, invalidationsReceived, "direction", "received");
