@@ -137,7 +137,11 @@ public final class RedisRemoteStore implements RemoteStore {
      * older generation read as absent from then on.
      */
     private static final String CLEAR = NEXT_VERSION + """
-            local gen = next_version(tonumber(redis.call('GET', KEYS[1]) or '0'))
+            local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+            -- anything but a whole number Java can read back ('1e30', 20 digits) would make every
+            -- later clear a silent no-op: start again from the clock
+            if not cur or cur ~= math.floor(cur) or cur < 0 or cur > 9007199254740991 then cur = 0 end
+            local gen = next_version(cur)
             redis.call('SET', KEYS[1], string.format('%.0f', gen))
             return gen
             """;

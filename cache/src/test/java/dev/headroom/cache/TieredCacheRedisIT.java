@@ -332,6 +332,24 @@ class TieredCacheRedisIT {
         assertThat(loads).hasValue(1);
     }
 
+    @Test
+    void aForeignValueInTheGenerationKeyDoesNotTurnInvalidateAllIntoANoOp(TestRedis redis) {
+        TieredCache<String, String> cache =
+                cacheOn(redis.uri(), redis.key("g:")).loader(k -> "loaded").build();
+        cache.put("k", "put");
+        RedisClient client = redis.newClient();
+        try (StatefulRedisConnection<String, String> c = client.connect()) {
+            c.sync().set(redis.key("g:generation"), "1e30"); // Lua reads it as a number, Java cannot
+        } finally {
+            client.shutdown();
+        }
+        cache.invalidateAll();
+        TieredCache<String, String> later =
+                cacheOn(redis.uri(), redis.key("g:")).loader(k -> "loaded").build();
+        assertThat(later.get("k")).as("a fresh instance after the clear").isEqualTo("loaded");
+        assertThat(cache.get("k")).isEqualTo("loaded");
+    }
+
     /** How many SCAN calls this Redis has served since its start (INFO commandstats). */
     private static long scanCalls(TestRedis redis) {
         RedisClient client = redis.newClient();
