@@ -85,7 +85,7 @@ import org.slf4j.LoggerFactory;
  * headroom.cache.loads{result=success|failure|absent|abandoned}}, {@code headroom.cache.load.duration}, {@code
  * headroom.cache.coalesced.waits}, {@code headroom.cache.refreshes{result}}, {@code
  * headroom.cache.refreshes.early}, {@code headroom.cache.evictions}, {@code
- * headroom.cache.l2.errors{kind}}, {@code headroom.cache.l2.skipped{reason}}, {@code
+ * headroom.cache.l2.errors{kind}}, {@code headroom.cache.l2.skipped{reason=oversize|fenced|superseded}}, {@code
  * headroom.cache.l2.breaker.state}, {@code headroom.cache.l2.repairs{result}}, {@code
  * headroom.cache.l2.repairs.pending}, {@code headroom.cache.invalidations{direction}}, {@code
  * headroom.cache.lease.outcomes{result}}, {@code headroom.cache.l1.flushes}.
