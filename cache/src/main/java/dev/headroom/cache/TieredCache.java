@@ -1151,13 +1151,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
             // A load superseded meanwhile (by a put, an invalidation, a clear) may have read L2 after
             // the newer write, so the version fence alone would let it through: it writes nothing.
             boolean current = registration == null || loading.get(key) == registration;
-            boolean wouldWrite = loaded != null && loaded.value != null && writable(read);
-            if (wouldWrite && !current) {
-                metrics.l2Superseded.increment();
+            V value = loaded == null ? null : loaded.value;
+            CompletableFuture<?> written = CompletableFuture.completedFuture(null);
+            if (value != null && read != null && writable(read)) {
+                if (current) {
+                    written = writeBack(store, remoteKey, value, read);
+                } else {
+                    metrics.l2Superseded.increment();
+                }
             }
-            CompletableFuture<?> written = wouldWrite && current
-                    ? writeBack(store, remoteKey, loaded.value, Objects.requireNonNull(read))
-                    : CompletableFuture.completedFuture(null);
             if (leaseToken != null) {
                 // after the write, so that waiters polling L2 find the value rather than the lease free
                 written.whenComplete((w, e) -> store.releaseLease(remoteKey, leaseToken));
