@@ -1,9 +1,12 @@
 package dev.headroom.benchmarks;
 
+import dev.headroom.cache.RedisRemoteStore;
 import dev.headroom.cache.RemoteStore;
 import dev.headroom.cache.TieredCache;
 import dev.headroom.core.Codec;
 import dev.headroom.core.Ticker;
+import io.lettuce.core.api.StatefulRedisConnection;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
 /** Caches shared by the L2-hit benchmarks. */
@@ -27,5 +30,21 @@ final class BenchmarkCaches {
                     throw new IllegalStateException("benchmark keys must come from L2");
                 })
                 .build();
+    }
+
+    /**
+     * Writes a value for {@link #everyReadFromL2} straight into Redis, stamped as written far in the
+     * future: the cache keeps an L1 entry filled from L2 only for what is left of the TTL counted
+     * from the write, and with a 1 ns TTL a value written now would be too old to serve from L2 at
+     * all. A future write time reads as age 0 (as clock skew does), so every read is an L2 hit.
+     */
+    static void putAgeless(
+            StatefulRedisConnection<String, byte[]> raw, RedisRemoteStore store, String key, String value) {
+        byte[] head = "1@9999999999999|v".getBytes(StandardCharsets.US_ASCII);
+        byte[] body = Codec.utf8().encode(value);
+        byte[] record = new byte[head.length + body.length];
+        System.arraycopy(head, 0, record, 0, head.length);
+        System.arraycopy(body, 0, record, head.length, body.length);
+        raw.sync().set(store.redisKey(key), record);
     }
 }

@@ -62,7 +62,7 @@ public class CacheL2HitBenchmark {
         tiered = BenchmarkCaches.everyReadFromL2("bench-l2", store);
         for (int i = 0; i < KEYS; i++) {
             keys[i] = "key-" + i;
-            tiered.put(keys[i], VALUE);
+            BenchmarkCaches.putAgeless(rawConnection, store, keys[i], VALUE);
             rawConnection.sync().set("bench:raw:" + keys[i], Codec.utf8().encode(VALUE));
         }
     }

@@ -44,7 +44,7 @@ public final class PairedL2Hit {
         for (int i = 0; i < KEYS; i++) {
             keys[i] = "key-" + i;
             rawKeys[i] = "bench:raw:" + keys[i];
-            tiered.put(keys[i], VALUE);
+            BenchmarkCaches.putAgeless(raw, store, keys[i], VALUE);
             raw.sync().set(rawKeys[i], Codec.utf8().encode(VALUE));
         }
         IntFunction<String> rawRead = i -> Codec.utf8()
