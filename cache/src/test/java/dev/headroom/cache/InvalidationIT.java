@@ -309,34 +309,51 @@ class InvalidationIT {
         return raw.charAt(bar + 1) == 'v' ? raw.substring(bar + 2) : null;
     }
 
-    @Test
-    void concurrentPutsOfOneKeyOnOneInstanceLeaveItsL1AgreeingWithRedis(TestRedis redis) throws Exception {
-        TieredCache<String, String> a = instance(redis, "a", k -> database.get());
-        int threads = 4;
+    /** One operation of a race: what a thread does to a key once the start signal is given. */
+    private interface Racer {
+        void run(String key) throws Exception;
+    }
+
+    /**
+     * Runs {@code racers} at once on a new key, {@code rounds} times, and returns the keys whose L1
+     * value on {@code cache} is not the one Redis kept after the race.
+     */
+    private List<String> disagreementsAfterRaces(
+            TestRedis redis, TieredCache<String, String> cache, int rounds, List<Racer> racers) throws Exception {
         List<String> disagreements = new ArrayList<>();
-        for (int round = 0; round < 100; round++) {
+        for (int round = 0; round < rounds; round++) {
             String key = "k" + round;
             CountDownLatch start = new CountDownLatch(1);
-            List<Future<?>> writers = new ArrayList<>();
-            for (int t = 0; t < threads; t++) {
-                String value = "r" + round + "-t" + t;
-                writers.add(pool.submit(() -> {
+            List<Future<?>> running = new ArrayList<>();
+            for (Racer racer : racers) {
+                running.add(pool.submit(() -> {
                     start.await();
-                    a.put(key, value);
+                    racer.run(key);
                     return null;
                 }));
             }
             start.countDown();
-            for (Future<?> w : writers) {
-                w.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+            for (Future<?> f : running) {
+                f.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
             }
             String inRedis = redisValue(redis, key);
-            String inL1 = a.get(key);
+            String inL1 = cache.get(key);
             if (!java.util.Objects.equals(inRedis, inL1)) {
                 disagreements.add(key + ": L1 " + inL1 + ", Redis " + inRedis);
             }
         }
-        assertThat(disagreements)
+        return disagreements;
+    }
+
+    @Test
+    void concurrentPutsOfOneKeyOnOneInstanceLeaveItsL1AgreeingWithRedis(TestRedis redis) throws Exception {
+        TieredCache<String, String> a = instance(redis, "a", k -> database.get());
+        List<Racer> writers = new ArrayList<>();
+        for (int t = 0; t < 4; t++) {
+            String value = "t" + t;
+            writers.add(key -> a.put(key, value));
+        }
+        assertThat(disagreementsAfterRaces(redis, a, 100, writers))
                 .as("keys whose L1 value is not the one the last put left in Redis")
                 .isEmpty();
     }
@@ -345,29 +362,9 @@ class InvalidationIT {
     void aRefreshRacingAPutOnOneInstanceLeavesItsL1AgreeingWithRedis(TestRedis redis) throws Exception {
         AtomicInteger calls = new AtomicInteger();
         TieredCache<String, String> a = instance(redis, "a", k -> "loaded-" + calls.incrementAndGet());
-        List<String> disagreements = new ArrayList<>();
-        for (int round = 0; round < 200; round++) {
-            String key = "k" + round;
-            CountDownLatch start = new CountDownLatch(1);
-            Future<?> put = pool.submit(() -> {
-                start.await();
-                a.put(key, "put");
-                return null;
-            });
-            Future<?> refresh = pool.submit(() -> {
-                start.await();
-                return a.refresh(key).get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
-            });
-            start.countDown();
-            put.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
-            refresh.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
-            String inRedis = redisValue(redis, key);
-            String inL1 = a.get(key);
-            if (!java.util.Objects.equals(inRedis, inL1)) {
-                disagreements.add(key + ": L1 " + inL1 + ", Redis " + inRedis);
-            }
-        }
-        assertThat(disagreements)
+        List<Racer> racers =
+                List.of(key -> a.put(key, "put"), key -> a.refresh(key).get(TIMEOUT.toSeconds(), TimeUnit.SECONDS));
+        assertThat(disagreementsAfterRaces(redis, a, 200, racers))
                 .as("keys whose L1 value is not what Redis kept")
                 .isEmpty();
     }
