@@ -107,7 +107,9 @@ class TimeoutsTest {
                     // this thread is descheduled between registering and answering on a busy machine.
                     long timeout = silent ? (1 + i % 20) * MS : 2 * TIMEOUT.toNanos();
                     CompletableFuture<Integer> bounded = timeouts.within(call, timeout);
-                    bounded.whenComplete((v, e) -> {
+                    // the counting stage is what the test waits for: allOf over the bounded futures
+                    // alone could return before their callbacks had counted
+                    CompletableFuture<Integer> counted = bounded.whenComplete((v, e) -> {
                         if (silent && e instanceof TimeoutException) {
                             timedOut.incrementAndGet();
                         } else if (!silent && e == null && v == expected) {
@@ -116,7 +118,7 @@ class TimeoutsTest {
                             wrong.incrementAndGet();
                         }
                     });
-                    all.add(bounded);
+                    all.add(counted);
                     if (!silent) {
                         call.complete(i);
                     }
