@@ -81,6 +81,39 @@ class RepositoryConventionsTest {
         assertThat(violations).as("integration tests that can skip themselves").isEmpty();
     }
 
+    /**
+     * The README and the docs must stand alone in a user's clone: every relative link resolves to a
+     * file or folder of this repository, and none climbs out of it.
+     */
+    @Test
+    void docsLinkOnlyToFilesInsideTheRepository() throws IOException {
+        java.util.regex.Pattern link = java.util.regex.Pattern.compile("\\]\\(([^)\\s]+)\\)");
+        Path root = ROOT.toAbsolutePath().normalize();
+        List<Path> documents = new ArrayList<>(List.of(root.resolve("README.md")));
+        try (Stream<Path> docs = Files.list(root.resolve("docs"))) {
+            docs.filter(f -> f.toString().endsWith(".md")).sorted().forEach(documents::add);
+        }
+        List<String> broken = new ArrayList<>();
+        for (Path document : documents) {
+            java.util.regex.Matcher m = link.matcher(Files.readString(document, StandardCharsets.UTF_8));
+            while (m.find()) {
+                String target = m.group(1);
+                if (target.startsWith("http://") || target.startsWith("https://") || target.startsWith("#")) {
+                    continue;
+                }
+                String file = target.contains("#") ? target.substring(0, target.indexOf('#')) : target;
+                Path resolved = document.getParent().resolve(file).normalize();
+                if (!resolved.startsWith(root)) {
+                    broken.add(root.relativize(document) + ": " + target + " leaves the repository");
+                } else if (!Files.exists(resolved)) {
+                    broken.add(root.relativize(document) + ": " + target + " does not exist");
+                }
+            }
+        }
+        assertThat(documents).hasSizeGreaterThanOrEqualTo(4);
+        assertThat(broken).as("links a reader of a clone cannot follow").isEmpty();
+    }
+
     private static boolean containsJava(Path dir) throws IOException {
         try (Stream<Path> files = Files.list(dir)) {
             return files.anyMatch(f -> f.toString().endsWith(".java"));
