@@ -213,8 +213,7 @@ public final class RedisRemoteStore implements RemoteStore {
                 closeQuietly(c.connection());
                 throw error instanceof CompletionException ce ? ce : new CompletionException(error);
             }
-            long gen = generation.accumulateAndGet(raw == null ? 0 : parseGeneration(raw), Math::max);
-            reported.accumulateAndGet(gen, Math::max); // nothing was cached from this store yet
+            reported.accumulateAndGet(learnGeneration(raw), Math::max); // nothing was cached from this store yet
             return c;
         });
     }
@@ -369,36 +368,28 @@ public final class RedisRemoteStore implements RemoteStore {
         if (raw == null) {
             return RemoteValue.ABSENT;
         }
-        long version = 0;
-        int i = 0;
-        while (i < raw.length && i < 18 && raw[i] >= '0' && raw[i] <= '9') {
-            version = version * 10 + (raw[i] - '0');
-            i++;
-        }
+        int i = digitsEnd(raw, 0);
         if (i == 0) {
             return FOREIGN;
         }
+        long version = number(raw, 0, i);
         long generation = 0;
         if (i < raw.length && raw[i] == ':') {
-            int start = ++i;
-            while (i < raw.length && i - start < 18 && raw[i] >= '0' && raw[i] <= '9') {
-                generation = generation * 10 + (raw[i] - '0');
-                i++;
-            }
-            if (i == start) {
+            int end = digitsEnd(raw, i + 1);
+            if (end == i + 1) {
                 return FOREIGN;
             }
+            generation = number(raw, i + 1, end);
+            i = end;
         }
         long writtenAt = 0;
         if (i < raw.length && raw[i] == '@') {
-            int start = ++i;
-            while (i < raw.length && i - start < 18 && raw[i] >= '0' && raw[i] <= '9') {
-                writtenAt = writtenAt * 10 + (raw[i] - '0');
-                i++;
-            }
-            if (i == start) {
+            int end = digitsEnd(raw, i + 1);
+            if (end == i + 1) {
                 return FOREIGN;
             }
+            writtenAt = number(raw, i + 1, end);
+            i = end;
         }
         if (i + 1 >= raw.length || raw[i] != '|') {
             return FOREIGN;
@@ -411,6 +402,23 @@ public final class RedisRemoteStore implements RemoteStore {
             return new RemoteValue(Arrays.copyOfRange(raw, i + 2, raw.length), version, generation, writtenAt);
         }
         return FOREIGN;
+    }
+
+    /** The end of the run of at most 18 ASCII digits at {@code from} (18: no long overflow). */
+    private static int digitsEnd(byte[] raw, int from) {
+        int i = from;
+        while (i < raw.length && i - from < 18 && raw[i] >= '0' && raw[i] <= '9') {
+            i++;
+        }
+        return i;
+    }
+
+    private static long number(byte[] raw, int from, int to) {
+        long n = 0;
+        for (int i = from; i < to; i++) {
+            n = n * 10 + (raw[i] - '0');
+        }
+        return n;
     }
 
     /**
@@ -535,9 +543,14 @@ public final class RedisRemoteStore implements RemoteStore {
             return notConnected();
         }
         return r.get(generationKey).thenApply(raw -> {
-            long gen = generation.accumulateAndGet(raw == null ? 0 : parseGeneration(raw), Math::max);
+            long gen = learnGeneration(raw);
             return gen > reported.getAndAccumulate(gen, Math::max);
         });
+    }
+
+    /** Takes the generation key's value (null: none yet) as the latest clear if it is newer. */
+    private long learnGeneration(byte @Nullable [] raw) {
+        return generation.accumulateAndGet(raw == null ? 0 : parseGeneration(raw), Math::max);
     }
 
     private static long parseGeneration(byte[] raw) {

@@ -704,7 +704,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
     @SuppressWarnings(
             "FutureReturnValueIgnored") // the round reports its own failures; the callback only logs completion
     private void repairL2() {
-        learnClears();
+        learnClears(false);
         L2Repairs r = Objects.requireNonNull(repairs);
         if (r.pending() == 0) {
             return;
@@ -1494,15 +1494,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
         @Override
         @SuppressWarnings("FutureReturnValueIgnored") // the callback flushes whatever the answer
         public void messagesMayHaveBeenLost() {
-            GuardedRemoteStore store = remote;
-            if (store == null) {
-                flushLocally();
-                return;
-            }
             // The message may announce a clear: learn it before flushing, so that no read between the
-            // flush and the learning refills L1 with a value the clear retired. Flushed once, off the
-            // Redis I/O thread, whatever L2 answers.
-            store.refreshClears().whenCompleteAsync((cleared, error) -> flushLocally(), executor);
+            // flush and the learning refills L1 with a value the clear retired.
+            learnClears(true);
         }
     }
 
@@ -1534,19 +1528,26 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
     /**
      * Asks L2 whether another instance cleared it (once a second, and when the bus announces a flush);
-     * if so, L1 is flushed too, since it may hold values read from L2 before the clear.
+     * if so, L1 is flushed too, since it may hold values read from L2 before the clear. With {@code
+     * flushAnyway}, L1 is flushed once whatever L2 answers (or if it does not), after the answer.
+     * Flushes run on the executor, never on the Redis I/O thread.
      */
-    @SuppressWarnings("FutureReturnValueIgnored") // the callback handles the answer; a failure retries next second
-    private void learnClears() {
+    @SuppressWarnings("FutureReturnValueIgnored") // the callback handles every outcome; a failure retries next second
+    private void learnClears(boolean flushAnyway) {
         GuardedRemoteStore store = remote;
         if (store == null) {
+            if (flushAnyway) {
+                flushLocally();
+            }
             return;
         }
         store.refreshClears()
-                .thenAcceptAsync(
-                        cleared -> {
+                .whenCompleteAsync(
+                        (cleared, error) -> {
                             if (Boolean.TRUE.equals(cleared)) {
                                 log.info("cache '{}': L2 was cleared by another instance; L1 flushed", name);
+                                flushLocally();
+                            } else if (flushAnyway) {
                                 flushLocally();
                             }
                         },
