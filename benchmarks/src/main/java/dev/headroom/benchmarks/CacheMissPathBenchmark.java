@@ -52,8 +52,8 @@ public class CacheMissPathBenchmark {
         }
 
         @Override
-        public CompletionStage<Boolean> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
-            return CompletableFuture.completedFuture(false);
+        public CompletionStage<Long> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
+            return CompletableFuture.completedFuture(0L);
         }
 
         @Override

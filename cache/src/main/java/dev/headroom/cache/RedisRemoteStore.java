@@ -112,9 +112,9 @@ public final class RedisRemoteStore implements RemoteStore {
             local ver, gen = version_of(redis.call('GET', KEYS[1]))
             local read_gen = tonumber(ARGV[4])
             if ver == nil or ver ~= tonumber(ARGV[2]) or gen > read_gen then return 0 end
-            redis.call('SET', KEYS[1], stamp(next_version(ver), read_gen) .. written_now() .. '|v' .. ARGV[1],
-              'PX', ARGV[3])
-            return 1
+            local written = next_version(ver)
+            redis.call('SET', KEYS[1], stamp(written, read_gen) .. written_now() .. '|v' .. ARGV[1], 'PX', ARGV[3])
+            return written
             """;
 
     private static final String PUT = VERSION_OF + NEXT_VERSION + """
@@ -155,6 +155,14 @@ public final class RedisRemoteStore implements RemoteStore {
                 return 0
               end
             end
+            if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+            return 0
+            """;
+
+    /** Granted only while the key is at the version read (ARGV[3]) and nobody holds the lease. */
+    private static final String TRY_REFRESH_LEASE = VERSION_OF + """
+            local ver, gen = version_of(redis.call('GET', KEYS[1]))
+            if ver == nil or ver ~= tonumber(ARGV[3]) then return 0 end
             if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
             return 0
             """;
@@ -444,20 +452,19 @@ public final class RedisRemoteStore implements RemoteStore {
     }
 
     @Override
-    public CompletionStage<Boolean> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
+    public CompletionStage<Long> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
         RedisClusterAsyncCommands<String, byte[]> r = commands();
         if (r == null) {
             return notConnected();
         }
         return r.<Long>eval(
-                        PUT_IF_VERSION,
-                        ScriptOutputType.INTEGER,
-                        new String[] {redisKey(key)},
-                        value,
-                        ascii(read.version()),
-                        ascii(Math.max(1, ttl.toMillis())),
-                        ascii(read.generation()))
-                .thenApply(written -> written == 1L);
+                PUT_IF_VERSION,
+                ScriptOutputType.INTEGER,
+                new String[] {redisKey(key)},
+                value,
+                ascii(read.version()),
+                ascii(Math.max(1, ttl.toMillis())),
+                ascii(read.generation()));
     }
 
     @Override
@@ -503,6 +510,23 @@ public final class RedisRemoteStore implements RemoteStore {
                         token.getBytes(StandardCharsets.UTF_8),
                         ascii(Math.max(1, ttl.toMillis())),
                         ascii(generation.get()))
+                .thenApply(granted -> granted == 1L);
+    }
+
+    @Override
+    public CompletionStage<Boolean> tryRefreshLease(String key, String token, Duration ttl, RemoteValue read) {
+        RedisClusterAsyncCommands<String, byte[]> r = commands();
+        if (r == null) {
+            return notConnected();
+        }
+        String valueKey = redisKey(key);
+        return r.<Long>eval(
+                        TRY_REFRESH_LEASE,
+                        ScriptOutputType.INTEGER,
+                        new String[] {valueKey, valueKey + ":lease"},
+                        token.getBytes(StandardCharsets.UTF_8),
+                        ascii(Math.max(1, ttl.toMillis())),
+                        ascii(read.version()))
                 .thenApply(granted -> granted == 1L);
     }
 

@@ -42,9 +42,10 @@ public interface RemoteStore extends AutoCloseable {
      * @param value the encoded value
      * @param read what {@link #get} returned before loading
      * @param ttl how long the store keeps the value
-     * @return whether the value was written
+     * @return the version the value was written with (greater than {@code read}'s, so a second
+     *     write fenced on the same read is refused), or 0 if it was not written
      */
-    CompletionStage<Boolean> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl);
+    CompletionStage<Long> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl);
 
     /**
      * Writes a value unconditionally and bumps the key's version (an explicit {@code put}).
@@ -102,6 +103,23 @@ public interface RemoteStore extends AutoCloseable {
      * @return whether this caller holds the lease (false: held by another, or the value is there)
      */
     default CompletionStage<Boolean> tryLease(String key, String token, Duration ttl) {
+        return CompletableFuture.completedFuture(true);
+    }
+
+    /**
+     * Tries to take the same lease to refresh a key that has a value: granted only if the key is
+     * still at {@code read}'s version (nobody wrote or invalidated it since) and nobody holds the
+     * lease. So one instance in the cluster reloads a value due for refresh while the others keep
+     * serving theirs and adopt its result. The default grants every request: each process refreshes
+     * on its own.
+     *
+     * @param key the cache key, encoded
+     * @param token identifies this holder; only it can release the lease
+     * @param ttl the lease expires by itself after this long
+     * @param read what {@link #get} returned just before
+     * @return whether this caller holds the lease
+     */
+    default CompletionStage<Boolean> tryRefreshLease(String key, String token, Duration ttl, RemoteValue read) {
         return CompletableFuture.completedFuture(true);
     }
 

@@ -495,10 +495,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
                             K key = e.getKey();
                             RemoteValue read = e.getValue();
                             V value = values.get(key);
-                            if (value != null && store != null && writable(read)) {
-                                writeBack(store, keyEncoder.apply(key), value, Objects.requireNonNull(read));
-                            }
                             CacheEntry<V> entry = toEntry(new Loaded<>(value, 0), versionOf(read));
+                            if (value != null && store != null && writable(read)) {
+                                writeBack(store, keyEncoder.apply(key), value, Objects.requireNonNull(read), entry);
+                            }
                             if (entry != null) {
                                 entries.put(key, entry);
                             }
@@ -758,7 +758,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
     /**
      * Loads a key again with the builder's loader, bypassing the stored values, and installs the
-     * result. Readers keep getting the current value meanwhile.
+     * result. Readers keep getting the current value meanwhile. If a load, put or refresh of the key
+     * is already in flight in this process, no other load starts: the returned future is that one's.
      *
      * @param key the key
      * @return a future of the new value (null if none)
@@ -767,14 +768,13 @@ public final class TieredCache<K, V> implements AutoCloseable {
     public CompletableFuture<@Nullable V> refresh(K key) {
         Objects.requireNonNull(key, "key");
         AsyncCacheLoader<K, V> loader = requireDefaultLoader();
-        // Registered like a load, so an invalidation or put while it runs fences its install (and a
-        // load in flight defers to it); readers keep getting the current L1 value meanwhile.
+        // Registered like a load, so an invalidation or put while it runs fences its install; readers
+        // keep getting the current L1 value meanwhile. One load per key, refreshes included: a load,
+        // put or refresh already in flight answers this refresh too.
         CompletableFuture<CacheEntry<V>> mine = new CompletableFuture<>();
-        // A put in flight is newer than anything the loader can return that L2 would accept: the
-        // refresh gets the put's value instead of replacing its registration.
-        CompletableFuture<CacheEntry<V>> registered =
-                loading.compute(key, (k, current) -> current instanceof PutInFlight ? current : mine);
-        if (registered == mine) {
+        CompletableFuture<CacheEntry<V>> registered = loading.putIfAbsent(key, mine);
+        if (registered == null) {
+            registered = mine;
             runLoad(key, mine, () -> loadThrough(key, loader, true, mine));
         }
         return registered.thenApply(entry -> entry == null ? null : entry.value());
@@ -884,6 +884,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
         log.debug("cache '{}': background refresh failed; serving stale, next try after the retry delay", name, error);
     }
 
+    /**
+     * Refreshes an entry in the background, as the key's one registered load: a read that misses
+     * meanwhile joins it, a put or invalidation fences its install, and it does not start while
+     * another load of the key runs. With L2, it is coordinated across instances (see {@link
+     * #refreshThrough}).
+     */
     @SuppressWarnings("FutureReturnValueIgnored") // a background refresh: its callback handles both outcomes
     private void refreshInBackground(
             K key,
@@ -895,32 +901,110 @@ public final class TieredCache<K, V> implements AutoCloseable {
         if (loader == null || !claimRefresh(key)) {
             return;
         }
-        CompletableFuture<CacheEntry<V>> load;
-        try {
-            load = loadThrough(key, loader, true, null); // unregistered: see issue 12 (refresh coordination)
-        } catch (RuntimeException e) {
-            refreshFailed(key, e);
+        CompletableFuture<CacheEntry<V>> mine = new CompletableFuture<>();
+        if (loading.putIfAbsent(key, mine) != null) {
+            refreshing.remove(key); // a load, put or refresh of the key is in flight: it is the refresh
             return;
         }
-        load.whenComplete((entry, error) -> {
+        mine.whenComplete((entry, error) -> {
             if (error != null) {
                 refreshFailed(key, error);
-                return;
-            }
-            try {
-                if (entry == null) {
-                    metrics.refreshSuccesses.increment();
-                    l1.asMap().remove(key, current);
-                } else {
-                    metrics.refreshSuccesses.increment();
-                    // Only replace the entry this refresh started from: if it was invalidated or
-                    // replaced meanwhile, the newer state wins.
-                    l1.asMap().replace(key, current, entry);
-                }
-            } finally {
+            } else {
+                metrics.refreshSuccesses.increment();
                 refreshing.remove(key);
             }
         });
+        runLoad(key, mine, () -> refreshThrough(key, loader, current, mine));
+    }
+
+    /**
+     * One refresh per key across instances: an L2 value newer than {@code current} (another
+     * instance refreshed it, or a put) is adopted while still fresh; otherwise this instance takes
+     * the key's lease fenced on the version it read, and loads; if another instance holds it, this
+     * one polls L2 for that instance's value, and loads itself only if none comes before the lease
+     * time has passed.
+     */
+    private CompletableFuture<CacheEntry<V>> refreshThrough(
+            K key,
+            AsyncCacheLoader<K, V> loader,
+            CacheEntry<V> current,
+            CompletableFuture<CacheEntry<V>> registration) {
+        GuardedRemoteStore store = remote;
+        if (store == null) {
+            return callLoader(key, loader).thenApply(loaded -> toEntry(loaded, -1));
+        }
+        String remoteKey = keyEncoder.apply(key);
+        boolean pending = Objects.requireNonNull(repairs).isPending(remoteKey);
+        return orNullOnFailure(store.get(remoteKey)).thenCompose(read -> {
+            if (read == null || pending || !writable(read) || leaseTtl.isZero()) {
+                return loadAndWriteBack(key, loader, store, remoteKey, pending ? null : read, null, registration);
+            }
+            CacheEntry<V> adopted = adoptable(read, current);
+            if (adopted != null) {
+                return CompletableFuture.completedFuture(adopted);
+            }
+            long deadline = ticker.read() + leaseTtl.toNanos();
+            if (read.value() == null) { // invalidated meanwhile: an ordinary miss
+                return loadOncePerCluster(key, loader, store, remoteKey, read, deadline, false, registration);
+            }
+            return refreshOncePerCluster(key, loader, store, remoteKey, read, current, deadline, false, registration);
+        });
+    }
+
+    /** An L1 entry of {@code read} if it is newer than {@code current} and still fresh; else null. */
+    private @Nullable CacheEntry<V> adoptable(RemoteValue read, CacheEntry<V> current) {
+        if (read.value() == null || read.version() <= current.version()) {
+            return null;
+        }
+        CacheEntry<V> hit = l2Hit(read, current.loadNanos());
+        return hit != null && ticker.read() - hit.freshUntil() < 0 ? hit : null;
+    }
+
+    private CompletableFuture<CacheEntry<V>> refreshOncePerCluster(
+            K key,
+            AsyncCacheLoader<K, V> loader,
+            GuardedRemoteStore store,
+            String remoteKey,
+            RemoteValue read,
+            CacheEntry<V> current,
+            long deadline,
+            boolean waited,
+            CompletableFuture<CacheEntry<V>> registration) {
+        String token = Long.toHexString(ThreadLocalRandom.current().nextLong());
+        return orNullOnFailure(store.tryRefreshLease(remoteKey, token, leaseTtl, read))
+                .thenCompose(acquired -> {
+                    if (acquired == null || acquired) { // no answer: Redis may have granted it, so release
+                        return loadAndWriteBack(key, loader, store, remoteKey, read, token, registration);
+                    }
+                    if (ticker.read() - deadline >= 0) {
+                        metrics.leaseTimeouts.increment();
+                        return loadAndWriteBack(key, loader, store, remoteKey, read, null, registration);
+                    }
+                    if (!waited) {
+                        metrics.clusterWaits.increment();
+                    }
+                    return CompletableFuture.runAsync(() -> {}, pollDelay)
+                            .thenCompose(ignored -> orNullOnFailure(store.get(remoteKey)))
+                            .thenCompose(again -> {
+                                if (again == null) {
+                                    return loadAndWriteBack(key, loader, store, remoteKey, null, null, registration);
+                                }
+                                if (again.version() == read.version()) { // the holder is still loading
+                                    return refreshOncePerCluster(
+                                            key, loader, store, remoteKey, read, current, deadline, true, registration);
+                                }
+                                CacheEntry<V> adopted = adoptable(again, current);
+                                if (adopted != null) {
+                                    metrics.clusterFills.increment();
+                                    return CompletableFuture.completedFuture(adopted);
+                                }
+                                // invalidated, or an undecodable value: load as for a miss
+                                return again.value() == null && writable(again)
+                                        ? loadOncePerCluster(
+                                                key, loader, store, remoteKey, again, deadline, true, registration)
+                                        : loadAndWriteBack(key, loader, store, remoteKey, again, null, registration);
+                            });
+                });
     }
 
     private CompletableFuture<@Nullable V> slowGet(K key, AsyncCacheLoader<K, V> loader) {
@@ -1152,10 +1236,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
             // the newer write, so the version fence alone would let it through: it writes nothing.
             boolean current = registration == null || loading.get(key) == registration;
             V value = loaded == null ? null : loaded.value;
+            CacheEntry<V> entry = error == null ? toEntry(loaded, versionOf(read)) : null;
             CompletableFuture<?> written = CompletableFuture.completedFuture(null);
             if (value != null && read != null && writable(read)) {
                 if (current) {
-                    written = writeBack(store, remoteKey, value, read);
+                    written = writeBack(store, remoteKey, value, read, entry);
                 } else {
                     metrics.l2Superseded.increment();
                 }
@@ -1167,7 +1252,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             if (error != null) {
                 throw error instanceof CompletionException ce ? ce : new CompletionException(error);
             }
-            return toEntry(loaded, versionOf(read));
+            return entry;
         });
     }
 
@@ -1183,6 +1268,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
     /** An L1 entry for a value read from L2 (counted as an L2 hit), or null if its bytes are corrupt or it is past its whole life. */
     private @Nullable CacheEntry<V> l2Hit(RemoteValue read) {
+        return l2Hit(read, 0);
+    }
+
+    /** As {@link #l2Hit(RemoteValue)}, the entry keeping {@code loadNanos} as its load cost for XFetch. */
+    private @Nullable CacheEntry<V> l2Hit(RemoteValue read, long loadNanos) {
         V decoded = decode(Objects.requireNonNull(read.value()));
         if (decoded == null) {
             return null;
@@ -1196,7 +1286,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             return null; // past its whole life: load instead, and overwrite it fenced
         }
         metrics.l2Hits.increment();
-        return newEntry(decoded, 0, read.version(), ageNanos);
+        return newEntry(decoded, loadNanos, read.version(), ageNanos);
     }
 
     /**
@@ -1227,14 +1317,25 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
     }
 
-    private CompletableFuture<?> writeBack(GuardedRemoteStore store, String remoteKey, V value, RemoteValue read) {
+    /**
+     * Writes a loaded value back to L2, fenced on what was {@code read}; the entry made of it learns
+     * the version it was written with, so it later knows that L2 value for its own (a refresh then
+     * does not mistake it for a newer one written by another instance).
+     */
+    private CompletableFuture<?> writeBack(
+            GuardedRemoteStore store, String remoteKey, V value, RemoteValue read, @Nullable CacheEntry<V> entry) {
         byte[] bytes = encodeForL2(value);
         if (bytes == null) {
             return CompletableFuture.completedFuture(null);
         }
         return store.putIfVersion(remoteKey, bytes, read, l2Ttl).whenComplete((written, error) -> {
-            if (error == null && !written) {
+            if (error != null) {
+                return;
+            }
+            if (written <= 0) {
                 metrics.l2FencedWrites.increment();
+            } else if (entry != null) {
+                entry.written(written);
             }
         });
     }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.headroom.core.Codec;
+import dev.headroom.core.testing.FakeTicker;
 import dev.headroom.testing.HeadroomServices;
 import dev.headroom.testing.TestRedis;
 import io.lettuce.core.RedisClient;
@@ -21,6 +22,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
+import java.util.random.RandomGenerator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -68,6 +70,42 @@ class ClusterCoalescingIT {
                 .l2Timeout(L2_TIMEOUT)
                 .l2LoadLease(LEASE)
                 .l2LeasePollInterval(Duration.ofMillis(10))
+                .meterRegistry(registry)
+                .loader(loader)
+                .build();
+    }
+
+    /** An instance whose clock the test moves: entries go stale when the test says so. */
+    private TieredCache<String, String> instance(
+            TestRedis redis, FakeTicker ticker, double earlyRefreshBeta, CacheLoader<String, String> loader) {
+        RedisRemoteStore store = RedisRemoteStore.builder()
+                .uri(redis.uri())
+                .keyPrefix(redis.keyPrefix())
+                .build();
+        closeables.add(store);
+        return TieredCache.<String, String>builder("cluster-" + closeables.size())
+                .remote(store, Codec.utf8())
+                .l2Timeout(L2_TIMEOUT)
+                .l2LoadLease(LEASE)
+                .l2LeasePollInterval(Duration.ofMillis(10))
+                .ticker(ticker)
+                .ttl(Duration.ofSeconds(10))
+                .ttlJitter(0)
+                .staleWhileRevalidate(Duration.ofMinutes(10))
+                .earlyRefreshBeta(earlyRefreshBeta)
+                .random(
+                        new RandomGenerator() { // -ln(0.5) = 0.69: early refresh within 0.69 x load cost
+                            @Override
+                            public long nextLong() {
+                                return 0;
+                            }
+
+                            @Override
+                            public double nextDouble() {
+                                return 0.5;
+                            }
+                        })
+                .loadTimeout(TIMEOUT)
                 .meterRegistry(registry)
                 .loader(loader)
                 .build();
@@ -131,6 +169,60 @@ class ClusterCoalescingIT {
                     .hasValue(1);
         }
         assertThat(clusterWaits()).isPositive();
+    }
+
+    @Test
+    void staleReadsOnFourInstancesRefreshEachKeyOnceAndAllServeTheNewValue(TestRedis redis) throws Exception {
+        refreshStorms(redis, 0, Duration.ofSeconds(11)); // past the 10 s TTL: stale-while-revalidate
+    }
+
+    @Test
+    void earlyRefreshesOnFourInstancesLoadEachKeyOnce(TestRedis redis) throws Exception {
+        // XFetch: 0.5 s before expiry, inside the 0.69 s window of a load that cost 1 s
+        refreshStorms(redis, 1.0, Duration.ofMillis(9_500));
+    }
+
+    /**
+     * Per round: one key loaded once and read by all four instances; the clock moves to {@code
+     * advance} (a refresh is due) and 64 concurrent reads spread over the instances. Every instance
+     * must end serving the refreshed value, and the loader must have run once for the refresh.
+     */
+    private void refreshStorms(TestRedis redis, double earlyRefreshBeta, Duration advance) throws Exception {
+        FakeTicker ticker = new FakeTicker();
+        AtomicInteger loads = new AtomicInteger();
+        List<TieredCache<String, String>> instances = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            instances.add(instance(redis, ticker, earlyRefreshBeta, k -> {
+                int n = loads.incrementAndGet();
+                ticker.advance(Duration.ofSeconds(1)); // a load's cost, which XFetch weighs
+                return k + "#" + n;
+            }));
+        }
+        for (int round = 0; round < 10; round++) {
+            String key = "hot-" + round;
+            loads.set(0);
+            for (TieredCache<String, String> cache : instances) {
+                assertThat(cache.get(key)).isEqualTo(key + "#1");
+            }
+            ticker.advance(advance);
+            CountDownLatch start = new CountDownLatch(1);
+            List<Future<String>> results = storm(instances, key, start);
+            start.countDown();
+            for (Future<String> f : results) {
+                assertThat(f.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).startsWith(key + "#");
+            }
+            String afterRound = "round " + round;
+            for (TieredCache<String, String> cache : instances) {
+                await().atMost(TIMEOUT)
+                        .untilAsserted(() -> assertThat(cache.getIfPresent(key))
+                                .as("%s after the refresh, %s", cache.name(), afterRound)
+                                .isEqualTo(key + "#2"));
+            }
+            assertThat(loads)
+                    .as("loader calls across 4 instances for one load and one refresh, round " + round)
+                    .hasValue(2);
+            ticker.advance(Duration.ofMinutes(30)); // the next round's key starts cold everywhere
+        }
     }
 
     @Test

@@ -25,17 +25,17 @@ final class InMemoryRemoteStore implements RemoteStore {
     }
 
     @Override
-    public CompletionStage<Boolean> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
+    public CompletionStage<Long> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
         long expectedVersion = read.version();
         return call(() -> {
-            boolean[] written = {false};
+            long[] written = {0};
             data.compute(key, (k, old) -> {
                 long version = old == null ? 0 : old.version();
                 if (version != expectedVersion) {
                     return old;
                 }
-                written[0] = true;
-                return new RemoteValue(value, version);
+                written[0] = version + 1;
+                return new RemoteValue(value, version + 1);
             });
             return written[0];
         });
@@ -81,6 +81,18 @@ final class InMemoryRemoteStore implements RemoteStore {
             return new CompletableFuture<>();
         }
         return CompletableFuture.completedFuture(granted);
+    }
+
+    @Override
+    public CompletionStage<Boolean> tryRefreshLease(String key, String token, Duration ttl, RemoteValue read) {
+        if (!leases.get()) {
+            return RemoteStore.super.tryRefreshLease(key, token, ttl, read);
+        }
+        calls.incrementAndGet();
+        RemoteValue current = data.get(key);
+        long version = current == null ? 0 : current.version();
+        return CompletableFuture.completedFuture(
+                version == read.version() && leaseHolders.putIfAbsent(key, token) == null);
     }
 
     @Override

@@ -218,6 +218,54 @@ class TieredCacheTest {
     }
 
     @Test
+    void aReadPastGraceJoinsTheBackgroundRefreshInsteadOfLoadingAgain() throws Exception {
+        CountDownLatch refreshMayFinish = new CountDownLatch(1);
+        TieredCache<String, String> cache = builder()
+                .staleWhileRevalidate(Duration.ofSeconds(5))
+                .loader(k -> {
+                    int n = loads.incrementAndGet();
+                    if (n > 1) {
+                        refreshMayFinish.await();
+                    }
+                    return "v" + n;
+                })
+                .build();
+        assertThat(cache.get("a")).isEqualTo("v1");
+        ticker.advance(Duration.ofSeconds(11)); // stale: this read starts the refresh
+        assertThat(cache.get("a")).isEqualTo("v1");
+        await().atMost(TIMEOUT).untilAtomic(loads, org.hamcrest.Matchers.equalTo(2));
+
+        ticker.advance(Duration.ofSeconds(5)); // past grace while the refresh still runs
+        Future<String> late = executor.submit(() -> cache.get("a"));
+        await().atMost(TIMEOUT).until(() -> count("headroom.cache.coalesced.waits", "scope", "process") == 1);
+        refreshMayFinish.countDown();
+        assertThat(late.get(30, TimeUnit.SECONDS)).isEqualTo("v2");
+        assertThat(loads).as("the late read joined the refresh").hasValue(2);
+    }
+
+    @Test
+    void refreshJoinsALoadAlreadyInFlightInsteadOfReplacingIt() throws Exception {
+        CountDownLatch loadMayFinish = new CountDownLatch(1);
+        CountDownLatch loading = new CountDownLatch(1);
+        TieredCache<String, String> cache = builder()
+                .loader(k -> {
+                    int n = loads.incrementAndGet();
+                    loading.countDown();
+                    loadMayFinish.await();
+                    return "v" + n;
+                })
+                .build();
+        Future<String> first = executor.submit(() -> cache.get("a"));
+        assertThat(loading.await(30, TimeUnit.SECONDS)).isTrue();
+        CompletableFuture<String> refreshed = cache.refresh("a");
+        loadMayFinish.countDown();
+        assertThat(first.get(30, TimeUnit.SECONDS)).isEqualTo("v1");
+        assertThat(refreshed.get(30, TimeUnit.SECONDS)).isEqualTo("v1");
+        assertThat(loads).as("one load per key, refreshes included").hasValue(1);
+        assertThat(cache.get("a")).isEqualTo("v1");
+    }
+
+    @Test
     void aFailedLoadIsReportedToItsCallersOnlyAndLogsNothingOutsideSlf4j() {
         java.util.logging.Logger caffeineLog = java.util.logging.Logger.getLogger("com.github.benmanes.caffeine");
         List<java.util.logging.LogRecord> records = new java.util.concurrent.CopyOnWriteArrayList<>();

@@ -66,7 +66,7 @@ public final class GuardedRemoteStore {
         return guard(() -> store.get(key));
     }
 
-    public CompletableFuture<Boolean> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
+    public CompletableFuture<Long> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
         return guard(() -> store.putIfVersion(key, value, read, ttl));
     }
 
@@ -80,6 +80,10 @@ public final class GuardedRemoteStore {
 
     public CompletableFuture<Boolean> tryLease(String key, String token, Duration ttl) {
         return guard(() -> store.tryLease(key, token, ttl));
+    }
+
+    public CompletableFuture<Boolean> tryRefreshLease(String key, String token, Duration ttl, RemoteValue read) {
+        return guard(() -> store.tryRefreshLease(key, token, ttl, read));
     }
 
     public CompletableFuture<Void> releaseLease(String key, String token) {
