@@ -142,6 +142,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final ConcurrentHashMap<K, Long> refreshing = new ConcurrentHashMap<>();
 
     private static final long REFRESH_IN_FLIGHT = Long.MIN_VALUE;
+    /**
+     * Keys (encoded) another instance could not invalidate in L2, with the ticker time until which
+     * their L2 value is not served here: the bus said "drop it, any version", so L2 may still hold
+     * the old value. Ended early by the originator's repair (a message with the real version).
+     */
+    private final ConcurrentHashMap<String, Long> suspectInL2 = new ConcurrentHashMap<>();
     /** Keys whose L2 invalidation is retried one by one; beyond them, all of the cache's L2 keys are cleared. */
     static final int MAX_PENDING_REPAIRS = 100_000;
 
@@ -548,9 +554,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
      *
      * @param key the key
      * @param value the value
+     * @return true if L2 took the value (or there is no L2); false if it did not, in which case the
+     *     key's old L2 value is invalidated as soon as L2 answers again and other instances load the
+     *     key instead of reading L2 meanwhile
      * @throws NullPointerException if an argument is null
      */
-    public void put(K key, V value) {
+    public boolean put(K key, V value) {
         Objects.requireNonNull(key, "key");
         Objects.requireNonNull(value, "value");
         GuardedRemoteStore store = remote;
@@ -564,7 +573,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             if (notCached[0] != null) {
                 throw notCached[0]; // the weigher's failure, for example
             }
-            return;
+            return true;
         }
         String remoteKey = keyEncoder.apply(key);
         // Puts of one key on this instance take turns, so the one that reaches L2 last is also the
@@ -572,7 +581,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         ReentrantLock lock = putLocks[(remoteKey.hashCode() & 0x7fffffff) % putLocks.length];
         lock.lock();
         try {
-            putThroughL2(key, value, store, remoteKey);
+            return putThroughL2(key, value, store, remoteKey);
         } finally {
             lock.unlock();
         }
@@ -584,17 +593,18 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * and so possibly newer than the put in L2 — unregisters it, and it then installs nothing.
      */
     @SuppressWarnings("ReferenceEquality") // identity: is the registration still this put's?
-    private void putThroughL2(K key, V value, GuardedRemoteStore store, String remoteKey) {
+    private boolean putThroughL2(K key, V value, GuardedRemoteStore store, String remoteKey) {
         CompletableFuture<CacheEntry<V>> mine = new PutInFlight<>();
         loading.put(key, mine);
         CacheEntry<V> entry = null;
         @Nullable RuntimeException[] notCached = {null};
+        boolean tookIt;
         try {
             long version = -1;
             byte[] bytes = encodeForL2(value);
             if (bytes == null) {
                 // kept in L1 only: the old L2 value must not outlive it elsewhere
-                invalidateL2(store, remoteKey);
+                tookIt = invalidateL2(store, remoteKey);
             } else {
                 Long written = awaitQuietly(store.put(remoteKey, bytes, l2Ttl));
                 if (written == null) {
@@ -602,6 +612,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 } else {
                     version = written;
                 }
+                tookIt = written != null;
                 publishInvalidation(remoteKey, written);
             }
             CacheEntry<V> installed = newEntry(value, 0, version);
@@ -624,6 +635,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         if (notCached[0] != null) {
             throw notCached[0]; // the weigher's failure, for example
         }
+        return tookIt;
     }
 
     /**
@@ -633,22 +645,26 @@ public final class TieredCache<K, V> implements AutoCloseable {
      *
      * <p>If L2 does not take the invalidation (unreachable, slow, breaker open), this instance keeps
      * the key, stops serving its L2 value (loading instead), and retries the invalidation every
-     * second until L2 takes it, then tells the other instances again; meanwhile they were told to
-     * drop the key whatever its version. Pending keys are held in memory (metric {@code
+     * second until L2 takes it, then tells the other instances again. Meanwhile the other instances,
+     * told to drop the key whatever its version, do not serve its L2 value either: they load the key
+     * until this instance's repair reaches them, or for at most {@code l2Ttl} (by when the old L2
+     * value has expired). Pending keys are held in memory (metric {@code
      * headroom.cache.l2.repairs.pending}); past 100,000 of them one clear of all the cache's L2 keys
-     * replaces them. If this instance dies first, the old L2 value lives until its L2 TTL.
+     * replaces them. If this instance dies first, the old L2 value lives until its L2 TTL. An open
+     * circuit breaker does not stop the invalidation: it is tried anyway, bounded by {@code
+     * l2Timeout}.
      *
      * @param key the key
+     * @return true if L2 took the invalidation (or there is no L2); false if it is pending, as above
      * @throws NullPointerException if {@code key} is null
      */
-    public void invalidate(K key) {
+    public boolean invalidate(K key) {
         Objects.requireNonNull(key, "key");
         // L2 first: a load starting after the L1 drop must not find the old value in L2 and install it.
         GuardedRemoteStore store = remote;
-        if (store != null) {
-            invalidateL2(store, keyEncoder.apply(key));
-        }
+        boolean tookIt = store == null || invalidateL2(store, keyEncoder.apply(key));
         dropLocally(key);
+        return tookIt;
     }
 
     /** Drops a key from L1 and unregisters its load in flight, which then never installs. */
@@ -670,12 +686,13 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * Invalidates a key in L2 and tells the other instances; if L2 does not take it, the key is kept
      * for repair (its L2 value bypassed meanwhile) and the message says "any version".
      */
-    private void invalidateL2(GuardedRemoteStore store, String remoteKey) {
+    private boolean invalidateL2(GuardedRemoteStore store, String remoteKey) {
         Long version = awaitQuietly(store.invalidate(remoteKey));
         if (version == null) {
             l2InvalidationFailed(remoteKey);
         }
         publishInvalidation(remoteKey, version);
+        return version != null;
     }
 
     /** Keeps a failed L2 invalidation ({@code remoteKey}) or clear (null) for the repair task. */
@@ -734,18 +751,23 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * Removes every entry from L1 and every key of this cache's L2 store (only those), and tells the
      * other instances to flush their L1. If the L2 clear fails it is retried every second until it
      * succeeds, L2 values being bypassed meanwhile, and the other instances are told again.
+     *
+     * @return true if L2 took the clear (or there is no L2); false if it is pending, as above
      */
-    public void invalidateAll() {
+    public boolean invalidateAll() {
         GuardedRemoteStore store = remote;
+        boolean tookIt = true;
         if (store != null) { // L2 first, as in invalidate()
             CompletableFuture<Void> clear = store.clear();
             awaitQuietly(clear);
             if (!clear.isDone() || clear.isCompletedExceptionally()) {
                 l2InvalidationFailed(null);
+                tookIt = false;
             }
         }
         flushLocally();
         publishFlush();
+        return tookIt;
     }
 
     private void publishFlush() {
@@ -934,7 +956,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             return callLoader(key, loader).thenApply(loaded -> toEntry(loaded, -1));
         }
         String remoteKey = keyEncoder.apply(key);
-        boolean pending = Objects.requireNonNull(repairs).isPending(remoteKey);
+        boolean pending = l2ValueSuspect(remoteKey);
         return orNullOnFailure(store.get(remoteKey)).thenCompose(read -> {
             if (read == null || pending || !writable(read) || leaseTtl.isZero()) {
                 return loadAndWriteBack(key, loader, store, remoteKey, pending ? null : read, null, registration);
@@ -1147,7 +1169,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
         String remoteKey = keyEncoder.apply(key);
         // an invalidation L2 has not taken yet: its value there may be stale
-        boolean bypass = bypassL2Value || Objects.requireNonNull(repairs).isPending(remoteKey);
+        boolean bypass = bypassL2Value || l2ValueSuspect(remoteKey);
         return orNullOnFailure(store.get(remoteKey)).thenCompose(read -> {
             if (read != null && read.value() != null && !bypass) {
                 CacheEntry<V> hit = l2Hit(read);
@@ -1294,12 +1316,25 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * version kept, value dropped, so the key is loaded and written back fenced on that version.
      */
     private @Nullable RemoteValue withoutPendingValue(String remoteKey, @Nullable RemoteValue read) {
-        if (read == null
-                || read.value() == null
-                || !Objects.requireNonNull(repairs).isPending(remoteKey)) {
+        if (read == null || read.value() == null || !l2ValueSuspect(remoteKey)) {
             return read;
         }
         return new RemoteValue(null, read.version(), read.generation());
+    }
+
+    /**
+     * Whether the key's L2 value may be older than an invalidation: this instance's own invalidation
+     * is pending repair, or another instance announced one that L2 did not take.
+     */
+    private boolean l2ValueSuspect(String remoteKey) {
+        if (Objects.requireNonNull(repairs).isPending(remoteKey)) {
+            return true;
+        }
+        if (suspectInL2.isEmpty()) {
+            return false;
+        }
+        Long until = suspectInL2.get(remoteKey);
+        return until != null && ticker.read() - until < 0;
     }
 
     /** L2 failures are already counted by the guard; callers treat them as "no answer". */
@@ -1440,6 +1475,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             }
             // failed refreshes whose retry pause is over: a later read may try again anyway
             refreshing.entrySet().removeIf(e -> e.getValue() != REFRESH_IN_FLIGHT && now - e.getValue() >= 0);
+            suspectInL2.values().removeIf(until -> now - until >= 0);
         } catch (RuntimeException e) {
             log.warn("cache '{}': L1 sweep failed; expired entries wait for the next sweep or a read", name, e);
         }
@@ -1572,6 +1608,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
         @Override
         public void invalidated(String encodedKey, long version) {
             metrics.invalidationsReceived.increment();
+            if (remote != null) {
+                if (version == Long.MAX_VALUE) { // its L2 did not take it: do not serve the L2 value
+                    if (suspectInL2.size() < MAX_PENDING_REPAIRS) {
+                        suspectInL2.put(encodedKey, ticker.read() + l2Ttl.toNanos());
+                    }
+                } else if (!suspectInL2.isEmpty()) {
+                    suspectInL2.remove(encodedKey); // the repair: L2 has taken it now
+                }
+            }
             K key;
             try {
                 key = Objects.requireNonNull(Objects.requireNonNull(keyDecoder).apply(encodedKey));

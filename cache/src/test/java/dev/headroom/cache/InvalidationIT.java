@@ -73,8 +73,14 @@ class InvalidationIT {
     /** An instance whose invalidation bus connects to {@code busUri} (the same Redis). */
     private TieredCache<String, String> instance(
             TestRedis redis, String busUri, String name, CacheLoader<String, String> loader) {
+        return instance(redis, redis.uri(), busUri, name, loader);
+    }
+
+    /** An instance whose store and bus connect to the same Redis through the given URIs. */
+    private TieredCache<String, String> instance(
+            TestRedis redis, String storeUri, String busUri, String name, CacheLoader<String, String> loader) {
         RedisRemoteStore store = RedisRemoteStore.builder()
-                .uri(redis.uri())
+                .uri(storeUri)
                 .keyPrefix(redis.keyPrefix())
                 .build();
         RedisInvalidationBus bus = RedisInvalidationBus.create(busUri, redis.key("invalidations"));
@@ -117,6 +123,38 @@ class InvalidationIT {
         } finally {
             client.shutdown();
         }
+    }
+
+    @Test
+    void anInvalidationRedisDidNotTakeIsNotReservedFromTheOldRedisValueByTheOthers(TestRedis redis) {
+        TcpProxy proxy =
+                TcpProxy.start(redis.endpoint().host(), redis.endpoint().port());
+        closeables.add(proxy);
+        // a's store reaches Redis through the proxy; its bus, and b, directly
+        TieredCache<String, String> a =
+                instance(redis, "redis://127.0.0.1:" + proxy.port(), redis.uri(), "a", k -> database.get());
+        TieredCache<String, String> b = instance(redis, "b", k -> database.get());
+        assertThat(a.get("k")).isEqualTo("v1"); // Redis holds v1
+        assertThat(b.get("k")).isEqualTo("v1");
+
+        database.set("v2");
+        proxy.cut(); // a's store loses Redis; the bus and b do not
+        assertThat(a.invalidate("k")).as("Redis did not take a's invalidation").isFalse();
+        waiting().until(() -> count("b", "headroom.cache.invalidations", "direction", "received") >= 1);
+        assertThat(b.get("k"))
+                .as("b was told to drop k: it must not reload Redis's old value")
+                .isEqualTo("v2");
+        assertThat(a.get("k")).isEqualTo("v2");
+
+        proxy.restore(); // a's repair invalidates k in Redis and tells b the real version
+        waiting()
+                .until(() -> registry.find("headroom.cache.l2.repairs.pending")
+                                .tag("cache", "a")
+                                .gauge()
+                                .value()
+                        == 0);
+        assertThat(a.get("k")).isEqualTo("v2");
+        assertThat(b.get("k")).isEqualTo("v2");
     }
 
     @Test

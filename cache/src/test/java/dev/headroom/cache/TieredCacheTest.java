@@ -621,6 +621,48 @@ class TieredCacheTest {
     }
 
     @Test
+    void invalidateAndPutTellTheCallerWhetherL2TookThem() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        TieredCache<String, String> cache =
+                builder().remote(store, Codec.utf8()).loader(k -> "loaded").build();
+        assertThat(cache.put("k", "v1")).isTrue();
+        assertThat(cache.invalidate("k")).isTrue();
+        store.down.set(true);
+        assertThat(cache.put("k", "v2")).as("L2 refused the put").isFalse();
+        assertThat(cache.invalidate("k")).as("L2 refused the invalidation").isFalse();
+        assertThat(cache.invalidateAll()).as("L2 refused the clear").isFalse();
+    }
+
+    @Test
+    void anOpenBreakerDoesNotRefuseWritesThatL2WouldTake() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        TieredCache<String, String> cache = builder()
+                .remote(store, Codec.utf8())
+                .l2BreakerOpenFor(Duration.ofHours(1)) // open for the whole test
+                .loader(k -> "v-" + k)
+                .build();
+        assertThat(cache.get("k")).isEqualTo("v-k");
+        store.down.set(true);
+        for (int i = 0; i < 20; i++) {
+            assertThat(cache.get("other" + i)).isEqualTo("v-other" + i);
+        }
+        assertThat(registry.get("headroom.cache.l2.breaker.state").gauge().value())
+                .as("open")
+                .isEqualTo(1.0);
+        store.down.set(false); // L2 is back; this instance's breaker does not know yet
+        long before = store.data.get("k").version();
+
+        assertThat(cache.invalidate("k")).as("the invalidation reached L2").isTrue();
+        assertThat(store.data.get("k").version()).isGreaterThan(before);
+        assertThat(store.data.get("k").value()).isNull();
+        assertThat(cache.put("p", "put")).as("the put reached L2").isTrue();
+        assertThat(new String(store.data.get("p").value(), StandardCharsets.UTF_8))
+                .isEqualTo("put");
+        assertThat(registry.get("headroom.cache.l2.repairs.pending").gauge().value())
+                .isZero();
+    }
+
+    @Test
     void putAndInvalidateReachBothTiers() {
         InMemoryRemoteStore store = new InMemoryRemoteStore();
         TieredCache<String, String> cache =

@@ -71,11 +71,11 @@ public final class GuardedRemoteStore {
     }
 
     public CompletableFuture<Long> put(String key, byte[] value, Duration ttl) {
-        return guard(() -> store.put(key, value, ttl));
+        return write(() -> store.put(key, value, ttl));
     }
 
     public CompletableFuture<Long> invalidate(String key) {
-        return guard(() -> store.invalidate(key));
+        return write(() -> store.invalidate(key));
     }
 
     public CompletableFuture<Boolean> tryLease(String key, String token, Duration ttl) {
@@ -91,7 +91,7 @@ public final class GuardedRemoteStore {
     }
 
     public CompletableFuture<Void> clear() {
-        return guard(store::clear);
+        return write(store::clear);
     }
 
     public CompletableFuture<Boolean> refreshClears() {
@@ -102,17 +102,38 @@ public final class GuardedRemoteStore {
         store.close();
     }
 
+    /**
+     * An explicit write (put, invalidation, clear): through the breaker while it is closed; while it
+     * is open or probing, tried anyway (bounded by the timeout) and not recorded. The breaker spares
+     * a failing L2 the reads; a write refused by this instance's breaker alone, while Redis would
+     * take it, would leave the old value served everywhere.
+     */
+    private <T> CompletableFuture<T> write(Supplier<CompletionStage<T>> call) {
+        if (breaker.getState() == CircuitBreaker.State.CLOSED) {
+            return guard(call);
+        }
+        CompletableFuture<T> result = bounded(call);
+        return result.whenComplete((v, error) -> {
+            if (error != null) {
+                metrics.l2Errors.increment();
+            }
+        });
+    }
+
+    private <T> CompletableFuture<T> bounded(Supplier<CompletionStage<T>> call) {
+        try {
+            return Timeouts.shared().within(call.get(), timeoutNanos);
+        } catch (RuntimeException e) { // a store that throws instead of failing its stage
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
     private <T> CompletableFuture<T> guard(Supplier<CompletionStage<T>> call) {
         if (!breaker.tryAcquirePermission()) {
             metrics.l2Rejected.increment();
             return CompletableFuture.failedFuture(CallNotPermittedException.createCallNotPermittedException(breaker));
         }
-        CompletableFuture<T> result;
-        try {
-            result = Timeouts.shared().within(call.get(), timeoutNanos);
-        } catch (RuntimeException e) { // a store that throws instead of failing its stage
-            result = CompletableFuture.failedFuture(e);
-        }
+        CompletableFuture<T> result = bounded(call);
         // Durations matter to the breaker only for its slow-call rule, which is off (every call is
         // bounded by the timeout far below its 60 s default): two clock reads per call saved.
         return result.whenComplete((v, error) -> {
