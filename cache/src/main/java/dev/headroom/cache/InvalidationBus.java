@@ -39,6 +39,17 @@ public interface InvalidationBus extends AutoCloseable {
      */
     void subscribe(Listener listener);
 
+    /**
+     * Whether other instances' messages reach this instance now. While false the cache caps the
+     * lifetime of what it puts in L1 ({@link TieredCacheBuilder#l1TtlWhileBusDown}), since it cannot
+     * hear of invalidations. A bus that cannot tell answers true (the default).
+     *
+     * @return whether delivery is known to work
+     */
+    default boolean isDelivering() {
+        return true;
+    }
+
     /** Stops delivering and releases connections the bus owns. */
     @Override
     void close();

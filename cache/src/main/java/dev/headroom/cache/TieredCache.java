@@ -136,6 +136,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final Duration l2Ttl;
     private final int maxL2ValueBytes;
     private final long loadTimeoutNanos;
+    private final long l1TtlWhileBusDownNanos;
     private final Duration leaseTtl;
     private final Executor pollDelay;
     /** Per key: {@link #REFRESH_IN_FLIGHT}, or the ticker time before which a failed refresh is not retried. */
@@ -191,6 +192,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         this.l2Ttl = b.l2Ttl != null ? b.l2Ttl : b.ttl.plus(b.grace);
         this.maxL2ValueBytes = b.maxL2ValueBytes;
         this.loadTimeoutNanos = b.loadTimeout.toNanos();
+        this.l1TtlWhileBusDownNanos = b.l1TtlWhileBusDown.toNanos();
         this.leaseTtl = b.leaseTtl;
         // The poll only issues an async L2 read: run it on the JDK's delay thread rather than on an
         // executor that blocking loaders may have saturated.
@@ -211,7 +213,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
                         name,
                         b.meterRegistry,
                         () -> breaker == null ? "CLOSED" : breaker.getState().name(),
-                        () -> pendingRepairs == null ? 0 : pendingRepairs.pending());
+                        () -> pendingRepairs == null ? 0 : pendingRepairs.pending(),
+                        b.bus == null ? null : b.bus::isDelivering);
         GuardedRemoteStore guarded = b.remote == null
                 ? null
                 : new GuardedRemoteStore(b.remote, b.l2Timeout, Objects.requireNonNull(breaker), metrics);
@@ -1140,8 +1143,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * the {@link #loading} lock, so it returns what Caffeine or the weigher threw instead of
      * throwing: a throw would leave the key's registration behind.
      */
-    private @Nullable RuntimeException install(K key, @Nullable CacheEntry<V> entry) {
+    private @Nullable RuntimeException install(K key, @Nullable CacheEntry<V> given) {
         try {
+            CacheEntry<V> entry = given == null ? null : cappedWhileBusDown(given);
             CacheEntry<V> old =
                     entry == null ? l1.asMap().remove(key) : l1.asMap().put(key, entry);
             if (old != null && hitClock.read() - old.expiresAt() >= 0) {
@@ -1151,6 +1155,28 @@ public final class TieredCache<K, V> implements AutoCloseable {
         } catch (RuntimeException e) {
             return e;
         }
+    }
+
+    /**
+     * The entry itself, or, while the bus is not delivering, a copy that lives at most {@code
+     * l1TtlWhileBusDown}: this instance would not hear of an invalidation of it.
+     */
+    private CacheEntry<V> cappedWhileBusDown(CacheEntry<V> entry) {
+        InvalidationBus b = bus;
+        if (b == null || b.isDelivering()) {
+            return entry;
+        }
+        long cap = ticker.read() + l1TtlWhileBusDownNanos;
+        if (entry.expiresAt() - cap <= 0) {
+            return entry;
+        }
+        metrics.l1Capped.increment();
+        return new CacheEntry<>(
+                entry.value(),
+                entry.freshUntil() - cap < 0 ? entry.freshUntil() : cap,
+                cap,
+                entry.loadNanos(),
+                entry.version());
     }
 
     /**

@@ -76,6 +76,7 @@ public final class TieredCacheBuilder<K, V> {
     Duration breakerOpenFor = Duration.ofSeconds(5);
     int maxL2ValueBytes = 512 * 1024;
     Duration loadTimeout = Duration.ofSeconds(30);
+    Duration l1TtlWhileBusDown = Duration.ofSeconds(1);
     Duration leaseTtl = Duration.ofSeconds(5);
     Duration leasePoll = Duration.ofMillis(25);
 
@@ -292,6 +293,17 @@ public final class TieredCacheBuilder<K, V> {
      */
     public TieredCacheBuilder<K, V> invalidationBus(InvalidationBus bus) {
         this.bus = Objects.requireNonNull(bus, "invalidationBus");
+        return this;
+    }
+
+    /**
+     * While the {@link #invalidationBus} is not delivering (its connection dropped, Redis stopped
+     * answering its pings), what this instance puts in L1 lives at most this long, fresh or stale:
+     * it cannot hear of other instances' invalidations meanwhile, so this bounds how long it can
+     * serve a value another instance replaced. Default 1 s.
+     */
+    public TieredCacheBuilder<K, V> l1TtlWhileBusDown(Duration ttl) {
+        this.l1TtlWhileBusDown = positive("l1TtlWhileBusDown", ttl);
         return this;
     }
 

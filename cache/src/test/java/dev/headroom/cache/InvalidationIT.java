@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.headroom.core.Codec;
+import dev.headroom.core.testing.FakeTicker;
 import dev.headroom.testing.HeadroomServices;
 import dev.headroom.testing.RedisProcess;
 import dev.headroom.testing.TcpProxy;
@@ -12,6 +13,10 @@ import io.lettuce.core.KillArgs;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.codec.StringCodec;
+import io.lettuce.core.output.StatusOutput;
+import io.lettuce.core.protocol.CommandArgs;
+import io.lettuce.core.protocol.CommandType;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -122,6 +127,128 @@ class InvalidationIT {
             return command.apply(c.sync());
         } finally {
             client.shutdown();
+        }
+    }
+
+    @Test
+    void whileTheBusIsDownL1EntriesLiveOnlyTheShortCapAndAGaugeShowsIt(TestRedis redis) {
+        TcpProxy proxy =
+                TcpProxy.start(redis.endpoint().host(), redis.endpoint().port());
+        closeables.add(proxy);
+        FakeTicker ticker = new FakeTicker();
+        RedisRemoteStore store = RedisRemoteStore.builder()
+                .uri(redis.uri())
+                .keyPrefix(redis.keyPrefix())
+                .build();
+        RedisInvalidationBus bus =
+                RedisInvalidationBus.create("redis://127.0.0.1:" + proxy.port(), redis.key("invalidations"));
+        TieredCache<String, String> b = TieredCache.<String, String>builder("b")
+                .remote(store, Codec.utf8())
+                .invalidationBus(bus)
+                .keyDecoder(Function.identity())
+                .l2Timeout(L2_TIMEOUT)
+                .ticker(ticker)
+                .ttl(Duration.ofMinutes(10))
+                .l1TtlWhileBusDown(Duration.ofSeconds(2))
+                .meterRegistry(registry)
+                .loader(k -> database.get())
+                .build();
+        closeables.add(b);
+        waiting().until(bus::isDelivering);
+        TieredCache<String, String> a = instance(redis, "a", k -> database.get());
+        assertThat(registry.get("headroom.cache.bus.delivering")
+                        .tag("cache", "b")
+                        .gauge()
+                        .value())
+                .isEqualTo(1.0);
+
+        proxy.cut(); // b's bus loses Redis; its store and a do not
+        waiting().until(() -> !bus.isDelivering());
+        waiting().until(() -> count("b", "headroom.cache.l1.flushes", "reason", "all") >= 1);
+        assertThat(registry.get("headroom.cache.bus.delivering")
+                        .tag("cache", "b")
+                        .gauge()
+                        .value())
+                .isZero();
+        assertThat(b.get("k")).isEqualTo("v1"); // read while deaf: capped
+        assertThat(count("b", "headroom.cache.l1.capped", "reason", "bus_down")).isEqualTo(1);
+        database.set("v2");
+        assertThat(a.invalidate("k")).isTrue(); // b cannot hear it
+        ticker.advance(Duration.ofMillis(1_999));
+        assertThat(b.get("k"))
+                .as("within the cap, the deaf instance may serve what it read")
+                .isEqualTo("v1");
+        ticker.advance(Duration.ofMillis(1));
+        assertThat(b.get("k")).as("past the cap it reads again").isEqualTo("v2");
+
+        proxy.restore();
+        waiting().until(bus::isDelivering);
+        waiting().until(() -> count("b", "headroom.cache.l1.flushes", "reason", "all") >= 2);
+        assertThat(b.get("k")).isEqualTo("v2");
+        double capped = count("b", "headroom.cache.l1.capped", "reason", "bus_down");
+        ticker.advance(Duration.ofMinutes(1)); // delivering again: full lifetimes
+        assertThat(b.get("k")).isEqualTo("v2");
+        assertThat(count("b", "headroom.cache.l1.capped", "reason", "bus_down")).isEqualTo(capped);
+        database.set("v3");
+        a.invalidate("k");
+        waiting().until(() -> "v3".equals(b.get("k")));
+    }
+
+    @Test
+    void aStalledRedisStopsDeliveryUntilItAnswersAgain() throws Exception {
+        try (RedisProcess own = RedisProcess.start()) {
+            RedisInvalidationBus bus = RedisInvalidationBus.create(own.uri(), "stall");
+            closeables.add(bus);
+            AtomicInteger losses = new AtomicInteger();
+            bus.subscribe(new InvalidationBus.Listener() {
+                @Override
+                public void invalidated(String key, long version) {}
+
+                @Override
+                public void messagesMayHaveBeenLost() {
+                    losses.incrementAndGet();
+                }
+            });
+            waiting().until(bus::isDelivering);
+            assertThat(losses).hasValue(0);
+            RedisClient client = RedisClient.create(own.uri());
+            try (StatefulRedisConnection<String, String> c = client.connect()) {
+                Future<String> sleeping = pool.submit(() -> c.sync()
+                        .dispatch(
+                                CommandType.DEBUG,
+                                new StatusOutput<>(StringCodec.UTF8),
+                                new CommandArgs<>(StringCodec.UTF8).add("SLEEP").add(4)));
+                waiting().until(() -> !bus.isDelivering()); // a ping went unanswered for a second
+                waiting().until(() -> losses.get() == 1);
+                sleeping.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+            } finally {
+                client.shutdown();
+            }
+            waiting().until(bus::isDelivering);
+            waiting().until(() -> losses.get() == 2); // flushed again once Redis answers
+            assertThat(bus.isDelivering()).isTrue();
+            assertThat(losses).as("once at the stall, once after it").hasValue(2);
+        }
+    }
+
+    @Test
+    void afterAReconnectDeliveryResumesOnlyOnceRedisConfirmedTheSubscription(TestRedis redis) {
+        String bClient =
+                "headroom-it-" + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1);
+        TieredCache<String, String> a = instance(redis, "a", k -> database.get());
+        TieredCache<String, String> b =
+                instance(redis, redis.uri() + "?clientName=" + bClient, "b", k -> database.get());
+        for (int round = 1; round <= 10; round++) {
+            assertThat(b.get("k")).isEqualTo(database.get());
+            double flushes = count("b", "headroom.cache.l1.flushes", "reason", "all");
+            killSubscriptions(redis, bClient);
+            // the flush at the drop, then the one at the confirmed resubscription: nothing else waited on
+            waiting().until(() -> count("b", "headroom.cache.l1.flushes", "reason", "all") >= flushes + 2);
+            assertThat(b.get("k")).isEqualTo(database.get());
+            database.set("v" + (round + 1));
+            a.invalidate("k");
+            String expected = database.get();
+            waiting().until(() -> expected.equals(b.get("k")));
         }
     }
 

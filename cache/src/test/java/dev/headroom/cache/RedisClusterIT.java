@@ -5,12 +5,16 @@ import static org.awaitility.Awaitility.await;
 
 import dev.headroom.core.Codec;
 import dev.headroom.testing.HeadroomServices;
+import dev.headroom.testing.TcpProxy;
 import dev.headroom.testing.TestRedisCluster;
+import io.lettuce.core.RedisURI;
 import io.lettuce.core.cluster.RedisClusterClient;
 import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
+import io.lettuce.core.cluster.models.partitions.RedisClusterNode;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -75,6 +79,53 @@ class RedisClusterIT {
         // publish before Redis has it.
         await().atMost(TIMEOUT).pollInterval(POLL).until(bus::isSubscribed);
         return cache;
+    }
+
+    @Test
+    void theBusMovesToTheNextSeedWhenItsNodeIsGone(TestRedisCluster cluster) {
+        List<String> nodes = new ArrayList<>();
+        RedisClusterClient client = cluster.newClient();
+        try {
+            for (RedisClusterNode node : client.getPartitions()) {
+                nodes.add("redis://" + node.getUri().getHost() + ":"
+                        + node.getUri().getPort());
+            }
+        } finally {
+            client.shutdown();
+        }
+        assertThat(nodes).hasSizeGreaterThanOrEqualTo(3);
+        RedisURI first = RedisURI.create(nodes.get(0));
+        TcpProxy proxy = TcpProxy.start(first.getHost(), first.getPort());
+        closeables.add(proxy);
+        String channel = cluster.keyPrefix() + "failover";
+        RedisInvalidationBus bus =
+                RedisInvalidationBus.create(List.of("redis://127.0.0.1:" + proxy.port(), nodes.get(1)), channel);
+        closeables.add(bus);
+        RedisInvalidationBus publisher = RedisInvalidationBus.create(nodes.get(2), channel);
+        closeables.add(publisher);
+        ConcurrentLinkedQueue<String> received = new ConcurrentLinkedQueue<>();
+        AtomicInteger losses = new AtomicInteger();
+        bus.subscribe(new InvalidationBus.Listener() {
+            @Override
+            public void invalidated(String key, long version) {
+                received.add(key);
+            }
+
+            @Override
+            public void messagesMayHaveBeenLost() {
+                losses.incrementAndGet();
+            }
+        });
+        await().atMost(TIMEOUT).pollInterval(POLL).until(bus::isDelivering);
+        publisher.publish("before", 1);
+        await().atMost(TIMEOUT).pollInterval(POLL).until(() -> received.contains("before"));
+
+        proxy.cut(); // the first seed's node is gone for this bus
+        await().atMost(TIMEOUT).pollInterval(POLL).until(() -> !bus.isDelivering());
+        await().atMost(TIMEOUT).pollInterval(POLL).until(bus::isDelivering); // on the second seed
+        await().atMost(TIMEOUT).pollInterval(POLL).until(() -> losses.get() == 2); // at the loss, at the resubscription
+        publisher.publish("after", 2);
+        await().atMost(TIMEOUT).pollInterval(POLL).until(() -> received.contains("after"));
     }
 
     @Test

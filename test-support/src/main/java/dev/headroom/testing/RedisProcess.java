@@ -78,7 +78,10 @@ public final class RedisProcess implements AutoCloseable {
                             "--save",
                             "",
                             "--appendonly",
-                            "no"))
+                            "no",
+                            // fault tests stall the server with DEBUG SLEEP (off by default since 7.0)
+                            "--enable-debug-command",
+                            "local"))
                     .redirectErrorStream(true)
                     .redirectOutput(new File(System.getProperty("java.io.tmpdir"), "headroom-redis-" + port + ".log"))
                     .start();

@@ -10,8 +10,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.BooleanSupplier;
 import java.util.function.IntSupplier;
 import java.util.function.Supplier;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The cache's counters. Hot-path counts are {@link LongAdder}s exposed as function counters, so a
@@ -48,12 +50,17 @@ public final class CacheMetrics {
     public final LongAdder l2Repairs = new LongAdder();
     public final LongAdder invalidationsReceived = new LongAdder();
     public final LongAdder invalidationsIgnored = new LongAdder();
+    public final LongAdder l1Capped = new LongAdder();
     private final Timer loadTimer;
     private final MeterRegistry registry;
     private final List<Meter> meters = new ArrayList<>();
 
     public CacheMetrics(
-            String cacheName, MeterRegistry registry, Supplier<String> breakerState, IntSupplier pendingRepairs) {
+            String cacheName,
+            MeterRegistry registry,
+            Supplier<String> breakerState,
+            IntSupplier pendingRepairs,
+            @Nullable BooleanSupplier busDelivering) {
         String name = "cache";
         this.registry = registry;
         if (registry.find("headroom.cache.gets").tag("cache", cacheName).meter() != null) {
@@ -97,6 +104,15 @@ public final class CacheMetrics {
                 "direction",
                 "ignored_older");
         counter(registry, "headroom.cache.l2.repairs", cacheName, l2Repairs, "result", "applied");
+        counter(registry, "headroom.cache.l1.capped", cacheName, l1Capped, "reason", "bus_down");
+        if (busDelivering != null) {
+            meters.add(Gauge.builder("headroom.cache.bus.delivering", busDelivering, d -> d.getAsBoolean() ? 1 : 0)
+                    .description("1 while other instances' invalidations reach this one; at 0 L1 entries"
+                            + " live at most l1TtlWhileBusDown")
+                    .strongReference(true)
+                    .tag(name, cacheName)
+                    .register(registry));
+        }
         meters.add(Gauge.builder("headroom.cache.l2.repairs.pending", pendingRepairs, IntSupplier::getAsInt)
                 .description("invalidations not yet applied to L2 (keys, plus 1 for a pending clear);"
                         + " their L2 values are bypassed until they are")
@@ -117,7 +133,7 @@ public final class CacheMetrics {
 
     /** Metrics that go nowhere, for a cache built without a registry. */
     public static CacheMetrics unregistered(String cacheName) {
-        return new CacheMetrics(cacheName, new CompositeMeterRegistry(), () -> "CLOSED", () -> 0);
+        return new CacheMetrics(cacheName, new CompositeMeterRegistry(), () -> "CLOSED", () -> 0, null);
     }
 
     /** Removes this cache's meters, so a cache of the same name can be built again. */
