@@ -6,7 +6,9 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
@@ -192,6 +194,32 @@ abstract class RemoteStoreContract {
         assertThat(get("k").value()).isNull();
     }
 
+    @Test
+    void anyBytesUnderAnyKeyComeBackAsWritten() throws Exception {
+        byte[] everyByte = new byte[256];
+        for (int b = 0; b < 256; b++) {
+            everyByte[b] = (byte) b;
+        }
+        // keys and values that look like the Redis layout's own separators, hash tags and keys
+        Map<String, byte[]> written = new LinkedHashMap<>();
+        written.put("a", new byte[0]);
+        written.put("a:lease", bytes("12:3@45|v6"));
+        written.put("{a}", bytes("|-"));
+        written.put("generation", bytes("7"));
+        written.put("with space", everyByte);
+        written.put("ключ", bytes("значение"));
+        written.put("}{", bytes("@"));
+        for (Map.Entry<String, byte[]> e : written.entrySet()) {
+            done(store().put(e.getKey(), e.getValue(), LONG_TTL));
+        }
+        assertThat(done(store().tryLease("b", "token", LONG_TTL))).isTrue();
+        for (Map.Entry<String, byte[]> e : written.entrySet()) {
+            assertThat(get(e.getKey()).value()).as(e.getKey()).isEqualTo(e.getValue());
+        }
+        assertThat(get("b").value()).as("a lease is not a value").isNull();
+        assertThat(get("b:lease").value()).isNull();
+    }
+
     // --- TTL and the loss of records ---
 
     @Test
@@ -280,6 +308,19 @@ abstract class RemoteStoreContract {
         done(second.put("k", bytes("after"), LONG_TTL));
         assertThat(text(get("k"))).isEqualTo("after");
         assertThat(text(done(second.get("k")))).isEqualTo("after");
+    }
+
+    @Test
+    void aSecondInstanceThatReadsAValueWrittenAfterAClearReportsTheClearAndHidesOlderValues() throws Exception {
+        RemoteStore second = secondInstance();
+        put("old", "before");
+        assertThat(text(done(second.get("old")))).isEqualTo("before");
+        done(store().clear());
+        put("new", "after");
+        assertThat(text(done(second.get("new")))).isEqualTo("after");
+        assertThat(done(second.refreshClears())).isTrue();
+        assertThat(done(second.get("old")).value()).isNull();
+        assertThat(done(second.refreshClears())).isFalse();
     }
 
     @Test
@@ -381,8 +422,19 @@ abstract class RemoteStoreContract {
     }
 
     @Test
+    void aLeaseIsRefusedOnceItsHolderWroteTheValueAndLeft() throws Exception {
+        RemoteValue read = get("k");
+        assertThat(done(store().tryLease("k", "holder", LONG_TTL))).isTrue();
+        assertThat(done(store().putIfVersion("k", bytes("loaded"), read, LONG_TTL)))
+                .isTrue();
+        done(store().releaseLease("k", "holder"));
+        assertThat(done(secondInstance().tryLease("k", "late", LONG_TTL))).isFalse();
+    }
+
+    @Test
     void aLeaseExpiresAfterItsTtl() throws Exception {
         assertThat(done(store().tryLease("k", "a", shortTtl()))).isTrue();
+        done(store().releaseLease("k", "not-the-holder")); // and leaves the lease's TTL alone
         afterTtl(
                 shortTtl(),
                 () -> assertThat(done(store().tryLease("k", "b", LONG_TTL))).isTrue());
