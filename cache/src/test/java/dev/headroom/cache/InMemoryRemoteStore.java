@@ -18,8 +18,8 @@ import org.jspecify.annotations.Nullable;
  * {@link RedisRemoteStore} that the cache must cope with: values and leases expire after their TTL
  * (by an injectable {@link Ticker}), versions keep growing when a record is lost, {@link #clear()}
  * is a generation that other store objects on the same data ({@link #secondInstance()}) learn of
- * only through {@link #refreshClears()}, and leases (when {@link #leases} is on) are refused while
- * the key has a value or a holder, and expire. {@code RemoteStoreContract} holds it to the same
+ * only through {@link #refreshClears()}, and leases are refused while the key has a value or a
+ * holder, and expire. {@code RemoteStoreContract} holds it to the same
  * promises as the Redis store.
  *
  * <p>Thread-safe: every operation is atomic under one lock per shared data. The knobs ({@link
@@ -119,10 +119,11 @@ final class InMemoryRemoteStore implements RemoteStore {
 
     final AtomicInteger calls = new AtomicInteger();
 
-    /** Lease holders by key, when {@link #leases} is on (off: every lease is granted, as by default). */
+    /** Lease holders by key, shared with second instances. */
     final ConcurrentHashMap<String, String> leaseHolders;
 
-    final AtomicBoolean leases = new AtomicBoolean();
+    /** Leases as Redis grants them (on by default); off, every lease is granted, as the SPI's default does. */
+    final AtomicBoolean leases = new AtomicBoolean(true);
 
     /** The next lease request is applied, but its answer never comes: a reply lost to a timeout. */
     final AtomicBoolean nextLeaseAnswerLost = new AtomicBoolean();

@@ -13,10 +13,6 @@ class InMemoryRemoteStoreContractTest extends RemoteStoreContract {
     private final FakeTicker ticker = new FakeTicker();
     private final InMemoryRemoteStore store = new InMemoryRemoteStore(ticker);
 
-    InMemoryRemoteStoreContractTest() {
-        store.leases.set(true);
-    }
-
     @Override
     RemoteStore store() {
         return store;
@@ -29,9 +25,7 @@ class InMemoryRemoteStoreContractTest extends RemoteStoreContract {
 
     @Override
     RemoteStore neighbour() {
-        InMemoryRemoteStore neighbour = new InMemoryRemoteStore(ticker);
-        neighbour.leases.set(true);
-        return neighbour;
+        return new InMemoryRemoteStore(ticker);
     }
 
     @Override
