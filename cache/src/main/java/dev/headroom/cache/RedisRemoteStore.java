@@ -768,6 +768,9 @@ public final class RedisRemoteStore implements RemoteStore {
             client.setOptions(ClientOptions.builder()
                     .autoReconnect(true)
                     .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
+                    // bounded while connected too: past it a command fails at once (an L2 error)
+                    // instead of queueing behind a Redis that stopped answering
+                    .requestQueueSize(4_096)
                     .build());
             RedisURI redisUri = RedisURI.create(uri);
             return new RedisRemoteStore(

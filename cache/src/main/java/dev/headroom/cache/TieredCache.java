@@ -448,8 +448,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 found.put(key, entry == null ? null : entry.value());
             });
         }
-        for (Map.Entry<K, CompletableFuture<@Nullable V>> e : singles.entrySet()) {
-            found.put(e.getKey(), await(e.getValue()));
+        if (!singles.isEmpty()) { // one wait for all of them: at most loadTimeout, not one per key
+            await(CompletableFuture.allOf(singles.values().toArray(new CompletableFuture<?>[0])));
+            singles.forEach((key, f) -> found.put(key, f.join()));
         }
         Map<K, V> result = new LinkedHashMap<>();
         for (K key : keys) {

@@ -7,6 +7,7 @@ import static org.awaitility.Awaitility.await;
 import dev.headroom.core.Codec;
 import dev.headroom.core.testing.FakeTicker;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.lang.ref.WeakReference;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
@@ -660,6 +661,46 @@ class TieredCacheTest {
                 .isEqualTo("put");
         assertThat(registry.get("headroom.cache.l2.repairs.pending").gauge().value())
                 .isZero();
+    }
+
+    @Test
+    void aClosedCacheIsNotKeptReachableByItsBackgroundTasks() {
+        WeakReference<TieredCache<String, String>> closed = buildUseAndClose();
+        await().atMost(TIMEOUT).until(() -> {
+            System.gc();
+            return closed.get() == null;
+        });
+    }
+
+    private WeakReference<TieredCache<String, String>> buildUseAndClose() {
+        TieredCache<String, String> cache = builder()
+                .ttl(Duration.ofHours(1)) // its sweep runs once a minute
+                .remote(new InMemoryRemoteStore(), Codec.utf8())
+                .loader(k -> "v")
+                .build();
+        assertThat(cache.get("k")).isEqualTo("v");
+        cache.close();
+        return new WeakReference<>(cache);
+    }
+
+    @Test
+    void getAllWithoutABulkLoaderWaitsForItsKeysTogetherNotOneAfterAnother() throws Exception {
+        CountDownLatch allStarted = new CountDownLatch(3);
+        CountDownLatch mayFinish = new CountDownLatch(1);
+        TieredCache<String, String> cache = builder()
+                .loader(k -> {
+                    allStarted.countDown();
+                    mayFinish.await();
+                    return "v-" + k;
+                })
+                .build();
+        Future<Map<String, String>> all = executor.submit(() -> cache.getAll(List.of("a", "b", "c")));
+        assertThat(allStarted.await(30, TimeUnit.SECONDS))
+                .as("the three loads run at once")
+                .isTrue();
+        mayFinish.countDown();
+        assertThat(all.get(30, TimeUnit.SECONDS))
+                .containsExactly(Map.entry("a", "v-a"), Map.entry("b", "v-b"), Map.entry("c", "v-c"));
     }
 
     @Test
