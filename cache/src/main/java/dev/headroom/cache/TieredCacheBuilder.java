@@ -4,7 +4,9 @@ import dev.headroom.core.Codec;
 import dev.headroom.core.Ticker;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
+import java.util.LinkedHashSet;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Function;
@@ -21,6 +23,10 @@ import org.jspecify.annotations.Nullable;
  */
 public final class TieredCacheBuilder<K, V> {
     final String name;
+    /** L2 and bus settings made so far, by method name: refused at build without a remote store. */
+    private final Set<String> l2Settings = new LinkedHashSet<>();
+
+    private boolean maximumSizeSet;
     long maximumSize = 10_000;
     long maximumWeight = -1;
 
@@ -99,6 +105,10 @@ public final class TieredCacheBuilder<K, V> {
         if (maximumSize < 1) {
             throw new IllegalArgumentException("maximumSize must be >= 1, got " + maximumSize);
         }
+        if (weigher != null) {
+            throw new IllegalStateException("maximumWeight was already set; a cache is bounded by size or by weight");
+        }
+        this.maximumSizeSet = true;
         this.maximumSize = maximumSize;
         return this;
     }
@@ -117,6 +127,9 @@ public final class TieredCacheBuilder<K, V> {
     public TieredCacheBuilder<K, V> maximumWeight(long maximumWeight, ToIntBiFunction<? super K, ? super V> weigher) {
         if (maximumWeight < 1) {
             throw new IllegalArgumentException("maximumWeight must be >= 1, got " + maximumWeight);
+        }
+        if (maximumSizeSet) {
+            throw new IllegalStateException("maximumSize was already set; a cache is bounded by size or by weight");
         }
         this.weigher = Objects.requireNonNull(weigher, "weigher");
         this.maximumWeight = maximumWeight;
@@ -235,14 +248,25 @@ public final class TieredCacheBuilder<K, V> {
 
     /** The blocking loader used by {@link TieredCache#get(Object)}. */
     public TieredCacheBuilder<K, V> loader(CacheLoader<? super K, ? extends V> loader) {
-        this.loader = Objects.requireNonNull(loader, "loader");
+        Objects.requireNonNull(loader, "loader");
+        if (asyncLoader != null) {
+            throw new IllegalStateException("asyncLoader was already set; give a cache one default loader");
+        }
+        this.loader = loader;
         return this;
     }
 
-    /** The asynchronous loader used by {@link TieredCache#get(Object)}; wins over {@link #loader}. */
+    /**
+     * The asynchronous loader used by {@link TieredCache#get(Object)}; the alternative to {@link
+     * #loader} (setting both is refused).
+     */
     @SuppressWarnings("unchecked")
     public TieredCacheBuilder<K, V> asyncLoader(AsyncCacheLoader<? super K, ? extends V> loader) {
-        this.asyncLoader = (AsyncCacheLoader<K, V>) Objects.requireNonNull(loader, "asyncLoader");
+        Objects.requireNonNull(loader, "asyncLoader");
+        if (this.loader != null) {
+            throw new IllegalStateException("loader was already set; give a cache one default loader");
+        }
+        this.asyncLoader = (AsyncCacheLoader<K, V>) loader;
         return this;
     }
 
@@ -282,6 +306,7 @@ public final class TieredCacheBuilder<K, V> {
      * with an {@link #invalidationBus}; for String keys pass {@code Function.identity()}.
      */
     public TieredCacheBuilder<K, V> keyDecoder(Function<String, ? extends K> keyDecoder) {
+        l2Settings.add("keyDecoder");
         this.keyDecoder = Objects.requireNonNull(keyDecoder, "keyDecoder");
         return this;
     }
@@ -303,6 +328,7 @@ public final class TieredCacheBuilder<K, V> {
      * serve a value another instance replaced. Default 1 s.
      */
     public TieredCacheBuilder<K, V> l1TtlWhileBusDown(Duration ttl) {
+        l2Settings.add("l1TtlWhileBusDown");
         this.l1TtlWhileBusDown = positive("l1TtlWhileBusDown", ttl);
         return this;
     }
@@ -315,18 +341,21 @@ public final class TieredCacheBuilder<K, V> {
 
     /** The bound on every L2 call. Default 200 ms. */
     public TieredCacheBuilder<K, V> l2Timeout(Duration l2Timeout) {
+        l2Settings.add("l2Timeout");
         this.l2Timeout = positive("l2Timeout", l2Timeout);
         return this;
     }
 
     /** How long the L2 breaker stays open before probing. Default 5 s. */
     public TieredCacheBuilder<K, V> l2BreakerOpenFor(Duration openFor) {
+        l2Settings.add("l2BreakerOpenFor");
         this.breakerOpenFor = positive("l2BreakerOpenFor", openFor);
         return this;
     }
 
     /** Values whose encoding is larger stay in L1 only (counted). Default 512 KiB. */
     public TieredCacheBuilder<K, V> maxL2ValueBytes(int bytes) {
+        l2Settings.add("maxL2ValueBytes");
         if (bytes < 1) {
             throw new IllegalArgumentException("maxL2ValueBytes must be >= 1, got " + bytes);
         }
@@ -345,12 +374,14 @@ public final class TieredCacheBuilder<K, V> {
      * @return this builder
      */
     public TieredCacheBuilder<K, V> l2LoadLease(Duration leaseTtl) {
+        l2Settings.add("l2LoadLease");
         this.leaseTtl = nonNegative("l2LoadLease", leaseTtl);
         return this;
     }
 
     /** How often waiters poll L2 for the lease holder's value. Default 25 ms. */
     public TieredCacheBuilder<K, V> l2LeasePollInterval(Duration interval) {
+        l2Settings.add("l2LeasePollInterval");
         this.leasePoll = positive("l2LeasePollInterval", interval);
         return this;
     }
@@ -369,6 +400,15 @@ public final class TieredCacheBuilder<K, V> {
     public TieredCache<K, V> build() {
         if (remote == null && l2Ttl != null) {
             throw new IllegalStateException("l2Ttl is set but no remote store is: call remote(store, codec)");
+        }
+        if (remote == null && !l2Settings.isEmpty()) {
+            throw new IllegalStateException(String.join(", ", l2Settings)
+                    + (l2Settings.size() == 1 ? " is" : " are")
+                    + " set but no remote store is: they configure L2 (call remote(store, codec)) or drop them");
+        }
+        if (bus == null && l2Settings.contains("l1TtlWhileBusDown")) {
+            throw new IllegalStateException(
+                    "l1TtlWhileBusDown is set but no invalidationBus is: it bounds L1 while the bus is down");
         }
         if (bus != null && remote == null) {
             throw new IllegalStateException("invalidationBus needs a remote store (its versions order"

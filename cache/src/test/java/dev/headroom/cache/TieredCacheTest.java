@@ -969,6 +969,37 @@ class TieredCacheTest {
     }
 
     @Test
+    void conflictingSettingsAreRejectedNamingBoth() {
+        assertThatThrownBy(() -> builder().maximumSize(10).maximumWeight(10, (k, v) -> 1))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("maximumSize")
+                .hasMessageContaining("weight");
+        assertThatThrownBy(() -> builder().maximumWeight(10, (k, v) -> 1).maximumSize(10))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("maximumWeight");
+        assertThatThrownBy(() -> builder().loader(k -> "a").asyncLoader(k -> CompletableFuture.completedFuture("b")))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("loader");
+        assertThatThrownBy(() -> builder()
+                        .asyncLoader(k -> CompletableFuture.completedFuture("b"))
+                        .loader(k -> "a"))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("asyncLoader");
+        assertThatThrownBy(() -> builder()
+                        .l2Timeout(Duration.ofSeconds(1))
+                        .l2LoadLease(Duration.ofSeconds(1))
+                        .build())
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("l2Timeout, l2LoadLease are set but no remote store is");
+        assertThatThrownBy(() -> builder()
+                        .remote(new InMemoryRemoteStore(), Codec.utf8())
+                        .l1TtlWhileBusDown(Duration.ofSeconds(1))
+                        .build())
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("no invalidationBus");
+    }
+
+    @Test
     void aKeyThatEncodesToAnEmptyL2KeyIsRejectedAtTheCall() {
         TieredCache<String, String> cache = builder()
                 .remote(new InMemoryRemoteStore(), Codec.utf8())
