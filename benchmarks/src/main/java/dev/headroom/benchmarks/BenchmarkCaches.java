@@ -1,8 +1,8 @@
 package dev.headroom.benchmarks;
 
-import dev.headroom.cache.RedisRemoteStore;
 import dev.headroom.cache.RemoteStore;
 import dev.headroom.cache.TieredCache;
+import dev.headroom.cache.redis.RedisRemoteStore;
 import dev.headroom.core.Codec;
 import dev.headroom.core.Ticker;
 import io.lettuce.core.api.StatefulRedisConnection;

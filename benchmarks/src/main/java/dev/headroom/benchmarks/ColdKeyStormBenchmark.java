@@ -1,7 +1,7 @@
 package dev.headroom.benchmarks;
 
-import dev.headroom.cache.RedisRemoteStore;
 import dev.headroom.cache.TieredCache;
+import dev.headroom.cache.redis.RedisRemoteStore;
 import dev.headroom.core.Codec;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -3,7 +3,7 @@ package dev.headroom.cache;
 /**
  * Carries invalidations between the instances of a cache so that each drops its L1 copy: the
  * cross-instance half of {@link TieredCache#invalidate}. Redis pub/sub is {@link
- * RedisInvalidationBus}.
+ * dev.headroom.cache.redis.RedisInvalidationBus}.
  *
  * <p>Delivery may be late, duplicated or lost; the cache is built for that. Each message carries
  * the key's new L2 version, and an instance drops its entry only if that entry is older, so a

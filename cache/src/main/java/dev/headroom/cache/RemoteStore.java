@@ -6,7 +6,7 @@ import java.util.concurrent.CompletionStage;
 
 /**
  * The shared second tier of a {@link TieredCache}: bytes by string key, with a per-key version that
- * fences writes. Redis through Lettuce is {@link RedisRemoteStore}; implement this to use another
+ * fences writes. Redis through Lettuce is {@link dev.headroom.cache.redis.RedisRemoteStore}; implement this to use another
  * store.
  *
  * <p>Contract: every method is non-blocking and thread-safe; failures are reported through the

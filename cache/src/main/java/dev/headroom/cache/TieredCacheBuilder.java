@@ -282,7 +282,7 @@ public final class TieredCacheBuilder<K, V> {
     /**
      * Adds a shared L2.
      *
-     * @param store the store, such as a {@link RedisRemoteStore}; closed with the cache
+     * @param store the store, such as a {@link dev.headroom.cache.redis.RedisRemoteStore}; closed with the cache
      * @param codec turns values into the store's bytes
      * @return this builder
      */

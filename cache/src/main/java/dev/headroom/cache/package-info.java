@@ -1,6 +1,6 @@
 /**
  * A multi-tier cache: a Caffeine L1 in every process over an optional shared L2 ({@link
- * dev.headroom.cache.RemoteStore}, Redis through Lettuce in {@link dev.headroom.cache.RedisRemoteStore}).
+ * dev.headroom.cache.RemoteStore}, Redis through Lettuce in {@link dev.headroom.cache.redis.RedisRemoteStore}).
  *
  * <p>Entry point: {@link dev.headroom.cache.TieredCache#builder(String)}. What the cache promises:
  *

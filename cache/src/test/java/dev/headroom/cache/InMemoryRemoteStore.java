@@ -15,7 +15,7 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * A {@link RemoteStore} in a map, for unit tests of the cache's own logic, that keeps the hazards of
- * {@link RedisRemoteStore} that the cache must cope with: values and leases expire after their TTL
+ * {@link dev.headroom.cache.redis.RedisRemoteStore} that the cache must cope with: values and leases expire after their TTL
  * (by an injectable {@link Ticker}), versions keep growing when a record is lost, {@link #clear()}
  * is a generation that other store objects on the same data ({@link #secondInstance()}) learn of
  * only through {@link #refreshClears()}, and leases are refused while the key has a value or a

@@ -3,6 +3,8 @@ package dev.headroom.cache;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.headroom.cache.redis.RedisInvalidationBus;
+import dev.headroom.cache.redis.RedisRemoteStore;
 import dev.headroom.core.Codec;
 import dev.headroom.core.testing.FakeTicker;
 import dev.headroom.testing.HeadroomServices;

@@ -2,6 +2,7 @@ package dev.headroom.cache;
 
 import static org.awaitility.Awaitility.await;
 
+import dev.headroom.cache.redis.RedisRemoteStore;
 import dev.headroom.testing.HeadroomServices;
 import dev.headroom.testing.TestRedisCluster;
 import io.lettuce.core.cluster.RedisClusterClient;

@@ -2,9 +2,9 @@ package dev.headroom.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.headroom.cache.RedisInvalidationBus;
-import dev.headroom.cache.RedisRemoteStore;
 import dev.headroom.cache.TieredCache;
+import dev.headroom.cache.redis.RedisInvalidationBus;
+import dev.headroom.cache.redis.RedisRemoteStore;
 import dev.headroom.core.Codec;
 import dev.headroom.testing.HeadroomServices;
 import dev.headroom.testing.TestRedis;

@@ -1,7 +1,8 @@
-package dev.headroom.cache;
+package dev.headroom.cache.redis;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.headroom.cache.RemoteValue;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 

@@ -1,5 +1,6 @@
-package dev.headroom.cache;
+package dev.headroom.cache.redis;
 
+import dev.headroom.cache.InvalidationBus;
 import dev.headroom.cache.internal.SharedClientResources;
 import dev.headroom.cache.internal.Sweeper;
 import io.lettuce.core.ClientOptions;

@@ -1,5 +1,7 @@
-package dev.headroom.cache;
+package dev.headroom.cache.redis;
 
+import dev.headroom.cache.RemoteStore;
+import dev.headroom.cache.RemoteValue;
 import dev.headroom.cache.internal.SharedClientResources;
 import io.lettuce.core.ClientOptions;
 import io.lettuce.core.RedisClient;
