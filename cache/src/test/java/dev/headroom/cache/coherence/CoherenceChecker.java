@@ -13,7 +13,7 @@ import java.util.Map;
 final class CoherenceChecker {
 
     /** What a run found. */
-    record Outcome(long seed, int violations, List<String> unexpected, String report) {}
+    record Outcome(long seed, int violations, Map<String, Integer> byKind, List<String> unexpected, String report) {}
 
     private CoherenceChecker() {}
 
@@ -30,7 +30,9 @@ final class CoherenceChecker {
         synchronized (run.unexpected) {
             unexpected = new ArrayList<>(run.unexpected);
         }
-        return new Outcome(settings.seed(), check.violations.size(), unexpected, report);
+        Map<String, Integer> byKind = new java.util.TreeMap<>();
+        check.violations.forEach(v -> byKind.merge(v.kind(), 1, Integer::sum));
+        return new Outcome(settings.seed(), check.violations.size(), byKind, unexpected, report);
     }
 
     static String report(Settings s, CoherenceRun run, CoherenceCheck check, Duration took) {

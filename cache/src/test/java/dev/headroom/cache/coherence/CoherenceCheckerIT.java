@@ -37,4 +37,16 @@ class CoherenceCheckerIT {
                     .isZero();
         }
     }
+
+    /**
+     * The checker checked: with invalidations that are recorded but never made, and bus messages
+     * recorded as delivered but withheld from the cache, it must report local and remote violations.
+     */
+    @Test
+    void theCheckerReportsAnInstanceThatIgnoresItsBusAndWritesThatNeverHappened() throws InterruptedException {
+        CoherenceChecker.Outcome o = CoherenceChecker.run(Settings.of(7, Duration.ofSeconds(5))
+                .withFaults("none")
+                .withSabotage("deaf-bus", "silent-invalidates"));
+        assertThat(o.byKind()).as(o.report()).containsKeys("local", "remote");
+    }
 }

@@ -159,11 +159,15 @@ final class CoherenceRun {
         RecordingRemoteStore store = new RecordingRemoteStore(
                 RedisRemoteStore.builder().uri(uri).keyPrefix(PREFIX).build(), history);
         AtomicReference<FunctionCounter> flushes = new AtomicReference<>();
-        RecordingBus bus =
-                new RecordingBus(RedisInvalidationBus.create(uri, PREFIX + "invalidations"), i, history, () -> {
+        RecordingBus bus = new RecordingBus(
+                RedisInvalidationBus.create(uri, PREFIX + "invalidations"),
+                i,
+                history,
+                () -> {
                     FunctionCounter c = flushes.get();
                     return c == null ? 0 : (long) c.count();
-                });
+                },
+                settings.sabotage().contains("deaf-bus"));
         ConcurrentHashMap<String, AtomicInteger> readsInFlight = new ConcurrentHashMap<>();
         AtomicLong loadIds = new AtomicLong();
         TieredCache<String, String> cache = TieredCache.<String, String>builder("coherence-" + i)
@@ -282,9 +286,13 @@ final class CoherenceRun {
             long version = source[k].incrementAndGet();
             long bumped = history.now();
             RecordingRemoteStore.Probe probe = in.store.expect(key);
+            boolean silent = settings.sabotage().contains("silent-invalidates");
             try {
                 if (kind == History.WriteKind.PUT) {
                     in.cache.put(key, version + "|P" + id);
+                } else if (silent) {
+                    probe.started = history.now();
+                    probe.done = probe.started;
                 } else {
                     in.cache.invalidate(key);
                 }
@@ -303,7 +311,18 @@ final class CoherenceRun {
                 count((kind == History.WriteKind.PUT ? "put" : "invalidate") + ".l2Failed");
             }
             history.writes.add(new History.Write(
-                    id, kind, in.index, key, version, start, bumped, end, l2Ok, probe.version, probe.started, done));
+                    id,
+                    kind,
+                    in.index,
+                    key,
+                    version,
+                    start,
+                    bumped,
+                    end,
+                    l2Ok,
+                    probe.version,
+                    silent && kind == History.WriteKind.INVALIDATE ? -1 : probe.started,
+                    done));
         } finally {
             if (lock != null) {
                 lock.unlock();

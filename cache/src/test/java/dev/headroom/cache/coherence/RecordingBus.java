@@ -15,8 +15,11 @@ final class RecordingBus implements InvalidationBus {
     private final History history;
     private final LongSupplier flushes;
 
-    RecordingBus(RedisInvalidationBus delegate, int instance, History history, LongSupplier flushes) {
+    private final boolean deaf;
+
+    RecordingBus(RedisInvalidationBus delegate, int instance, History history, LongSupplier flushes, boolean deaf) {
         this.delegate = delegate;
+        this.deaf = deaf;
         this.instance = instance;
         this.history = history;
         this.flushes = flushes;
@@ -42,7 +45,9 @@ final class RecordingBus implements InvalidationBus {
             @Override
             public void invalidated(String key, long version) {
                 long start = history.now();
-                listener.invalidated(key, version);
+                if (!deaf) {
+                    listener.invalidated(key, version);
+                }
                 history.deliveries.add(new History.Delivery(instance, key, version, start, history.now(), -1));
             }
 

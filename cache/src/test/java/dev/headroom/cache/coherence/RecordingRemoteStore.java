@@ -61,7 +61,9 @@ final class RecordingRemoteStore implements RemoteStore {
         if (p == null) {
             return stage;
         }
-        stage.whenComplete((value, error) -> {
+        // The cache gets the stage that completes after the probe is filled in: a callback on the
+        // store's own stage could run after the cache's, and the write would look unanswered.
+        return stage.whenComplete((value, error) -> {
             if (error != null) {
                 p.failed = true;
             } else {
@@ -71,7 +73,6 @@ final class RecordingRemoteStore implements RemoteStore {
                 p.done = h.now();
             }
         });
-        return stage;
     }
 
     @Override

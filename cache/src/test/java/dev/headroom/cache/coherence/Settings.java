@@ -12,6 +12,8 @@ import java.util.TreeSet;
  * one key take turns), {@code coherence.instances}, {@code coherence.threads}, {@code
  * coherence.keys}.
  *
+ * @param sabotage breaks the harness on purpose (see {@link #withSabotage}); empty in real runs
+ *
  * @param deliveryBound how long after a write returned a read on another instance that has not
  *     heard of it is reported (informational: nothing bounds delivery today)
  */
@@ -28,7 +30,8 @@ record Settings(
         Duration loadTimeout,
         Set<String> faults,
         boolean racingWrites,
-        Duration deliveryBound) {
+        Duration deliveryBound,
+        Set<String> sabotage) {
 
     static final Set<String> ALL_FAULTS = Set.of("restart", "pubsub", "slow", "pressure");
 
@@ -46,7 +49,50 @@ record Settings(
                 Duration.ofSeconds(2),
                 faults(System.getProperty("coherence.faults", String.join(",", ALL_FAULTS))),
                 Boolean.parseBoolean(System.getProperty("coherence.racingWrites", "true")),
-                Duration.ofSeconds(2));
+                Duration.ofSeconds(2),
+                Set.of());
+    }
+
+    /** The same run with other faults. */
+    Settings withFaults(String spec) {
+        return new Settings(
+                seed,
+                duration,
+                instances,
+                threads,
+                keys,
+                ttl,
+                grace,
+                l2Ttl,
+                l2Timeout,
+                loadTimeout,
+                faults(spec),
+                racingWrites,
+                deliveryBound,
+                sabotage);
+    }
+
+    /**
+     * The same run with the checker's own harness broken on purpose, to show it sees what it must:
+     * {@code deaf-bus} (bus messages for keys recorded as delivered but not passed to the cache),
+     * {@code silent-invalidates} (an invalidation recorded as made and taken by L2, never made).
+     */
+    Settings withSabotage(String... kinds) {
+        return new Settings(
+                seed,
+                duration,
+                instances,
+                threads,
+                keys,
+                ttl,
+                grace,
+                l2Ttl,
+                l2Timeout,
+                loadTimeout,
+                faults,
+                racingWrites,
+                deliveryBound,
+                Set.of(kinds));
     }
 
     static Set<String> faults(String spec) {
