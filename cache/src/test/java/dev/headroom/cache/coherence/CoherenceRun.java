@@ -5,6 +5,7 @@ import dev.headroom.cache.RedisInvalidationBus;
 import dev.headroom.cache.RedisRemoteStore;
 import dev.headroom.cache.TieredCache;
 import dev.headroom.core.Codec;
+import dev.headroom.testing.TcpProxy;
 import io.lettuce.core.ClientOptions;
 import io.lettuce.core.KillArgs;
 import io.lettuce.core.RedisClient;
@@ -53,6 +54,9 @@ final class CoherenceRun {
     private final AtomicLong[] source;
     private final ReentrantLock[] writeLocks;
     private final List<Instance> instances = new ArrayList<>();
+    /** Per instance, in front of its store's connection only (its bus connects directly). */
+    private final List<TcpProxy> storeProxies = new ArrayList<>();
+
     private final AtomicLong writeIds = new AtomicLong();
     private volatile boolean stopping;
 
@@ -108,7 +112,9 @@ final class CoherenceRun {
     /** Runs for the settings' duration against {@code redis}, then closes every instance. */
     void run(OwnedRedis redis) throws InterruptedException {
         for (int i = 0; i < settings.instances(); i++) {
-            instances.add(newInstance(i, redis.uri()));
+            TcpProxy proxy = TcpProxy.start("127.0.0.1", redis.port());
+            storeProxies.add(proxy);
+            instances.add(newInstance(i, "redis://127.0.0.1:" + proxy.port(), redis.uri()));
         }
         List<Thread> threads = new ArrayList<>();
         threads.add(daemon("coherence-bus-monitor", this::monitorBuses));
@@ -138,6 +144,7 @@ final class CoherenceRun {
         for (Instance in : instances) {
             in.cache.close();
         }
+        storeProxies.forEach(TcpProxy::close);
     }
 
     /** Redis's eviction count is lost with a restart: added up before each one and at the end. */
@@ -154,10 +161,10 @@ final class CoherenceRun {
         return t;
     }
 
-    private Instance newInstance(int i, String uri) {
+    private Instance newInstance(int i, String storeUri, String uri) {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         RecordingRemoteStore store = new RecordingRemoteStore(
-                RedisRemoteStore.builder().uri(uri).keyPrefix(PREFIX).build(), history);
+                RedisRemoteStore.builder().uri(storeUri).keyPrefix(PREFIX).build(), history);
         AtomicReference<FunctionCounter> flushes = new AtomicReference<>();
         RecordingBus bus = new RecordingBus(
                 RedisInvalidationBus.create(uri, PREFIX + "invalidations"),
@@ -394,6 +401,14 @@ final class CoherenceRun {
                         count("fault.pubsubKill");
                         counts.computeIfAbsent("fault.pubsubConnectionsKilled", w -> new LongAdder())
                                 .add(killed);
+                    } else if (roll >= 140 && roll < 170 && settings.fault("partition")) {
+                        int victim = random.nextInt(storeProxies.size());
+                        int cutFor = 200 + random.nextInt(1000);
+                        storeProxies.get(victim).cut();
+                        TimeUnit.MILLISECONDS.sleep(cutFor); // a fault: the partition lasts this long
+                        storeProxies.get(victim).restore();
+                        history.faults.add(new History.Fault("partition-i" + victim, start, history.now()));
+                        count("fault.storePartition");
                     } else if (roll < 140 && settings.fault("slow")) {
                         redis.run(c -> c.dispatch(
                                 CommandType.DEBUG,

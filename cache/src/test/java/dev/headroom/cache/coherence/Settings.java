@@ -8,7 +8,7 @@ import java.util.TreeSet;
 /**
  * One checker run's parameters. System properties override the defaults: {@code coherence.seed},
  * {@code coherence.seconds}, {@code coherence.faults} (comma-separated subset of {@code
- * restart,pubsub,slow,pressure}, or {@code none}), {@code coherence.racingWrites} (false: writes of
+ * restart,pubsub,slow,pressure,partition}, or {@code none}; partition cuts one instance's store connection, not its bus), {@code coherence.racingWrites} (false: writes of
  * one key take turns), {@code coherence.instances}, {@code coherence.threads}, {@code
  * coherence.keys}.
  *
@@ -33,7 +33,7 @@ record Settings(
         Duration deliveryBound,
         Set<String> sabotage) {
 
-    static final Set<String> ALL_FAULTS = Set.of("restart", "pubsub", "slow", "pressure");
+    static final Set<String> ALL_FAULTS = Set.of("restart", "pubsub", "slow", "pressure", "partition");
 
     static Settings of(long seed, Duration duration) {
         return new Settings(
@@ -49,7 +49,7 @@ record Settings(
                 Duration.ofSeconds(2),
                 faults(System.getProperty("coherence.faults", String.join(",", ALL_FAULTS))),
                 Boolean.parseBoolean(System.getProperty("coherence.racingWrites", "true")),
-                Duration.ofSeconds(2),
+                Duration.ofMillis(150),
                 Set.of());
     }
 
