@@ -1,0 +1,89 @@
+package dev.headroom.cache.coherence;
+
+import java.util.concurrent.ConcurrentLinkedQueue;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Everything a run did and saw, in nanoseconds since the run started: appended by many threads,
+ * read by {@link CoherenceCheck} once the run is over.
+ */
+final class History {
+
+    enum WriteKind {
+        INVALIDATE,
+        PUT
+    }
+
+    /**
+     * A write: the source bumped to {@code version}, then {@code invalidate} or {@code put} of that
+     * version on {@code instance}. {@code l2Ok}: the instance's store call completed normally within
+     * the L2 timeout, before the cache call returned; {@code l2Version} is what it returned.
+     */
+    record Write(
+            long id,
+            WriteKind kind,
+            int instance,
+            String key,
+            long version,
+            long start,
+            long bumped,
+            long end,
+            boolean l2Ok,
+            long l2Version,
+            long l2Start,
+            long l2Done) {}
+
+    /**
+     * A read on {@code instance}: the version it returned (-1: CacheLoadException), where the value
+     * came from, and what the checker knew at its start.
+     */
+    record Read(
+            int instance,
+            String key,
+            long start,
+            long end,
+            long version,
+            String origin,
+            long flushesAtStart,
+            long sourceAtEnd) {
+        boolean failed() {
+            return version < 0;
+        }
+    }
+
+    /**
+     * The bus's listener callback on {@code instance} returned: an invalidation of {@code key} at L2
+     * version {@code version}, or (key null) a "messages may have been lost" flush, which the cache
+     * applies asynchronously; {@code flushesAtStart} is the instance's flush count when it was called.
+     */
+    record Delivery(int instance, @Nullable String key, long version, long start, long end, long flushesAtStart) {
+        boolean flush() {
+            return key == null;
+        }
+    }
+
+    /** A loader call on {@code instance} that returned {@code version} under the origin id {@code origin}. */
+    record Load(String origin, int instance, String key, long version, long start, long end) {}
+
+    /** A fault the checker injected, from its start until it was over (Redis answering again). */
+    record Fault(String kind, long start, long end) {}
+
+    /** A change of an instance's {@code isSubscribed()} seen by the monitor. */
+    record BusState(int instance, boolean subscribed, long at) {}
+
+    /** An {@code invalidateAll} on {@code instance}. */
+    record Clear(int instance, long start, long end, boolean l2Ok) {}
+
+    final long origin = System.nanoTime();
+    final ConcurrentLinkedQueue<Write> writes = new ConcurrentLinkedQueue<>();
+    final ConcurrentLinkedQueue<Read> reads = new ConcurrentLinkedQueue<>();
+    final ConcurrentLinkedQueue<Delivery> deliveries = new ConcurrentLinkedQueue<>();
+    final ConcurrentLinkedQueue<Load> loads = new ConcurrentLinkedQueue<>();
+    final ConcurrentLinkedQueue<Fault> faults = new ConcurrentLinkedQueue<>();
+    final ConcurrentLinkedQueue<BusState> busStates = new ConcurrentLinkedQueue<>();
+    final ConcurrentLinkedQueue<Clear> clears = new ConcurrentLinkedQueue<>();
+
+    long now() {
+        return System.nanoTime() - origin;
+    }
+}
