@@ -149,6 +149,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * the old value. Ended early by the originator's repair (a message with the real version).
      */
     private final ConcurrentHashMap<String, Long> suspectInL2 = new ConcurrentHashMap<>();
+    /**
+     * Flushes announced but not yet done (the bus said messages may have been lost; the flush waits
+     * for L2 to say whether a clear came with them). Meanwhile neither L1 nor L2 values are served:
+     * reads go to the loader, whose result L2's generation fence keeps out of L2 if a clear happened.
+     */
+    private final AtomicInteger flushesPending = new AtomicInteger();
     /** Keys whose L2 invalidation is retried one by one; beyond them, all of the cache's L2 keys are cleared. */
     static final int MAX_PENDING_REPAIRS = 100_000;
 
@@ -845,7 +851,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             @Nullable CacheLoader<? super K, ? extends V> syncLoader,
             @Nullable AsyncCacheLoader<K, V> asyncLoader) {
         CacheEntry<V> entry = l1.getIfPresent(key);
-        return entry == null ? MISS : serve(key, entry, syncLoader, asyncLoader);
+        return entry == null || flushesPending.get() != 0 ? MISS : serve(key, entry, syncLoader, asyncLoader);
     }
 
     /** Serves an L1 entry that exists; {@link #MISS} if it is past its lifetime. */
@@ -1061,7 +1067,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             inFlight = loading.putIfAbsent(key, mine);
             if (inFlight == null) {
                 CacheEntry<V> current = l1.getIfPresent(key);
-                if (current != null && hitClock.read() - current.expiresAt() < 0) {
+                if (current != null && hitClock.read() - current.expiresAt() < 0 && flushesPending.get() == 0) {
                     loading.remove(key, mine);
                     mine.complete(current);
                     return new Registration<>(mine, false);
@@ -1354,7 +1360,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * is pending repair, or another instance announced one that L2 did not take.
      */
     private boolean l2ValueSuspect(String remoteKey) {
-        if (Objects.requireNonNull(repairs).isPending(remoteKey)) {
+        if (Objects.requireNonNull(repairs).isPending(remoteKey) || flushesPending.get() != 0) {
             return true;
         }
         if (suspectInL2.isEmpty()) {
@@ -1667,8 +1673,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
         @Override
         @SuppressWarnings("FutureReturnValueIgnored") // the callback flushes whatever the answer
         public void messagesMayHaveBeenLost() {
-            // The message may announce a clear: learn it before flushing, so that no read between the
-            // flush and the learning refills L1 with a value the clear retired.
+            // The lost messages may include a clear: until L2 has said, nothing L1 or L2 holds is
+            // served (flushesPending), then L1 is flushed; so no read after this call returns a value
+            // an invalidation or clear it missed retired, and none refills L1 with one meanwhile.
+            flushesPending.incrementAndGet();
             learnClears(true);
         }
     }
@@ -1711,20 +1719,40 @@ public final class TieredCache<K, V> implements AutoCloseable {
         if (store == null) {
             if (flushAnyway) {
                 flushLocally();
+                flushesPending.decrementAndGet();
             }
             return;
         }
-        store.refreshClears()
-                .whenCompleteAsync(
-                        (cleared, error) -> {
-                            if (Boolean.TRUE.equals(cleared)) {
-                                log.info("cache '{}': L2 was cleared by another instance; L1 flushed", name);
-                                flushLocally();
-                            } else if (flushAnyway) {
-                                flushLocally();
-                            }
-                        },
-                        executor);
+        CompletableFuture<Boolean> answer;
+        try {
+            answer = store.refreshClears();
+        } catch (RuntimeException e) {
+            answer = CompletableFuture.failedFuture(e);
+        }
+        answer.whenCompleteAsync(
+                (cleared, error) -> {
+                    if (Boolean.TRUE.equals(cleared)) {
+                        log.info("cache '{}': L2 was cleared by another instance; L1 flushed", name);
+                        flushLocally();
+                    } else if (flushAnyway) {
+                        flushLocally();
+                    }
+                    if (flushAnyway) {
+                        flushesPending.decrementAndGet(); // after the flush: no old entry is served between
+                    }
+                },
+                flushExecutor());
+    }
+
+    /** The executor, or the calling thread if it refuses (shut down): a pending flush must end. */
+    private Executor flushExecutor() {
+        return task -> {
+            try {
+                executor.execute(task);
+            } catch (RuntimeException e) {
+                task.run();
+            }
+        };
     }
 
     @Override

@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
@@ -702,6 +703,116 @@ class TieredCacheTest {
         mayFinish.countDown();
         assertThat(all.get(30, TimeUnit.SECONDS))
                 .containsExactly(Map.entry("a", "v-a"), Map.entry("b", "v-b"), Map.entry("c", "v-c"));
+    }
+
+    @Test
+    void afterTheBusSaysMessagesWereLostNoReadServesWhatL1HeldEvenBeforeL2Answers() throws Exception {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        CompletableFuture<Boolean> clearsAnswer = new CompletableFuture<>(); // L2 slow to answer
+        AtomicReference<InvalidationBus.Listener> listener = new AtomicReference<>();
+        AtomicReference<String> source = new AtomicReference<>("v1");
+        TieredCache<String, String> cache = builder()
+                .remote(
+                        new ForwardingStore(store) {
+                            @Override
+                            public CompletionStage<Boolean> refreshClears() {
+                                return clearsAnswer;
+                            }
+                        },
+                        Codec.utf8())
+                .l2Timeout(Duration.ofMinutes(5))
+                .invalidationBus(new InvalidationBus() {
+                    @Override
+                    public void publish(String key, long version) {}
+
+                    @Override
+                    public void publishFlush() {}
+
+                    @Override
+                    public void subscribe(Listener l) {
+                        listener.set(l);
+                    }
+
+                    @Override
+                    public void close() {}
+                })
+                .keyDecoder(k -> k)
+                .loader(k -> source.get())
+                .build();
+        assertThat(cache.get("k")).isEqualTo("v1");
+        source.set("v2");
+        assertThat(store.secondInstance()
+                        .put("k", "v2".getBytes(StandardCharsets.UTF_8), Duration.ofMinutes(1))
+                        .toCompletableFuture()
+                        .get(30, TimeUnit.SECONDS))
+                .isPositive(); // another instance's put; its message is the one lost
+
+        listener.get().messagesMayHaveBeenLost();
+        assertThat(cache.get("k"))
+                .as("L1 is not trusted while the flush waits for L2")
+                .isEqualTo("v2");
+        clearsAnswer.complete(false);
+        await().atMost(TIMEOUT).until(() -> count("headroom.cache.l1.flushes", "reason", "all") == 1);
+        assertThat(cache.get("k")).isEqualTo("v2");
+    }
+
+    /** A store that forwards every call; tests override what they script. */
+    private static class ForwardingStore implements RemoteStore {
+        private final RemoteStore delegate;
+
+        ForwardingStore(RemoteStore delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public CompletionStage<RemoteValue> get(String key) {
+            return delegate.get(key);
+        }
+
+        @Override
+        public CompletionStage<Long> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
+            return delegate.putIfVersion(key, value, read, ttl);
+        }
+
+        @Override
+        public CompletionStage<Long> put(String key, byte[] value, Duration ttl) {
+            return delegate.put(key, value, ttl);
+        }
+
+        @Override
+        public CompletionStage<Long> invalidate(String key) {
+            return delegate.invalidate(key);
+        }
+
+        @Override
+        public CompletionStage<Void> clear() {
+            return delegate.clear();
+        }
+
+        @Override
+        public CompletionStage<Boolean> refreshClears() {
+            return delegate.refreshClears();
+        }
+
+        @Override
+        public CompletionStage<Boolean> tryLease(String key, String token, Duration ttl) {
+            return delegate.tryLease(key, token, ttl);
+        }
+
+        @Override
+        public CompletionStage<Boolean> tryRefreshLease(String key, String token, Duration ttl, RemoteValue read) {
+            return delegate.tryRefreshLease(key, token, ttl, read);
+        }
+
+        @Override
+        public CompletionStage<Void> releaseLease(String key, String token) {
+            return delegate.releaseLease(key, token);
+        }
+
+        @Override
+        public void close() {
+            delegate.close();
+        }
     }
 
     @Test

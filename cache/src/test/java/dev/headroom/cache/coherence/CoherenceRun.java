@@ -1,9 +1,9 @@
 package dev.headroom.cache.coherence;
 
 import dev.headroom.cache.CacheLoadException;
-import dev.headroom.cache.RedisInvalidationBus;
-import dev.headroom.cache.RedisRemoteStore;
 import dev.headroom.cache.TieredCache;
+import dev.headroom.cache.redis.RedisInvalidationBus;
+import dev.headroom.cache.redis.RedisRemoteStore;
 import dev.headroom.core.Codec;
 import dev.headroom.testing.TcpProxy;
 import io.lettuce.core.ClientOptions;

@@ -1,7 +1,7 @@
 package dev.headroom.cache.coherence;
 
 import dev.headroom.cache.InvalidationBus;
-import dev.headroom.cache.RedisInvalidationBus;
+import dev.headroom.cache.redis.RedisInvalidationBus;
 import java.util.function.LongSupplier;
 
 /**
@@ -27,6 +27,11 @@ final class RecordingBus implements InvalidationBus {
 
     boolean isSubscribed() {
         return delegate.isSubscribed();
+    }
+
+    @Override
+    public boolean isDelivering() {
+        return delegate.isDelivering();
     }
 
     @Override

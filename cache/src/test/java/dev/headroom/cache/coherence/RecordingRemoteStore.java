@@ -81,7 +81,7 @@ final class RecordingRemoteStore implements RemoteStore {
     }
 
     @Override
-    public CompletionStage<Boolean> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
+    public CompletionStage<Long> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
         return delegate.putIfVersion(key, value, read, ttl);
     }
 
@@ -111,6 +111,11 @@ final class RecordingRemoteStore implements RemoteStore {
     @Override
     public CompletionStage<Boolean> tryLease(String key, String token, Duration ttl) {
         return delegate.tryLease(key, token, ttl);
+    }
+
+    @Override
+    public CompletionStage<Boolean> tryRefreshLease(String key, String token, Duration ttl, RemoteValue read) {
+        return delegate.tryRefreshLease(key, token, ttl, read);
     }
 
     @Override
