@@ -5,14 +5,14 @@ import com.github.benmanes.caffeine.cache.Caffeine;
 import dev.headroom.cache.internal.CacheEntry;
 import dev.headroom.cache.internal.CacheMetrics;
 import dev.headroom.cache.internal.CoarseClock;
+import dev.headroom.cache.internal.Entries;
 import dev.headroom.cache.internal.GuardedRemoteStore;
 import dev.headroom.cache.internal.L2Repairs;
+import dev.headroom.cache.internal.Loads;
 import dev.headroom.cache.internal.Sweeper;
 import dev.headroom.cache.internal.Timeouts;
 import dev.headroom.core.Codec;
 import dev.headroom.core.CodecException;
-import dev.headroom.core.Deadline;
-import dev.headroom.core.RequestContext;
 import dev.headroom.core.Ticker;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import java.time.Duration;
@@ -25,16 +25,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.Callable;
-import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -103,6 +98,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private static final Object MISS = new Object();
 
     private final String name;
+    /** Loader calls and waits for loads. */
+    private final Loads<K, V> loads;
+    /** Entry lifetimes. */
+    private final Entries<V> entryMaker;
     /** Completed entries only; Caffeine never sees a future (its async cache costs two writes per load). */
     private final Cache<K, CacheEntry<V>> l1;
     /**
@@ -179,7 +178,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         this.ttlJitter = b.ttlJitter;
         this.xfetchBeta = b.xfetchBeta;
         this.random = b.random;
-        this.ownedExecutor = b.executor == null ? newLoaderPool(name) : null;
+        this.ownedExecutor = b.executor == null ? Loads.newLoaderPool(name) : null;
         this.executor = b.executor != null ? b.executor : Objects.requireNonNull(ownedExecutor);
         this.codec = b.codec;
         Function<? super K, String> encoder = b.keyEncoder;
@@ -205,11 +204,6 @@ public final class TieredCache<K, V> implements AutoCloseable {
         this.pollDelay = CompletableFuture.delayedExecutor(b.leasePoll.toNanos(), TimeUnit.NANOSECONDS, Runnable::run);
         this.bulkLoader = b.bulkLoader;
         BulkCacheLoader<K, V> bulk = b.bulkLoader;
-        this.defaultLoader = b.asyncLoader != null
-                ? b.asyncLoader
-                : b.loader != null
-                        ? adapt(b.loader)
-                        : bulk != null ? adapt(key -> bulk.loadAll(Set.of(key)).get(key)) : null;
         CircuitBreaker breaker = b.remote == null ? null : GuardedRemoteStore.newBreaker(name, b.breakerOpenFor);
         L2Repairs pendingRepairs = b.remote == null ? null : new L2Repairs(MAX_PENDING_REPAIRS);
         this.repairs = pendingRepairs;
@@ -225,6 +219,24 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 ? null
                 : new GuardedRemoteStore(b.remote, b.l2Timeout, Objects.requireNonNull(breaker), metrics);
         this.remote = guarded;
+        this.loads = new Loads<>(name, executor, ticker, metrics, loadTimeoutNanos);
+        this.entryMaker = new Entries<>(
+                ticker,
+                ttlNanos,
+                graceNanos,
+                negativeTtlNanos,
+                ttlJitter,
+                random,
+                b.bus,
+                l1TtlWhileBusDownNanos,
+                metrics);
+        this.defaultLoader = b.asyncLoader != null
+                ? b.asyncLoader
+                : b.loader != null
+                        ? loads.adapt(b.loader)
+                        : bulk != null
+                                ? loads.adapt(key -> bulk.loadAll(Set.of(key)).get(key))
+                                : null;
         this.repairStore = guarded == null
                 ? null
                 : new L2Repairs.Store() {
@@ -331,8 +343,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
         if (served != MISS) {
             return cast(served);
         }
-        AsyncCacheLoader<K, V> loader = asyncLoader != null ? asyncLoader : adapt(Objects.requireNonNull(syncLoader));
-        return await(slowGet(key, loader));
+        AsyncCacheLoader<K, V> loader =
+                asyncLoader != null ? asyncLoader : loads.adapt(Objects.requireNonNull(syncLoader));
+        return loads.await(slowGet(key, loader));
     }
 
     /**
@@ -448,14 +461,14 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 bulkLoad.whenComplete((entries, error) -> owned.forEach(
                         (key, mine) -> finishLoad(key, mine, error == null ? entries.get(key) : null, error)));
             }
-            await(CompletableFuture.allOf(waits.values().toArray(new CompletableFuture<?>[0])));
+            loads.await(CompletableFuture.allOf(waits.values().toArray(new CompletableFuture<?>[0])));
             waits.forEach((key, f) -> {
                 CacheEntry<V> entry = f.join();
                 found.put(key, entry == null ? null : entry.value());
             });
         }
         if (!singles.isEmpty()) { // one wait for all of them: at most loadTimeout, not one per key
-            await(CompletableFuture.allOf(singles.values().toArray(new CompletableFuture<?>[0])));
+            loads.await(CompletableFuture.allOf(singles.values().toArray(new CompletableFuture<?>[0])));
             singles.forEach((key, f) -> found.put(key, f.join()));
         }
         Map<K, V> result = new LinkedHashMap<>();
@@ -511,7 +524,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                             K key = e.getKey();
                             RemoteValue read = e.getValue();
                             V value = values.get(key);
-                            CacheEntry<V> entry = toEntry(new Loaded<>(value, 0), versionOf(read));
+                            CacheEntry<V> entry = entryMaker.toEntry(new Loads.Loaded<>(value, 0), versionOf(read));
                             if (value != null && store != null && writable(read)) {
                                 writeBack(store, keyEncoder.apply(key), value, Objects.requireNonNull(read), entry);
                             }
@@ -526,7 +539,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
     private CompletableFuture<Map<K, V>> callBulkLoader(BulkCacheLoader<K, V> bulk, Set<K> keys) {
         long start = ticker.read();
-        return runOnExecutor(() -> {
+        return loads.runOnExecutor(() -> {
                     Map<K, V> values = bulk.loadAll(Collections.unmodifiableSet(new LinkedHashSet<>(keys)));
                     return values == null ? Map.<K, V>of() : values;
                 })
@@ -534,7 +547,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                     metrics.recordLoad(ticker.read() - start);
                     if (error != null) {
                         metrics.loadFailures.increment();
-                        throw new CacheLoadException(name, unwrap(error));
+                        throw new CacheLoadException(name, Loads.unwrap(error));
                     }
                     // Only the keys asked for count: a bulk loader may return extra keys (ignored) or
                     // null values, and the counts must never go negative.
@@ -574,7 +587,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         Objects.requireNonNull(value, "value");
         GuardedRemoteStore store = remote;
         if (store == null) {
-            CacheEntry<V> entry = newEntry(value, 0, -1);
+            CacheEntry<V> entry = entryMaker.newEntry(value, 0, -1);
             @Nullable RuntimeException[] notCached = {null};
             loading.compute(key, (k, inFlight) -> { // a load in flight holds older data: unregister it
                 notCached[0] = install(k, entry);
@@ -616,7 +629,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 // kept in L1 only: the old L2 value must not outlive it elsewhere
                 tookIt = invalidateL2(store, remoteKey);
             } else {
-                Long written = awaitQuietly(store.put(remoteKey, bytes, l2Ttl));
+                Long written = loads.awaitQuietly(store.put(remoteKey, bytes, l2Ttl));
                 if (written == null) {
                     l2InvalidationFailed(remoteKey); // L2 may still hold the previous value
                 } else {
@@ -625,7 +638,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 tookIt = written != null;
                 publishInvalidation(remoteKey, written);
             }
-            CacheEntry<V> installed = newEntry(value, 0, version);
+            CacheEntry<V> installed = entryMaker.newEntry(value, 0, version);
             entry = installed;
             loading.computeIfPresent(key, (k, registered) -> {
                 if (registered != mine) {
@@ -697,7 +710,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * for repair (its L2 value bypassed meanwhile) and the message says "any version".
      */
     private boolean invalidateL2(GuardedRemoteStore store, String remoteKey) {
-        Long version = awaitQuietly(store.invalidate(remoteKey));
+        Long version = loads.awaitQuietly(store.invalidate(remoteKey));
         if (version == null) {
             l2InvalidationFailed(remoteKey);
         }
@@ -769,7 +782,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         boolean tookIt = true;
         if (store != null) { // L2 first, as in invalidate()
             CompletableFuture<Void> clear = store.clear();
-            awaitQuietly(clear);
+            loads.awaitQuietly(clear);
             if (!clear.isDone() || clear.isCompletedExceptionally()) {
                 l2InvalidationFailed(null);
                 tookIt = false;
@@ -929,7 +942,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             @Nullable CacheLoader<? super K, ? extends V> syncLoader,
             @Nullable AsyncCacheLoader<K, V> asyncLoader) {
         AsyncCacheLoader<K, V> loader =
-                asyncLoader != null ? asyncLoader : syncLoader != null ? adapt(syncLoader) : null;
+                asyncLoader != null ? asyncLoader : syncLoader != null ? loads.adapt(syncLoader) : null;
         if (loader == null || !claimRefresh(key)) {
             return;
         }
@@ -963,7 +976,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             CompletableFuture<CacheEntry<V>> registration) {
         GuardedRemoteStore store = remote;
         if (store == null) {
-            return callLoader(key, loader).thenApply(loaded -> toEntry(loaded, -1));
+            return loads.call(key, loader).thenApply(loaded -> entryMaker.toEntry(loaded, -1));
         }
         String remoteKey = keyEncoder.apply(key);
         boolean pending = l2ValueSuspect(remoteKey);
@@ -1152,7 +1165,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
      */
     private @Nullable RuntimeException install(K key, @Nullable CacheEntry<V> given) {
         try {
-            CacheEntry<V> entry = given == null ? null : cappedWhileBusDown(given);
+            CacheEntry<V> entry = given == null ? null : entryMaker.cappedWhileBusDown(given);
             CacheEntry<V> old =
                     entry == null ? l1.asMap().remove(key) : l1.asMap().put(key, entry);
             if (old != null && hitClock.read() - old.expiresAt() >= 0) {
@@ -1162,28 +1175,6 @@ public final class TieredCache<K, V> implements AutoCloseable {
         } catch (RuntimeException e) {
             return e;
         }
-    }
-
-    /**
-     * The entry itself, or, while the bus is not delivering, a copy that lives at most {@code
-     * l1TtlWhileBusDown}: this instance would not hear of an invalidation of it.
-     */
-    private CacheEntry<V> cappedWhileBusDown(CacheEntry<V> entry) {
-        InvalidationBus b = bus;
-        if (b == null || b.isDelivering()) {
-            return entry;
-        }
-        long cap = ticker.read() + l1TtlWhileBusDownNanos;
-        if (entry.expiresAt() - cap <= 0) {
-            return entry;
-        }
-        metrics.l1Capped.increment();
-        return new CacheEntry<>(
-                entry.value(),
-                entry.freshUntil() - cap < 0 ? entry.freshUntil() : cap,
-                cap,
-                entry.loadNanos(),
-                entry.version());
     }
 
     /**
@@ -1198,7 +1189,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             @Nullable CompletableFuture<CacheEntry<V>> registration) {
         GuardedRemoteStore store = remote;
         if (store == null) {
-            return callLoader(key, loader).thenApply(loaded -> toEntry(loaded, -1));
+            return loads.call(key, loader).thenApply(loaded -> entryMaker.toEntry(loaded, -1));
         }
         String remoteKey = keyEncoder.apply(key);
         // an invalidation L2 has not taken yet: its value there may be stale
@@ -1286,12 +1277,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
             @Nullable RemoteValue read, // null: L2 did not answer, so never write back
             @Nullable String leaseToken,
             @Nullable CompletableFuture<CacheEntry<V>> registration) {
-        return callLoader(key, loader).handle((loaded, error) -> {
+        return loads.call(key, loader).handle((loaded, error) -> {
             // A load superseded meanwhile (by a put, an invalidation, a clear) may have read L2 after
             // the newer write, so the version fence alone would let it through: it writes nothing.
             boolean current = registration == null || loading.get(key) == registration;
             V value = loaded == null ? null : loaded.value;
-            CacheEntry<V> entry = error == null ? toEntry(loaded, versionOf(read)) : null;
+            CacheEntry<V> entry = error == null ? entryMaker.toEntry(loaded, versionOf(read)) : null;
             CompletableFuture<?> written = CompletableFuture.completedFuture(null);
             if (value != null && read != null && writable(read)) {
                 if (current) {
@@ -1341,7 +1332,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             return null; // past its whole life: load instead, and overwrite it fenced
         }
         metrics.l2Hits.increment();
-        return newEntry(decoded, loadNanos, read.version(), ageNanos);
+        return entryMaker.newEntry(decoded, loadNanos, read.version(), ageNanos);
     }
 
     /**
@@ -1424,78 +1415,6 @@ public final class TieredCache<K, V> implements AutoCloseable {
         return bytes;
     }
 
-    /** A loader's result and how long it took. */
-    private static final class Loaded<V> {
-        final @Nullable V value;
-        final long nanos;
-
-        Loaded(@Nullable V value, long nanos) {
-            this.value = value;
-            this.nanos = nanos;
-        }
-    }
-
-    private CompletableFuture<Loaded<V>> callLoader(K key, AsyncCacheLoader<K, V> loader) {
-        long start = ticker.read();
-        CompletableFuture<@Nullable V> stage;
-        if (loader instanceof TieredCache<?, ?>.OnExecutor) {
-            stage = startLoad(key, loader); // it hops to the executor itself
-        } else {
-            // Called from an L2 reply, this would run the caller's loader on the Redis I/O thread,
-            // where anything blocking stalls every other L2 call of the process.
-            try {
-                stage = CompletableFuture.supplyAsync(() -> startLoad(key, loader), executor)
-                        .thenCompose(Function.identity());
-            } catch (RuntimeException e) { // the executor refused (shut down)
-                stage = CompletableFuture.<@Nullable V>failedFuture(e);
-            }
-        }
-        return stage.handle((value, error) -> {
-            long nanos = ticker.read() - start;
-            metrics.recordLoad(nanos);
-            if (error != null) {
-                metrics.loadFailures.increment();
-                throw loadException(error);
-            }
-            (value == null ? metrics.loadNulls : metrics.loadSuccesses).increment();
-            return new Loaded<>(value, nanos);
-        });
-    }
-
-    private @Nullable CacheEntry<V> toEntry(Loaded<V> loaded, long version) {
-        if (loaded.value == null) {
-            if (negativeTtlNanos <= 0) {
-                return null; // nothing cached: the install removes what L1 holds for the key
-            }
-            long now = ticker.read();
-            return new CacheEntry<>(null, now + negativeTtlNanos, now + negativeTtlNanos, loaded.nanos, version);
-        }
-        return newEntry(loaded.value, loaded.nanos, version);
-    }
-
-    private CacheEntry<V> newEntry(V value, long loadNanos, long version) {
-        return newEntry(value, loadNanos, version, 0);
-    }
-
-    private CacheEntry<V> newEntry(V value, long loadNanos, long version, long ageNanos) {
-        long now = ticker.read() - ageNanos;
-        long ttl = ttlNanos;
-        if (ttlJitter > 0) {
-            RandomGenerator r = random != null ? random : ThreadLocalRandom.current();
-            ttl -= (long) (ttl * ttlJitter * r.nextDouble());
-        }
-        return new CacheEntry<>(value, now + ttl, now + ttl + graceNanos, loadNanos, version);
-    }
-
-    private static ExecutorService newLoaderPool(String name) {
-        AtomicInteger n = new AtomicInteger();
-        return Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "headroom-cache-" + name + "-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
-    }
-
     /** Removes entries past their lifetime; runs on the shared sweeper thread. */
     private void sweepExpired() {
         try {
@@ -1526,102 +1445,6 @@ public final class TieredCache<K, V> implements AutoCloseable {
                     + " get(key, loader) or set TieredCacheBuilder.loader(...)");
         }
         return loader;
-    }
-
-    private CompletableFuture<@Nullable V> startLoad(K key, AsyncCacheLoader<K, V> loader) {
-        try {
-            CompletionStage<@Nullable V> loading = loader.load(key);
-            if (loading == null) { // a loader outside null-checked code can still return one
-                throw new NullPointerException("loader returned a null stage");
-            }
-            return loading.toCompletableFuture();
-        } catch (RuntimeException e) {
-            return CompletableFuture.<@Nullable V>failedFuture(e);
-        }
-    }
-
-    private AsyncCacheLoader<K, V> adapt(CacheLoader<? super K, ? extends V> loader) {
-        return new OnExecutor(loader);
-    }
-
-    /** A synchronous loader, run on the loader executor. */
-    private final class OnExecutor implements AsyncCacheLoader<K, V> {
-        private final CacheLoader<? super K, ? extends V> loader;
-
-        OnExecutor(CacheLoader<? super K, ? extends V> loader) {
-            this.loader = loader;
-        }
-
-        @Override
-        public CompletionStage<@Nullable V> load(K key) {
-            return TieredCache.this.<@Nullable V>runOnExecutor(() -> loader.load(key));
-        }
-    }
-
-    /** Runs a blocking, throwing task on the loader executor; a checked failure fails the future. */
-    private <T extends @Nullable Object> CompletableFuture<T> runOnExecutor(Callable<T> task) {
-        return CompletableFuture.supplyAsync(
-                () -> {
-                    try {
-                        return task.call();
-                    } catch (RuntimeException e) {
-                        throw e;
-                    } catch (Exception e) {
-                        throw new CompletionException(e);
-                    }
-                },
-                executor);
-    }
-
-    /**
-     * Waits for a load, at most {@code loadTimeout}. The wait itself is untimed, on a copy that
-     * {@link Timeouts} fails at the deadline: a timed park arms a kernel timer on every call, which
-     * cost ~3 µs of CPU per L2 hit on the benchmark VM (benchmarks/RESULTS.md).
-     */
-    private <T extends @Nullable Object> T await(CompletableFuture<T> future) {
-        long timeout = loadTimeoutNanos;
-        boolean byDeadline = false;
-        if (!future.isDone()) {
-            // A request with less time left than loadTimeout waits only that long (the load itself
-            // goes on for the others waiting on it).
-            Deadline deadline = RequestContext.current().deadline().orElse(null);
-            if (deadline != null) {
-                long remaining = deadline.remainingNanos();
-                if (remaining < timeout) {
-                    timeout = Math.max(1, remaining);
-                    byDeadline = true;
-                }
-            }
-        }
-        CompletableFuture<T> bounded =
-                future.isDone() ? future : Timeouts.shared().within(future, timeout);
-        try {
-            return bounded.get();
-        } catch (ExecutionException | CompletionException e) {
-            if (byDeadline && unwrap(e) instanceof TimeoutException && !future.isDone()) {
-                throw new CacheLoadException(
-                        name,
-                        new TimeoutException(
-                                "the request's deadline (RequestContext) passed while waiting for a load"));
-            }
-            throw loadException(e);
-        } catch (CancellationException e) {
-            throw new CacheLoadException(name, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new CacheLoadException(name, e);
-        }
-    }
-
-    private <T> @Nullable T awaitQuietly(CompletableFuture<T> future) {
-        try {
-            return future.get(loadTimeoutNanos, TimeUnit.NANOSECONDS);
-        } catch (ExecutionException | TimeoutException | CancellationException e) {
-            return null; // counted by the guard; L2 is best effort by contract
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return null;
-        }
     }
 
     /**
@@ -1679,21 +1502,6 @@ public final class TieredCache<K, V> implements AutoCloseable {
             flushesPending.incrementAndGet();
             learnClears(true);
         }
-    }
-
-    /** The caller-facing form of a load failure: the {@link CacheLoadException} inside, or one around it. */
-    private CacheLoadException loadException(Throwable error) {
-        Throwable cause = unwrap(error);
-        return cause instanceof CacheLoadException cle ? cle : new CacheLoadException(name, cause);
-    }
-
-    private static Throwable unwrap(Throwable t) {
-        Throwable cause = t;
-        while ((cause instanceof CompletionException || cause instanceof ExecutionException)
-                && cause.getCause() != null) {
-            cause = cause.getCause();
-        }
-        return cause;
     }
 
     /** The registration of a put: loads and refreshes never replace it (see {@link #refresh}). */
