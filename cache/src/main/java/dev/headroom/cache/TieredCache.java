@@ -8,11 +8,10 @@ import dev.headroom.cache.internal.CoarseClock;
 import dev.headroom.cache.internal.Entries;
 import dev.headroom.cache.internal.GuardedRemoteStore;
 import dev.headroom.cache.internal.L2Repairs;
+import dev.headroom.cache.internal.L2Values;
 import dev.headroom.cache.internal.Loads;
 import dev.headroom.cache.internal.Sweeper;
 import dev.headroom.cache.internal.Timeouts;
-import dev.headroom.core.Codec;
-import dev.headroom.core.CodecException;
 import dev.headroom.core.Ticker;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import java.time.Duration;
@@ -102,6 +101,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final Loads<K, V> loads;
     /** Entry lifetimes. */
     private final Entries<V> entryMaker;
+    /** Values to and from L2: codec, size limit, age of what L2 returns, fenced write-back. */
+    private final L2Values<V> l2Values;
     /** Completed entries only; Caffeine never sees a future (its async cache costs two writes per load). */
     private final Cache<K, CacheEntry<V>> l1;
     /**
@@ -128,12 +129,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final @Nullable AsyncCacheLoader<K, V> defaultLoader;
     private final @Nullable BulkCacheLoader<K, V> bulkLoader;
     private final @Nullable GuardedRemoteStore remote;
-    private final @Nullable Codec<V> codec;
     private final Function<? super K, String> keyEncoder;
     private final @Nullable Function<String, ? extends K> keyDecoder;
     private final @Nullable InvalidationBus bus;
     private final Duration l2Ttl;
-    private final int maxL2ValueBytes;
     private final long loadTimeoutNanos;
     private final long l1TtlWhileBusDownNanos;
     private final Duration leaseTtl;
@@ -180,7 +179,6 @@ public final class TieredCache<K, V> implements AutoCloseable {
         this.random = b.random;
         this.ownedExecutor = b.executor == null ? Loads.newLoaderPool(name) : null;
         this.executor = b.executor != null ? b.executor : Objects.requireNonNull(ownedExecutor);
-        this.codec = b.codec;
         Function<? super K, String> encoder = b.keyEncoder;
         this.keyEncoder = key -> {
             String encoded = encoder.apply(key);
@@ -195,7 +193,6 @@ public final class TieredCache<K, V> implements AutoCloseable {
         this.keyDecoder = b.keyDecoder;
         this.bus = b.bus;
         this.l2Ttl = b.l2Ttl != null ? b.l2Ttl : b.ttl.plus(b.grace);
-        this.maxL2ValueBytes = b.maxL2ValueBytes;
         this.loadTimeoutNanos = b.loadTimeout.toNanos();
         this.l1TtlWhileBusDownNanos = b.l1TtlWhileBusDown.toNanos();
         this.leaseTtl = b.leaseTtl;
@@ -230,6 +227,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 b.bus,
                 l1TtlWhileBusDownNanos,
                 metrics);
+        this.l2Values =
+                new L2Values<>(name, b.codec, b.maxL2ValueBytes, l2Ttl, ttlNanos + graceNanos, metrics, entryMaker);
         this.defaultLoader = b.asyncLoader != null
                 ? b.asyncLoader
                 : b.loader != null
@@ -494,8 +493,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 reads.add(CompletableFuture.completedFuture(null));
             } else {
                 String remoteKey = keyEncoder.apply(key);
-                reads.add(
-                        orNullOnFailure(store.get(remoteKey)).thenApply(read -> withoutPendingValue(remoteKey, read)));
+                reads.add(L2Values.orNullOnFailure(store.get(remoteKey))
+                        .thenApply(read -> withoutPendingValue(remoteKey, read)));
             }
         }
         return CompletableFuture.allOf(reads.toArray(new CompletableFuture<?>[0]))
@@ -506,7 +505,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                         K key = list.get(i);
                         RemoteValue read = reads.get(i).join();
                         if (read != null && read.value() != null) {
-                            CacheEntry<V> hit = l2Hit(read);
+                            CacheEntry<V> hit = l2Values.l2Hit(read);
                             if (hit != null) {
                                 entries.put(key, hit);
                                 continue;
@@ -524,9 +523,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
                             K key = e.getKey();
                             RemoteValue read = e.getValue();
                             V value = values.get(key);
-                            CacheEntry<V> entry = entryMaker.toEntry(new Loads.Loaded<>(value, 0), versionOf(read));
-                            if (value != null && store != null && writable(read)) {
-                                writeBack(store, keyEncoder.apply(key), value, Objects.requireNonNull(read), entry);
+                            CacheEntry<V> entry =
+                                    entryMaker.toEntry(new Loads.Loaded<>(value, 0), L2Values.versionOf(read));
+                            if (value != null && store != null && L2Values.writable(read)) {
+                                l2Values.writeBack(
+                                        store, keyEncoder.apply(key), value, Objects.requireNonNull(read), entry);
                             }
                             if (entry != null) {
                                 entries.put(key, entry);
@@ -624,7 +625,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         boolean tookIt;
         try {
             long version = -1;
-            byte[] bytes = encodeForL2(value);
+            byte[] bytes = l2Values.encodeForL2(value);
             if (bytes == null) {
                 // kept in L1 only: the old L2 value must not outlive it elsewhere
                 tookIt = invalidateL2(store, remoteKey);
@@ -980,8 +981,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
         String remoteKey = keyEncoder.apply(key);
         boolean pending = l2ValueSuspect(remoteKey);
-        return orNullOnFailure(store.get(remoteKey)).thenCompose(read -> {
-            if (read == null || pending || !writable(read) || leaseTtl.isZero()) {
+        return L2Values.orNullOnFailure(store.get(remoteKey)).thenCompose(read -> {
+            if (read == null || pending || !L2Values.writable(read) || leaseTtl.isZero()) {
                 return loadAndWriteBack(key, loader, store, remoteKey, pending ? null : read, null, registration);
             }
             CacheEntry<V> adopted = adoptable(read, current);
@@ -1001,7 +1002,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         if (read.value() == null || read.version() <= current.version()) {
             return null;
         }
-        CacheEntry<V> hit = l2Hit(read, current.loadNanos());
+        CacheEntry<V> hit = l2Values.l2Hit(read, current.loadNanos());
         return hit != null && ticker.read() - hit.freshUntil() < 0 ? hit : null;
     }
 
@@ -1016,7 +1017,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             boolean waited,
             CompletableFuture<CacheEntry<V>> registration) {
         String token = Long.toHexString(ThreadLocalRandom.current().nextLong());
-        return orNullOnFailure(store.tryRefreshLease(remoteKey, token, leaseTtl, read))
+        return L2Values.orNullOnFailure(store.tryRefreshLease(remoteKey, token, leaseTtl, read))
                 .thenCompose(acquired -> {
                     if (acquired == null || acquired) { // no answer: Redis may have granted it, so release
                         return loadAndWriteBack(key, loader, store, remoteKey, read, token, registration);
@@ -1029,7 +1030,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                         metrics.clusterWaits.increment();
                     }
                     return CompletableFuture.runAsync(() -> {}, pollDelay)
-                            .thenCompose(ignored -> orNullOnFailure(store.get(remoteKey)))
+                            .thenCompose(ignored -> L2Values.orNullOnFailure(store.get(remoteKey)))
                             .thenCompose(again -> {
                                 if (again == null) {
                                     return loadAndWriteBack(key, loader, store, remoteKey, null, null, registration);
@@ -1044,7 +1045,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                                     return CompletableFuture.completedFuture(adopted);
                                 }
                                 // invalidated, or an undecodable value: load as for a miss
-                                return again.value() == null && writable(again)
+                                return again.value() == null && L2Values.writable(again)
                                         ? loadOncePerCluster(
                                                 key, loader, store, remoteKey, again, deadline, true, registration)
                                         : loadAndWriteBack(key, loader, store, remoteKey, again, null, registration);
@@ -1194,9 +1195,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
         String remoteKey = keyEncoder.apply(key);
         // an invalidation L2 has not taken yet: its value there may be stale
         boolean bypass = bypassL2Value || l2ValueSuspect(remoteKey);
-        return orNullOnFailure(store.get(remoteKey)).thenCompose(read -> {
+        return L2Values.orNullOnFailure(store.get(remoteKey)).thenCompose(read -> {
             if (read != null && read.value() != null && !bypass) {
-                CacheEntry<V> hit = l2Hit(read);
+                CacheEntry<V> hit = l2Values.l2Hit(read);
                 if (hit != null) {
                     return CompletableFuture.completedFuture(hit);
                 }
@@ -1229,40 +1230,43 @@ public final class TieredCache<K, V> implements AutoCloseable {
             boolean waited,
             @Nullable CompletableFuture<CacheEntry<V>> registration) {
         String token = Long.toHexString(ThreadLocalRandom.current().nextLong());
-        return orNullOnFailure(store.tryLease(remoteKey, token, leaseTtl)).thenCompose(acquired -> {
-            if (acquired == null) {
-                // No answer: do not wait on L2. Redis may still have taken the lease (the reply was
-                // late), so write back fenced on what was read and release what we may hold: the
-                // others waiting on it then find the value, or the lease free.
-                return loadAndWriteBack(key, loader, store, remoteKey, read, token, registration);
-            }
-            if (acquired) {
-                return loadAndWriteBack(key, loader, store, remoteKey, read, token, registration);
-            }
-            if (ticker.read() - deadline >= 0) {
-                metrics.leaseTimeouts.increment();
-                return loadAndWriteBack(key, loader, store, remoteKey, read, null, registration);
-            }
-            if (!waited) {
-                metrics.clusterWaits.increment();
-            }
-            return CompletableFuture.runAsync(() -> {}, pollDelay)
-                    .thenCompose(ignored -> orNullOnFailure(store.get(remoteKey)))
-                    .thenCompose(again -> {
-                        if (again == null) {
-                            return loadAndWriteBack(key, loader, store, remoteKey, null, null, registration);
-                        }
-                        if (again.value() != null) {
-                            CacheEntry<V> hit = l2Hit(again);
-                            if (hit == null) { // corrupt: repair with a direct, fenced load
-                                return loadAndWriteBack(key, loader, store, remoteKey, again, null, registration);
-                            }
-                            metrics.clusterFills.increment();
-                            return CompletableFuture.completedFuture(hit);
-                        }
-                        return loadOncePerCluster(key, loader, store, remoteKey, again, deadline, true, registration);
-                    });
-        });
+        return L2Values.orNullOnFailure(store.tryLease(remoteKey, token, leaseTtl))
+                .thenCompose(acquired -> {
+                    if (acquired == null) {
+                        // No answer: do not wait on L2. Redis may still have taken the lease (the reply was
+                        // late), so write back fenced on what was read and release what we may hold: the
+                        // others waiting on it then find the value, or the lease free.
+                        return loadAndWriteBack(key, loader, store, remoteKey, read, token, registration);
+                    }
+                    if (acquired) {
+                        return loadAndWriteBack(key, loader, store, remoteKey, read, token, registration);
+                    }
+                    if (ticker.read() - deadline >= 0) {
+                        metrics.leaseTimeouts.increment();
+                        return loadAndWriteBack(key, loader, store, remoteKey, read, null, registration);
+                    }
+                    if (!waited) {
+                        metrics.clusterWaits.increment();
+                    }
+                    return CompletableFuture.runAsync(() -> {}, pollDelay)
+                            .thenCompose(ignored -> L2Values.orNullOnFailure(store.get(remoteKey)))
+                            .thenCompose(again -> {
+                                if (again == null) {
+                                    return loadAndWriteBack(key, loader, store, remoteKey, null, null, registration);
+                                }
+                                if (again.value() != null) {
+                                    CacheEntry<V> hit = l2Values.l2Hit(again);
+                                    if (hit == null) { // corrupt: repair with a direct, fenced load
+                                        return loadAndWriteBack(
+                                                key, loader, store, remoteKey, again, null, registration);
+                                    }
+                                    metrics.clusterFills.increment();
+                                    return CompletableFuture.completedFuture(hit);
+                                }
+                                return loadOncePerCluster(
+                                        key, loader, store, remoteKey, again, deadline, true, registration);
+                            });
+                });
     }
 
     /** Calls the loader, writes a value back fenced on what was {@code read}, then releases the lease. */
@@ -1282,11 +1286,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
             // the newer write, so the version fence alone would let it through: it writes nothing.
             boolean current = registration == null || loading.get(key) == registration;
             V value = loaded == null ? null : loaded.value;
-            CacheEntry<V> entry = error == null ? entryMaker.toEntry(loaded, versionOf(read)) : null;
+            CacheEntry<V> entry = error == null ? entryMaker.toEntry(loaded, L2Values.versionOf(read)) : null;
             CompletableFuture<?> written = CompletableFuture.completedFuture(null);
-            if (value != null && read != null && writable(read)) {
+            if (value != null && read != null && L2Values.writable(read)) {
                 if (current) {
-                    written = writeBack(store, remoteKey, value, read, entry);
+                    written = l2Values.writeBack(store, remoteKey, value, read, entry);
                 } else {
                     metrics.l2Superseded.increment();
                 }
@@ -1300,39 +1304,6 @@ public final class TieredCache<K, V> implements AutoCloseable {
             }
             return entry;
         });
-    }
-
-    /** Whether a loaded value may be written back over what was read: known, and not foreign. */
-    private static boolean writable(@Nullable RemoteValue read) {
-        return read != null && read.version() >= 0;
-    }
-
-    /** The version an L1 entry carries: -1 when L2 did not say. */
-    private static long versionOf(@Nullable RemoteValue read) {
-        return read == null ? -1 : read.version();
-    }
-
-    /** An L1 entry for a value read from L2 (counted as an L2 hit), or null if its bytes are corrupt or it is past its whole life. */
-    private @Nullable CacheEntry<V> l2Hit(RemoteValue read) {
-        return l2Hit(read, 0);
-    }
-
-    /** As {@link #l2Hit(RemoteValue)}, the entry keeping {@code loadNanos} as its load cost for XFetch. */
-    private @Nullable CacheEntry<V> l2Hit(RemoteValue read, long loadNanos) {
-        V decoded = decode(Objects.requireNonNull(read.value()));
-        if (decoded == null) {
-            return null;
-        }
-        // As old as when it was written, not as new as this read: an L1 entry filled from L2 must not
-        // outlive a value loaded at that moment (the store's clock against ours: NTP-close).
-        long ageNanos = read.writtenAtMillis() <= 0
-                ? 0
-                : TimeUnit.MILLISECONDS.toNanos(Math.max(0, System.currentTimeMillis() - read.writtenAtMillis()));
-        if (ageNanos >= ttlNanos + graceNanos) {
-            return null; // past its whole life: load instead, and overwrite it fenced
-        }
-        metrics.l2Hits.increment();
-        return entryMaker.newEntry(decoded, loadNanos, read.version(), ageNanos);
     }
 
     /**
@@ -1359,60 +1330,6 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
         Long until = suspectInL2.get(remoteKey);
         return until != null && ticker.read() - until < 0;
-    }
-
-    /** L2 failures are already counted by the guard; callers treat them as "no answer". */
-    private static <T> CompletableFuture<@Nullable T> orNullOnFailure(CompletableFuture<T> call) {
-        return call.handle((value, error) -> error != null ? null : value);
-    }
-
-    private @Nullable V decode(byte[] bytes) {
-        try {
-            return Objects.requireNonNull(codec).decode(bytes);
-        } catch (CodecException | NullPointerException e) {
-            metrics.l2Corrupt.increment();
-            log.debug("cache '{}': undecodable L2 value treated as a miss", name, e);
-            return null;
-        }
-    }
-
-    /**
-     * Writes a loaded value back to L2, fenced on what was {@code read}; the entry made of it learns
-     * the version it was written with, so it later knows that L2 value for its own (a refresh then
-     * does not mistake it for a newer one written by another instance).
-     */
-    private CompletableFuture<?> writeBack(
-            GuardedRemoteStore store, String remoteKey, V value, RemoteValue read, @Nullable CacheEntry<V> entry) {
-        byte[] bytes = encodeForL2(value);
-        if (bytes == null) {
-            return CompletableFuture.completedFuture(null);
-        }
-        return store.putIfVersion(remoteKey, bytes, read, l2Ttl).whenComplete((written, error) -> {
-            if (error != null) {
-                return;
-            }
-            if (written <= 0) {
-                metrics.l2FencedWrites.increment();
-            } else if (entry != null) {
-                entry.written(written);
-            }
-        });
-    }
-
-    private byte @Nullable [] encodeForL2(V value) {
-        byte[] bytes;
-        try {
-            bytes = Objects.requireNonNull(codec).encode(value);
-        } catch (RuntimeException e) { // CodecException, or a codec that throws something else
-            metrics.l2Errors.increment();
-            log.debug("cache '{}': value not encodable for L2; kept in L1 only", name, e);
-            return null;
-        }
-        if (bytes.length > maxL2ValueBytes) {
-            metrics.l2Oversize.increment();
-            return null;
-        }
-        return bytes;
     }
 
     /** Removes entries past their lifetime; runs on the shared sweeper thread. */
