@@ -32,6 +32,28 @@ public interface InvalidationBus extends AutoCloseable {
     void publishFlush();
 
     /**
+     * Tells the other instances that an invalidation L2 had not taken (announced with {@code
+     * Long.MAX_VALUE}) has now reached it: they may serve the key's L2 value again. The default
+     * sends a plain invalidation.
+     *
+     * @param key the cache key, encoded
+     * @param version the key's L2 version after the repair
+     */
+    default void publishRepaired(String key, long version) {
+        publish(key, version);
+    }
+
+    /**
+     * Tells the other instances to drop their whole L1 and, since L2 did not take this instance's
+     * {@linkplain TieredCache#invalidateAll() clear}, to stop serving L2 values until a later
+     * flush (the clear's repair) or {@code l2Ttl}. Non-blocking, best effort. The default sends a
+     * plain flush.
+     */
+    default void publishClearNotTaken() {
+        publishFlush();
+    }
+
+    /**
      * Starts delivering other instances' invalidations to {@code listener}. Called once, by the
      * cache at build time.
      *
@@ -66,5 +88,32 @@ public interface InvalidationBus extends AutoCloseable {
 
         /** Some invalidations may never arrive: drop everything that might be stale. */
         void messagesMayHaveBeenLost();
+
+        /**
+         * Another instance's invalidation that L2 had not taken has reached L2 now. The default
+         * treats it as an invalidation.
+         *
+         * @param key the cache key, encoded
+         * @param version the key's L2 version after the repair
+         */
+        default void repaired(String key, long version) {
+            invalidated(key, version);
+        }
+
+        /**
+         * Another instance cleared L2 (or repaired a clear) and asks for a flush. The default treats
+         * it as possible loss.
+         */
+        default void flushRequested() {
+            messagesMayHaveBeenLost();
+        }
+
+        /**
+         * Another instance's clear was not taken by L2: drop everything, and do not trust L2 values
+         * until a later {@link #flushRequested()}. The default treats it as possible loss.
+         */
+        default void clearNotTakenByL2() {
+            messagesMayHaveBeenLost();
+        }
     }
 }

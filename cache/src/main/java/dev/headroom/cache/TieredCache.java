@@ -146,13 +146,21 @@ public final class TieredCache<K, V> implements AutoCloseable {
      * their L2 value is not served here: the bus said "drop it, any version", so L2 may still hold
      * the old value. Ended early by the originator's repair (a message with the real version).
      */
-    private final ConcurrentHashMap<String, Long> suspectInL2 = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Suspect> suspectInL2 = new ConcurrentHashMap<>();
+
+    /** Until when a key's L2 value is not served, and how many failed invalidations await their repair. */
+    private record Suspect(long until, int unrepaired) {}
     /**
      * Flushes announced but not yet done (the bus said messages may have been lost; the flush waits
      * for L2 to say whether a clear came with them). Meanwhile neither L1 nor L2 values are served:
      * reads go to the loader, whose result L2's generation fence keeps out of L2 if a clear happened.
      */
     private final AtomicInteger flushesPending = new AtomicInteger();
+    /**
+     * Ticker time until which no L2 value is served (0: none): another instance's clear was not taken
+     * by L2. Ended by a later flush request (the clear's repair) or this instance's own clear.
+     */
+    private volatile long l2SuspectUntil;
     /** Keys whose L2 invalidation is retried one by one; beyond them, all of the cache's L2 keys are cleared. */
     static final int MAX_PENDING_REPAIRS = 100_000;
 
@@ -279,7 +287,21 @@ public final class TieredCache<K, V> implements AutoCloseable {
         this.sweep = Sweeper.every(sweepNanos, this::sweepExpired);
         this.repairTask = remote == null ? null : Sweeper.every(REPAIR_PERIOD_NANOS, this::repairL2);
         if (bus != null) {
-            bus.subscribe(new BusListener());
+            try {
+                bus.subscribe(new BusListener());
+            } catch (RuntimeException | Error e) {
+                // a cache that failed to build must not stay registered or scheduled: a later build
+                // of the same name would find its meters, and the sweeper would keep it alive
+                sweep.cancel(false);
+                if (repairTask != null) {
+                    repairTask.cancel(false);
+                }
+                metrics.close();
+                if (ownedExecutor != null) {
+                    ownedExecutor.shutdown();
+                }
+                throw e;
+            }
         }
     }
 
@@ -755,7 +777,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                             Objects.requireNonNull(repairStore),
                             (remoteKey, version) -> {
                                 metrics.l2Repairs.increment();
-                                publishInvalidation(remoteKey, version);
+                                publishRepaired(remoteKey, version);
                             },
                             () -> {
                                 metrics.l2Repairs.increment();
@@ -787,10 +809,18 @@ public final class TieredCache<K, V> implements AutoCloseable {
             if (!clear.isDone() || clear.isCompletedExceptionally()) {
                 l2InvalidationFailed(null);
                 tookIt = false;
+            } else {
+                l2SuspectUntil = 0; // a clear that L2 took retires whatever another's failed one left
             }
         }
         flushLocally();
-        publishFlush();
+        InvalidationBus b = bus;
+        if (b != null && !tookIt) {
+            b.publishClearNotTaken();
+            metrics.invalidationsSent.increment();
+        } else {
+            publishFlush();
+        }
         return tookIt;
     }
 
@@ -990,7 +1020,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 return CompletableFuture.completedFuture(adopted);
             }
             long deadline = ticker.read() + leaseTtl.toNanos();
-            if (read.value() == null) { // invalidated meanwhile: an ordinary miss
+            if (read.value() == null && read.version() > current.version()) {
+                // invalidated or found gone since the entry was made: drop it (the refresh
+                // completes with nothing); the next read loads as for any miss
+                return CompletableFuture.completedFuture(null);
+            }
+            if (read.value() == null) { // L2 never had it (too large, expired): refresh as a miss
                 return loadOncePerCluster(key, loader, store, remoteKey, read, deadline, false, registration);
             }
             return refreshOncePerCluster(key, loader, store, remoteKey, read, current, deadline, false, registration);
@@ -1044,11 +1079,13 @@ public final class TieredCache<K, V> implements AutoCloseable {
                                     metrics.clusterFills.increment();
                                     return CompletableFuture.completedFuture(adopted);
                                 }
-                                // invalidated, or an undecodable value: load as for a miss
-                                return again.value() == null && L2Values.writable(again)
-                                        ? loadOncePerCluster(
-                                                key, loader, store, remoteKey, again, deadline, true, registration)
-                                        : loadAndWriteBack(key, loader, store, remoteKey, again, null, registration);
+                                if (again.value() == null) {
+                                    // the holder found the key gone, or it was invalidated: drop it
+                                    metrics.clusterFills.increment();
+                                    return CompletableFuture.<CacheEntry<V>>completedFuture(null);
+                                }
+                                // an undecodable value, or one too old to adopt: load it ourselves
+                                return loadAndWriteBack(key, loader, store, remoteKey, again, null, registration);
                             });
                 });
     }
@@ -1294,6 +1331,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 } else {
                     metrics.l2Superseded.increment();
                 }
+            } else if (error == null && value == null && read != null && read.value() != null && current) {
+                // The source has no value where L2 still has one (a refresh, or a corrupt value,
+                // found the key gone): retire it, or every instance keeps serving the deleted value.
+                written = store.invalidate(remoteKey);
             }
             if (leaseToken != null) {
                 // after the write, so that waiters polling L2 find the value rather than the lease free
@@ -1325,11 +1366,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
         if (Objects.requireNonNull(repairs).isPending(remoteKey) || flushesPending.get() != 0) {
             return true;
         }
+        long allUntil = l2SuspectUntil;
+        if (allUntil != 0 && ticker.read() - allUntil < 0) {
+            return true;
+        }
         if (suspectInL2.isEmpty()) {
             return false;
         }
-        Long until = suspectInL2.get(remoteKey);
-        return until != null && ticker.read() - until < 0;
+        Suspect suspect = suspectInL2.get(remoteKey);
+        return suspect != null && ticker.read() - suspect.until() < 0;
     }
 
     /** Removes entries past their lifetime; runs on the shared sweeper thread. */
@@ -1344,7 +1389,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             }
             // failed refreshes whose retry pause is over: a later read may try again anyway
             refreshing.entrySet().removeIf(e -> e.getValue() != REFRESH_IN_FLIGHT && now - e.getValue() >= 0);
-            suspectInL2.values().removeIf(until -> now - until >= 0);
+            suspectInL2.values().removeIf(suspect -> now - suspect.until() >= 0);
         } catch (RuntimeException e) {
             log.warn("cache '{}': L1 sweep failed; expired entries wait for the next sweep or a read", name, e);
         }
@@ -1376,6 +1421,14 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
     }
 
+    private void publishRepaired(String remoteKey, long version) {
+        InvalidationBus b = bus;
+        if (b != null) {
+            b.publishRepaired(remoteKey, version);
+            metrics.invalidationsSent.increment();
+        }
+    }
+
     /** Applies other instances' invalidations to L1. */
     private final class BusListener implements InvalidationBus.Listener {
         @Override
@@ -1384,11 +1437,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
             if (remote != null) {
                 if (version == Long.MAX_VALUE) { // its L2 did not take it: do not serve the L2 value
                     if (suspectInL2.size() < MAX_PENDING_REPAIRS) {
-                        suspectInL2.put(encodedKey, ticker.read() + l2Ttl.toNanos());
+                        long until = ticker.read() + l2Ttl.toNanos();
+                        suspectInL2.merge(
+                                encodedKey,
+                                new Suspect(until, 1),
+                                (old, one) -> new Suspect(until, old.unrepaired() + 1));
                     }
-                } else if (!suspectInL2.isEmpty()) {
-                    suspectInL2.remove(encodedKey); // the repair: L2 has taken it now
                 }
+                // No other message ends the mark: it may be late, and the failed write may still
+                // land under it. Only the originator's repair does (see repaired), or l2Ttl.
             }
             K key;
             try {
@@ -1408,6 +1465,31 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 l1.invalidate(k);
                 return null;
             });
+        }
+
+        @Override
+        public void repaired(String encodedKey, long version) {
+            // The originator's repair reached L2 after anything it had sent before on that
+            // connection: nothing of its failed write can land later.
+            if (!suspectInL2.isEmpty()) {
+                suspectInL2.computeIfPresent(
+                        encodedKey,
+                        (k, old) -> old.unrepaired() <= 1 ? null : new Suspect(old.until(), old.unrepaired() - 1));
+            }
+            invalidated(encodedKey, version);
+        }
+
+        @Override
+        public void flushRequested() {
+            l2SuspectUntil = 0; // a clear L2 took (possibly the repair of one it did not)
+            messagesMayHaveBeenLost();
+        }
+
+        @Override
+        public void clearNotTakenByL2() {
+            long until = ticker.read() + l2Ttl.toNanos();
+            l2SuspectUntil = until == 0 ? 1 : until;
+            messagesMayHaveBeenLost();
         }
 
         @Override

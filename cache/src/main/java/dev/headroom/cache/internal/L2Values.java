@@ -100,12 +100,15 @@ public final class L2Values<V> {
      * Writes a loaded value back to L2, fenced on what was {@code read}; the entry made of it learns
      * the version it was written with, so it later knows that L2 value for its own (a refresh then
      * does not mistake it for a newer one written by another instance).
+     *
+     * @return the version written, or 0 if nothing was (fenced, not encodable, too large); fails if
+     *     L2 did not answer
      */
-    public CompletableFuture<?> writeBack(
+    public CompletableFuture<Long> writeBack(
             GuardedRemoteStore store, String remoteKey, V value, RemoteValue read, @Nullable CacheEntry<V> entry) {
         byte[] bytes = encodeForL2(value);
         if (bytes == null) {
-            return CompletableFuture.completedFuture(null);
+            return CompletableFuture.completedFuture(0L);
         }
         return store.putIfVersion(remoteKey, bytes, read, l2Ttl).whenComplete((written, error) -> {
             if (error != null) {

@@ -35,9 +35,10 @@ import org.slf4j.LoggerFactory;
  * PUBLISH} reaches every node's subscribers, with Redis Cluster through a standalone connection to
  * any node: give several nodes as seeds and the bus moves to the next one when its node is gone).
  *
- * <p>Each message is {@code <publisher> <sequence> <version> <key>}, or {@code <publisher>
- * <sequence> -1 *} for a flush of every instance's L1. The subscriber tracks the last
- * sequence seen from each publisher; a jump means lost messages.
+ * <p>Each message is {@code <publisher> <sequence> <version> <key>} ({@code r<version>} for the
+ * repair of an invalidation Redis had not taken), {@code <publisher> <sequence> -1 *} for a flush
+ * of every instance's L1, or {@code -2 *} for a flush after a clear Redis did not take. The
+ * subscriber tracks the last sequence seen from each publisher; a jump means lost messages.
  *
  * <p>Liveness: the bus is {@linkplain #isDelivering() delivering} from the moment Redis confirms
  * the subscription until the subscription's connection drops or Redis leaves a ping on it
@@ -58,6 +59,8 @@ public final class RedisInvalidationBus implements InvalidationBus {
     private static final Duration CONNECT_AT_START = Duration.ofSeconds(2);
     /** Version and key of a flush message: a negative version, which no key has. */
     private static final String FLUSH = "-1 *";
+    /** A flush whose clear L2 did not take: receivers stop trusting L2 values until the next flush. */
+    private static final String CLEAR_NOT_TAKEN = "-2 *";
 
     private static final long RETRY_SECONDS = 1;
     private static final long CHECK_NANOS = TimeUnit.SECONDS.toNanos(1);
@@ -220,6 +223,19 @@ public final class RedisInvalidationBus implements InvalidationBus {
     @Override
     public void publishFlush() {
         send(FLUSH);
+    }
+
+    @Override
+    public void publishRepaired(String key, long version) {
+        if (version < 0) {
+            throw new IllegalArgumentException("version must not be negative, got " + version);
+        }
+        send("r" + version + " " + key);
+    }
+
+    @Override
+    public void publishClearNotTaken() {
+        send(CLEAR_NOT_TAKEN);
     }
 
     /**
@@ -467,9 +483,10 @@ public final class RedisInvalidationBus implements InvalidationBus {
         }
         long seq;
         long version;
+        boolean repair = parts[2].startsWith("r");
         try {
             seq = Long.parseLong(parts[1]);
-            version = Long.parseLong(parts[2]);
+            version = Long.parseLong(repair ? parts[2].substring(1) : parts[2]);
         } catch (NumberFormatException e) {
             log.debug("invalidation bus '{}': ignoring malformed message", channel);
             return;
@@ -487,12 +504,21 @@ public final class RedisInvalidationBus implements InvalidationBus {
                     seq - previous - 1);
             listener.messagesMayHaveBeenLost();
         }
-        if (version < 0) {
-            log.debug("invalidation bus '{}': another instance asked for an L1 flush", channel);
-            listener.messagesMayHaveBeenLost();
+        if (version == -2) {
+            log.debug("invalidation bus '{}': another instance's clear was not taken by Redis", channel);
+            listener.clearNotTakenByL2();
             return;
         }
-        listener.invalidated(parts[3], version);
+        if (version < 0) {
+            log.debug("invalidation bus '{}': another instance asked for an L1 flush", channel);
+            listener.flushRequested();
+            return;
+        }
+        if (repair) {
+            listener.repaired(parts[3], version);
+        } else {
+            listener.invalidated(parts[3], version);
+        }
     }
 
     @Override
