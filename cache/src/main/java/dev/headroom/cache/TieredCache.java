@@ -95,6 +95,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(TieredCache.class);
     /** Returned by {@link #readL1} when L1 has no usable entry; never escapes to callers. */
     private static final Object MISS = new Object();
+    /**
+     * What a background refresh completes with when it finds the key invalidated or gone elsewhere:
+     * L1 drops the entry, and a read that joined the refresh loads again instead of taking it for
+     * an absence. Never installed, never returned.
+     */
+    private static final CacheEntry<?> DROPPED = new CacheEntry<>(null, 0, 0, 0, -1);
 
     private final String name;
     /** Loader calls and waits for loads. */
@@ -485,7 +491,9 @@ public final class TieredCache<K, V> implements AutoCloseable {
             loads.await(CompletableFuture.allOf(waits.values().toArray(new CompletableFuture<?>[0])));
             waits.forEach((key, f) -> {
                 CacheEntry<V> entry = f.join();
-                found.put(key, entry == null ? null : entry.value());
+                found.put(
+                        key,
+                        entry == DROPPED ? loads.await(slowGet(key, loader)) : entry == null ? null : entry.value());
             });
         }
         if (!singles.isEmpty()) { // one wait for all of them: at most loadTimeout, not one per key
@@ -853,7 +861,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             registered = mine;
             runLoad(key, mine, () -> loadThrough(key, loader, true, mine));
         }
-        return registered.thenApply(entry -> entry == null ? null : entry.value());
+        return valueOf(key, loader, registered);
     }
 
     /** Returns the approximate number of L1 entries. */
@@ -1023,7 +1031,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             if (read.value() == null && read.version() > current.version()) {
                 // invalidated or found gone since the entry was made: drop it (the refresh
                 // completes with nothing); the next read loads as for any miss
-                return CompletableFuture.completedFuture(null);
+                return CompletableFuture.completedFuture(dropped());
             }
             if (read.value() == null) { // L2 never had it (too large, expired): refresh as a miss
                 return loadOncePerCluster(key, loader, store, remoteKey, read, deadline, false, registration);
@@ -1082,7 +1090,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                                 if (again.value() == null) {
                                     // the holder found the key gone, or it was invalidated: drop it
                                     metrics.clusterFills.increment();
-                                    return CompletableFuture.<CacheEntry<V>>completedFuture(null);
+                                    return CompletableFuture.completedFuture(dropped());
                                 }
                                 // an undecodable value, or one too old to adopt: load it ourselves
                                 return loadAndWriteBack(key, loader, store, remoteKey, again, null, registration);
@@ -1100,7 +1108,20 @@ public final class TieredCache<K, V> implements AutoCloseable {
         if (r.owner()) {
             runLoad(key, r.future(), () -> loadThrough(key, loader, false, r.future()));
         }
-        return r.future().thenApply(entry -> entry == null ? null : entry.value());
+        return valueOf(key, loader, r.future());
+    }
+
+    /** The value a registration completed with; a dropped refresh is loaded again. */
+    private CompletableFuture<@Nullable V> valueOf(
+            K key, AsyncCacheLoader<K, V> loader, CompletableFuture<CacheEntry<V>> registration) {
+        return registration.thenCompose(entry -> entry == DROPPED
+                ? slowGet(key, loader)
+                : CompletableFuture.completedFuture(entry == null ? null : entry.value()));
+    }
+
+    @SuppressWarnings("unchecked")
+    private CacheEntry<V> dropped() {
+        return (CacheEntry<V>) DROPPED;
     }
 
     /** A load future for a key, and whether the caller registered it and must run the load. */
@@ -1203,7 +1224,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
      */
     private @Nullable RuntimeException install(K key, @Nullable CacheEntry<V> given) {
         try {
-            CacheEntry<V> entry = given == null ? null : entryMaker.cappedWhileBusDown(given);
+            CacheEntry<V> entry = given == null || given == DROPPED ? null : entryMaker.cappedWhileBusDown(given);
             CacheEntry<V> old =
                     entry == null ? l1.asMap().remove(key) : l1.asMap().put(key, entry);
             if (old != null && hitClock.read() - old.expiresAt() >= 0) {

@@ -247,6 +247,39 @@ class TieredCacheTest {
     }
 
     @Test
+    void aReadThatJoinsARefreshWhichFindsTheKeyInvalidatedGetsTheValueNotNothing() throws Exception {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        AtomicReference<String> source = new AtomicReference<>("v1");
+        TieredCache<String, String> cache = builder()
+                .remote(store, Codec.utf8())
+                .staleWhileRevalidate(Duration.ofSeconds(5))
+                .l2LoadLease(Duration.ofMinutes(5)) // outlasts the clock moves below
+                .l2LeasePollInterval(Duration.ofMillis(10))
+                .loader(k -> source.get())
+                .build();
+        assertThat(cache.get("k")).isEqualTo("v1");
+        InMemoryRemoteStore other = store.secondInstance(); // another instance, refreshing k itself
+        RemoteValue read = other.get("k").toCompletableFuture().get(30, TimeUnit.SECONDS);
+        assertThat(other.tryRefreshLease("k", "other", Duration.ofMinutes(5), read)
+                        .toCompletableFuture()
+                        .get(30, TimeUnit.SECONDS))
+                .isTrue();
+        ticker.advance(Duration.ofSeconds(11)); // stale: this read starts a refresh, which waits on the lease
+        assertThat(cache.get("k")).isEqualTo("v1");
+        await().atMost(TIMEOUT).until(() -> count("headroom.cache.coalesced.waits", "scope", "cluster") == 1);
+
+        ticker.advance(Duration.ofSeconds(5)); // past grace: the next read joins the refresh
+        Future<String> late = executor.submit(() -> cache.get("k"));
+        await().atMost(TIMEOUT).until(() -> count("headroom.cache.coalesced.waits", "scope", "process") == 1);
+        source.set("v2");
+        other.invalidate("k").toCompletableFuture().get(30, TimeUnit.SECONDS); // the other instance's write
+        other.releaseLease("k", "other").toCompletableFuture().get(30, TimeUnit.SECONDS); // and its refresh ends
+        assertThat(late.get(30, TimeUnit.SECONDS))
+                .as("the refresh found k invalidated; the read that joined it still gets k's value")
+                .isEqualTo("v2");
+    }
+
+    @Test
     void refreshJoinsALoadAlreadyInFlightInsteadOfReplacingIt() throws Exception {
         CountDownLatch loadMayFinish = new CountDownLatch(1);
         CountDownLatch loading = new CountDownLatch(1);
