@@ -1049,6 +1049,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         return hit != null && ticker.read() - hit.freshUntil() < 0 ? hit : null;
     }
 
+    /** The refresh's side of {@link #underLease}: waits for the holder's newer value, fenced on {@code read}. */
     private CompletableFuture<CacheEntry<V>> refreshOncePerCluster(
             K key,
             AsyncCacheLoader<K, V> loader,
@@ -1059,42 +1060,33 @@ public final class TieredCache<K, V> implements AutoCloseable {
             long deadline,
             boolean waited,
             CompletableFuture<CacheEntry<V>> registration) {
-        String token = Long.toHexString(ThreadLocalRandom.current().nextLong());
-        return L2Values.orNullOnFailure(store.tryRefreshLease(remoteKey, token, leaseTtl, read))
-                .thenCompose(acquired -> {
-                    if (acquired == null || acquired) { // no answer: Redis may have granted it, so release
-                        return loadAndWriteBack(key, loader, store, remoteKey, read, token, registration);
+        return underLease(
+                key,
+                loader,
+                store,
+                remoteKey,
+                read,
+                deadline,
+                waited,
+                registration,
+                token -> store.tryRefreshLease(remoteKey, token, leaseTtl, read),
+                again -> {
+                    if (again.version() == read.version()) { // the holder is still loading
+                        return refreshOncePerCluster(
+                                key, loader, store, remoteKey, read, current, deadline, true, registration);
                     }
-                    if (ticker.read() - deadline >= 0) {
-                        metrics.leaseTimeouts.increment();
-                        return loadAndWriteBack(key, loader, store, remoteKey, read, null, registration);
+                    CacheEntry<V> adopted = adoptable(again, current);
+                    if (adopted != null) {
+                        metrics.clusterFills.increment();
+                        return CompletableFuture.completedFuture(adopted);
                     }
-                    if (!waited) {
-                        metrics.clusterWaits.increment();
+                    if (again.value() == null) {
+                        // the holder found the key gone, or it was invalidated: drop it
+                        metrics.clusterFills.increment();
+                        return CompletableFuture.completedFuture(dropped());
                     }
-                    return CompletableFuture.runAsync(() -> {}, pollDelay)
-                            .thenCompose(ignored -> L2Values.orNullOnFailure(store.get(remoteKey)))
-                            .thenCompose(again -> {
-                                if (again == null) {
-                                    return loadAndWriteBack(key, loader, store, remoteKey, null, null, registration);
-                                }
-                                if (again.version() == read.version()) { // the holder is still loading
-                                    return refreshOncePerCluster(
-                                            key, loader, store, remoteKey, read, current, deadline, true, registration);
-                                }
-                                CacheEntry<V> adopted = adoptable(again, current);
-                                if (adopted != null) {
-                                    metrics.clusterFills.increment();
-                                    return CompletableFuture.completedFuture(adopted);
-                                }
-                                if (again.value() == null) {
-                                    // the holder found the key gone, or it was invalidated: drop it
-                                    metrics.clusterFills.increment();
-                                    return CompletableFuture.completedFuture(dropped());
-                                }
-                                // an undecodable value, or one too old to adopt: load it ourselves
-                                return loadAndWriteBack(key, loader, store, remoteKey, again, null, registration);
-                            });
+                    // an undecodable value, or one too old to adopt: load it ourselves
+                    return loadAndWriteBack(key, loader, store, remoteKey, again, null, registration);
                 });
     }
 
@@ -1287,44 +1279,67 @@ public final class TieredCache<K, V> implements AutoCloseable {
             long deadline,
             boolean waited,
             @Nullable CompletableFuture<CacheEntry<V>> registration) {
-        String token = Long.toHexString(ThreadLocalRandom.current().nextLong());
-        return L2Values.orNullOnFailure(store.tryLease(remoteKey, token, leaseTtl))
-                .thenCompose(acquired -> {
-                    if (acquired == null) {
-                        // No answer: do not wait on L2. Redis may still have taken the lease (the reply was
-                        // late), so write back fenced on what was read and release what we may hold: the
-                        // others waiting on it then find the value, or the lease free.
-                        return loadAndWriteBack(key, loader, store, remoteKey, read, token, registration);
+        return underLease(
+                key,
+                loader,
+                store,
+                remoteKey,
+                read,
+                deadline,
+                waited,
+                registration,
+                token -> store.tryLease(remoteKey, token, leaseTtl),
+                again -> {
+                    if (again.value() == null) {
+                        return loadOncePerCluster(key, loader, store, remoteKey, again, deadline, true, registration);
                     }
-                    if (acquired) {
-                        return loadAndWriteBack(key, loader, store, remoteKey, read, token, registration);
+                    CacheEntry<V> hit = l2Values.l2Hit(again);
+                    if (hit == null) { // corrupt: repair with a direct, fenced load
+                        return loadAndWriteBack(key, loader, store, remoteKey, again, null, registration);
                     }
-                    if (ticker.read() - deadline >= 0) {
-                        metrics.leaseTimeouts.increment();
-                        return loadAndWriteBack(key, loader, store, remoteKey, read, null, registration);
-                    }
-                    if (!waited) {
-                        metrics.clusterWaits.increment();
-                    }
-                    return CompletableFuture.runAsync(() -> {}, pollDelay)
-                            .thenCompose(ignored -> L2Values.orNullOnFailure(store.get(remoteKey)))
-                            .thenCompose(again -> {
-                                if (again == null) {
-                                    return loadAndWriteBack(key, loader, store, remoteKey, null, null, registration);
-                                }
-                                if (again.value() != null) {
-                                    CacheEntry<V> hit = l2Values.l2Hit(again);
-                                    if (hit == null) { // corrupt: repair with a direct, fenced load
-                                        return loadAndWriteBack(
-                                                key, loader, store, remoteKey, again, null, registration);
-                                    }
-                                    metrics.clusterFills.increment();
-                                    return CompletableFuture.completedFuture(hit);
-                                }
-                                return loadOncePerCluster(
-                                        key, loader, store, remoteKey, again, deadline, true, registration);
-                            });
+                    metrics.clusterFills.increment();
+                    return CompletableFuture.completedFuture(hit);
                 });
+    }
+
+    /**
+     * Takes the key's lease ({@code tryLease} with a fresh token) and loads; or, while another holds
+     * it, polls L2 and lets {@code onPoll} decide what the new read means (it waits again by calling
+     * back here), loading regardless once the lease time has passed. No answer to the lease request
+     * means "load now": Redis may still have granted it (the reply was late), so the load writes back
+     * fenced on what was read and releases what it may hold, and the others find the value or the
+     * lease free.
+     */
+    @SuppressWarnings("TooManyParameters") // the load's context, passed down the poll loop
+    private CompletableFuture<CacheEntry<V>> underLease(
+            K key,
+            AsyncCacheLoader<K, V> loader,
+            GuardedRemoteStore store,
+            String remoteKey,
+            RemoteValue read,
+            long deadline,
+            boolean waited,
+            @Nullable CompletableFuture<CacheEntry<V>> registration,
+            Function<String, CompletableFuture<Boolean>> tryLease,
+            Function<RemoteValue, CompletableFuture<CacheEntry<V>>> onPoll) {
+        String token = Long.toHexString(ThreadLocalRandom.current().nextLong());
+        return L2Values.orNullOnFailure(tryLease.apply(token)).thenCompose(acquired -> {
+            if (acquired == null || acquired) {
+                return loadAndWriteBack(key, loader, store, remoteKey, read, token, registration);
+            }
+            if (ticker.read() - deadline >= 0) {
+                metrics.leaseTimeouts.increment();
+                return loadAndWriteBack(key, loader, store, remoteKey, read, null, registration);
+            }
+            if (!waited) {
+                metrics.clusterWaits.increment();
+            }
+            return CompletableFuture.runAsync(() -> {}, pollDelay)
+                    .thenCompose(ignored -> L2Values.orNullOnFailure(store.get(remoteKey)))
+                    .thenCompose(again -> again == null
+                            ? loadAndWriteBack(key, loader, store, remoteKey, null, null, registration)
+                            : onPoll.apply(again));
+        });
     }
 
     /** Calls the loader, writes a value back fenced on what was {@code read}, then releases the lease. */
