@@ -1,7 +1,7 @@
 package dev.headroom.cache.coherence;
 
+import dev.headroom.cache.ForwardingRemoteStore;
 import dev.headroom.cache.RemoteStore;
-import dev.headroom.cache.RemoteValue;
 import java.time.Duration;
 import java.util.concurrent.CompletionStage;
 import org.jspecify.annotations.Nullable;
@@ -13,7 +13,7 @@ import org.jspecify.annotations.Nullable;
  * calling thread (its guard wraps the returned stage), so a thread-local ties the call to the write.
  * Calls made by the cache on its own threads (repairs, refreshes) are not recorded.
  */
-final class RecordingRemoteStore implements RemoteStore {
+final class RecordingRemoteStore extends ForwardingRemoteStore {
 
     /** What the store did for one write of the checker. */
     static final class Probe {
@@ -33,6 +33,7 @@ final class RecordingRemoteStore implements RemoteStore {
     private final ThreadLocal<@Nullable Probe> current = new ThreadLocal<>();
 
     RecordingRemoteStore(RemoteStore delegate, History history) {
+        super(delegate);
         this.delegate = delegate;
         this.history = history;
     }
@@ -76,16 +77,6 @@ final class RecordingRemoteStore implements RemoteStore {
     }
 
     @Override
-    public CompletionStage<RemoteValue> get(String key) {
-        return delegate.get(key);
-    }
-
-    @Override
-    public CompletionStage<Long> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
-        return delegate.putIfVersion(key, value, read, ttl);
-    }
-
-    @Override
     public CompletionStage<Long> put(String key, byte[] value, Duration ttl) {
         Probe p = take(key);
         return watch(p, history, delegate.put(key, value, ttl));
@@ -101,30 +92,5 @@ final class RecordingRemoteStore implements RemoteStore {
     public CompletionStage<Void> clear() {
         Probe p = take("*");
         return watch(p, history, delegate.clear());
-    }
-
-    @Override
-    public CompletionStage<Boolean> refreshClears() {
-        return delegate.refreshClears();
-    }
-
-    @Override
-    public CompletionStage<Boolean> tryLease(String key, String token, Duration ttl) {
-        return delegate.tryLease(key, token, ttl);
-    }
-
-    @Override
-    public CompletionStage<Boolean> tryRefreshLease(String key, String token, Duration ttl, RemoteValue read) {
-        return delegate.tryRefreshLease(key, token, ttl, read);
-    }
-
-    @Override
-    public CompletionStage<Void> releaseLease(String key, String token) {
-        return delegate.releaseLease(key, token);
-    }
-
-    @Override
-    public void close() {
-        delegate.close();
     }
 }
