@@ -7,6 +7,7 @@ import dev.headroom.core.Ticker;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -116,7 +117,7 @@ public class RefreshStormBenchmark {
         for (TieredCache<String, String> cache : caches) {
             cache.get(key); // warm: one load, the others fill from Redis
         }
-        String warmed = caches.get(0).get(key);
+        String warmed = Objects.requireNonNull(caches.get(0).get(key), "the loader returns a value");
         now.addAndGet(TTL.toNanos() + 1); // stale everywhere
         int before = loads.get();
         CountDownLatch start = new CountDownLatch(1);

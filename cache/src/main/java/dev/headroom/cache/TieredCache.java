@@ -8,6 +8,7 @@ import dev.headroom.cache.internal.CoarseClock;
 import dev.headroom.cache.internal.Entries;
 import dev.headroom.cache.internal.GuardedRemoteStore;
 import dev.headroom.cache.internal.L2Repairs;
+import dev.headroom.cache.internal.L2Trust;
 import dev.headroom.cache.internal.L2Values;
 import dev.headroom.cache.internal.Loads;
 import dev.headroom.cache.internal.Sweeper;
@@ -33,7 +34,6 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -147,26 +147,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final ConcurrentHashMap<K, Long> refreshing = new ConcurrentHashMap<>();
 
     private static final long REFRESH_IN_FLIGHT = Long.MIN_VALUE;
-    /**
-     * Keys (encoded) another instance could not invalidate in L2, with the ticker time until which
-     * their L2 value is not served here: the bus said "drop it, any version", so L2 may still hold
-     * the old value. Ended early by the originator's repair (a message with the real version).
-     */
-    private final ConcurrentHashMap<String, Suspect> suspectInL2 = new ConcurrentHashMap<>();
-
-    /** Until when a key's L2 value is not served, and how many failed invalidations await their repair. */
-    private record Suspect(long until, int unrepaired) {}
-    /**
-     * Flushes announced but not yet done (the bus said messages may have been lost; the flush waits
-     * for L2 to say whether a clear came with them). Meanwhile neither L1 nor L2 values are served:
-     * reads go to the loader, whose result L2's generation fence keeps out of L2 if a clear happened.
-     */
-    private final AtomicInteger flushesPending = new AtomicInteger();
-    /**
-     * Ticker time until which no L2 value is served (0: none): another instance's clear was not taken
-     * by L2. Ended by a later flush request (the clear's repair) or this instance's own clear.
-     */
-    private volatile long l2SuspectUntil;
+    /** When L2 values (and, during a flush, L1 entries) are not to be served. */
+    private final L2Trust trust;
     /** Keys whose L2 invalidation is retried one by one; beyond them, all of the cache's L2 keys are cleared. */
     static final int MAX_PENDING_REPAIRS = 100_000;
 
@@ -218,6 +200,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         CircuitBreaker breaker = b.remote == null ? null : GuardedRemoteStore.newBreaker(name, b.breakerOpenFor);
         L2Repairs pendingRepairs = b.remote == null ? null : new L2Repairs(MAX_PENDING_REPAIRS);
         this.repairs = pendingRepairs;
+        this.trust = new L2Trust(ticker, l2Ttl.toNanos(), MAX_PENDING_REPAIRS, pendingRepairs);
         this.metrics = b.meterRegistry == null
                 ? CacheMetrics.unregistered(name)
                 : new CacheMetrics(
@@ -524,7 +507,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             } else {
                 String remoteKey = keyEncoder.apply(key);
                 reads.add(L2Values.orNullOnFailure(store.get(remoteKey))
-                        .thenApply(read -> withoutPendingValue(remoteKey, read)));
+                        .thenApply(read -> trust.withoutSuspectValue(remoteKey, read)));
             }
         }
         return CompletableFuture.allOf(reads.toArray(new CompletableFuture<?>[0]))
@@ -818,7 +801,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 l2InvalidationFailed(null);
                 tookIt = false;
             } else {
-                l2SuspectUntil = 0; // a clear that L2 took retires whatever another's failed one left
+                trust.cleared(); // a clear that L2 took retires whatever another's failed one left
             }
         }
         flushLocally();
@@ -903,7 +886,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             @Nullable CacheLoader<? super K, ? extends V> syncLoader,
             @Nullable AsyncCacheLoader<K, V> asyncLoader) {
         CacheEntry<V> entry = l1.getIfPresent(key);
-        return entry == null || flushesPending.get() != 0 ? MISS : serve(key, entry, syncLoader, asyncLoader);
+        return entry == null || trust.flushUnderWay() ? MISS : serve(key, entry, syncLoader, asyncLoader);
     }
 
     /** Serves an L1 entry that exists; {@link #MISS} if it is past its lifetime. */
@@ -1018,7 +1001,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             return loads.call(key, loader).thenApply(loaded -> entryMaker.toEntry(loaded, -1));
         }
         String remoteKey = keyEncoder.apply(key);
-        boolean pending = l2ValueSuspect(remoteKey);
+        boolean pending = trust.suspect(remoteKey);
         return L2Values.orNullOnFailure(store.get(remoteKey)).thenCompose(read -> {
             if (read == null || pending || !L2Values.writable(read) || leaseTtl.isZero()) {
                 return loadAndWriteBack(key, loader, store, remoteKey, pending ? null : read, null, registration);
@@ -1131,7 +1114,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             inFlight = loading.putIfAbsent(key, mine);
             if (inFlight == null) {
                 CacheEntry<V> current = l1.getIfPresent(key);
-                if (current != null && hitClock.read() - current.expiresAt() < 0 && flushesPending.get() == 0) {
+                if (current != null && hitClock.read() - current.expiresAt() < 0 && !trust.flushUnderWay()) {
                     loading.remove(key, mine);
                     mine.complete(current);
                     return new Registration<>(mine, false);
@@ -1244,7 +1227,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         }
         String remoteKey = keyEncoder.apply(key);
         // an invalidation L2 has not taken yet: its value there may be stale
-        boolean bypass = bypassL2Value || l2ValueSuspect(remoteKey);
+        boolean bypass = bypassL2Value || trust.suspect(remoteKey);
         return L2Values.orNullOnFailure(store.get(remoteKey)).thenCompose(read -> {
             if (read != null && read.value() != null && !bypass) {
                 CacheEntry<V> hit = l2Values.l2Hit(read);
@@ -1383,36 +1366,6 @@ public final class TieredCache<K, V> implements AutoCloseable {
         });
     }
 
-    /**
-     * A read whose value is not to be served because the key's invalidation is still pending:
-     * version kept, value dropped, so the key is loaded and written back fenced on that version.
-     */
-    private @Nullable RemoteValue withoutPendingValue(String remoteKey, @Nullable RemoteValue read) {
-        if (read == null || read.value() == null || !l2ValueSuspect(remoteKey)) {
-            return read;
-        }
-        return new RemoteValue(null, read.version(), read.generation());
-    }
-
-    /**
-     * Whether the key's L2 value may be older than an invalidation: this instance's own invalidation
-     * is pending repair, or another instance announced one that L2 did not take.
-     */
-    private boolean l2ValueSuspect(String remoteKey) {
-        if (Objects.requireNonNull(repairs).isPending(remoteKey) || flushesPending.get() != 0) {
-            return true;
-        }
-        long allUntil = l2SuspectUntil;
-        if (allUntil != 0 && ticker.read() - allUntil < 0) {
-            return true;
-        }
-        if (suspectInL2.isEmpty()) {
-            return false;
-        }
-        Suspect suspect = suspectInL2.get(remoteKey);
-        return suspect != null && ticker.read() - suspect.until() < 0;
-    }
-
     /** Removes entries past their lifetime; runs on the shared sweeper thread. */
     private void sweepExpired() {
         try {
@@ -1425,7 +1378,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             }
             // failed refreshes whose retry pause is over: a later read may try again anyway
             refreshing.entrySet().removeIf(e -> e.getValue() != REFRESH_IN_FLIGHT && now - e.getValue() >= 0);
-            suspectInL2.values().removeIf(suspect -> now - suspect.until() >= 0);
+            trust.sweep(now);
         } catch (RuntimeException e) {
             log.warn("cache '{}': L1 sweep failed; expired entries wait for the next sweep or a read", name, e);
         }
@@ -1470,18 +1423,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
         @Override
         public void invalidated(String encodedKey, long version) {
             metrics.invalidationsReceived.increment();
-            if (remote != null) {
-                if (version == Long.MAX_VALUE) { // its L2 did not take it: do not serve the L2 value
-                    if (suspectInL2.size() < MAX_PENDING_REPAIRS) {
-                        long until = ticker.read() + l2Ttl.toNanos();
-                        suspectInL2.merge(
-                                encodedKey,
-                                new Suspect(until, 1),
-                                (old, one) -> new Suspect(until, old.unrepaired() + 1));
-                    }
-                }
-                // No other message ends the mark: it may be late, and the failed write may still
-                // land under it. Only the originator's repair does (see repaired), or l2Ttl.
+            if (remote != null && version == Long.MAX_VALUE) { // its L2 did not take it
+                trust.keyNotTaken(encodedKey);
             }
             K key;
             try {
@@ -1505,26 +1448,19 @@ public final class TieredCache<K, V> implements AutoCloseable {
 
         @Override
         public void repaired(String encodedKey, long version) {
-            // The originator's repair reached L2 after anything it had sent before on that
-            // connection: nothing of its failed write can land later.
-            if (!suspectInL2.isEmpty()) {
-                suspectInL2.computeIfPresent(
-                        encodedKey,
-                        (k, old) -> old.unrepaired() <= 1 ? null : new Suspect(old.until(), old.unrepaired() - 1));
-            }
+            trust.keyRepaired(encodedKey);
             invalidated(encodedKey, version);
         }
 
         @Override
         public void flushRequested() {
-            l2SuspectUntil = 0; // a clear L2 took (possibly the repair of one it did not)
+            trust.cleared(); // a clear L2 took (possibly the repair of one it did not)
             messagesMayHaveBeenLost();
         }
 
         @Override
         public void clearNotTakenByL2() {
-            long until = ticker.read() + l2Ttl.toNanos();
-            l2SuspectUntil = until == 0 ? 1 : until;
+            trust.clearNotTaken();
             messagesMayHaveBeenLost();
         }
 
@@ -1534,7 +1470,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             // The lost messages may include a clear: until L2 has said, nothing L1 or L2 holds is
             // served (flushesPending), then L1 is flushed; so no read after this call returns a value
             // an invalidation or clear it missed retired, and none refills L1 with one meanwhile.
-            flushesPending.incrementAndGet();
+            trust.flushStarted();
             learnClears(true);
         }
     }
@@ -1562,7 +1498,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
         if (store == null) {
             if (flushAnyway) {
                 flushLocally();
-                flushesPending.decrementAndGet();
+                trust.flushDone();
             }
             return;
         }
@@ -1581,7 +1517,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                         flushLocally();
                     }
                     if (flushAnyway) {
-                        flushesPending.decrementAndGet(); // after the flush: no old entry is served between
+                        trust.flushDone(); // after the flush: no old entry is served between
                     }
                 },
                 flushExecutor());
