@@ -11,6 +11,7 @@ import dev.headroom.cache.internal.L2Repairs;
 import dev.headroom.cache.internal.L2Trust;
 import dev.headroom.cache.internal.L2Values;
 import dev.headroom.cache.internal.Loads;
+import dev.headroom.cache.internal.RefreshSlots;
 import dev.headroom.cache.internal.Sweeper;
 import dev.headroom.cache.internal.Timeouts;
 import dev.headroom.core.Ticker;
@@ -128,7 +129,6 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final long graceNanos;
     private final long negativeTtlNanos;
     private final double ttlJitter;
-    private final double xfetchBeta;
     private final @Nullable RandomGenerator random;
     private final Executor executor;
     private final @Nullable ExecutorService ownedExecutor;
@@ -143,17 +143,15 @@ public final class TieredCache<K, V> implements AutoCloseable {
     private final long l1TtlWhileBusDownNanos;
     private final Duration leaseTtl;
     private final Executor pollDelay;
-    /** Per key: {@link #REFRESH_IN_FLIGHT}, or the ticker time before which a failed refresh is not retried. */
-    private final ConcurrentHashMap<K, Long> refreshing = new ConcurrentHashMap<>();
+    /** One background refresh per key, retry pauses, early-refresh draws. */
+    private final RefreshSlots<K> refreshSlots;
 
-    private static final long REFRESH_IN_FLIGHT = Long.MIN_VALUE;
     /** When L2 values (and, during a flush, L1 entries) are not to be served. */
     private final L2Trust trust;
     /** Keys whose L2 invalidation is retried one by one; beyond them, all of the cache's L2 keys are cleared. */
     static final int MAX_PENDING_REPAIRS = 100_000;
 
     private static final long REPAIR_PERIOD_NANOS = TimeUnit.SECONDS.toNanos(1);
-    private final long refreshRetryNanos;
     private final CacheMetrics metrics;
     private final ScheduledFuture<?> sweep;
     /** Invalidations L2 has not taken yet; null without L2. */
@@ -169,9 +167,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
         this.ttlNanos = b.ttl.toNanos();
         this.graceNanos = b.grace.toNanos();
         this.negativeTtlNanos = b.negativeTtl.toNanos();
-        this.refreshRetryNanos = b.refreshRetryDelay.toNanos();
         this.ttlJitter = b.ttlJitter;
-        this.xfetchBeta = b.xfetchBeta;
+        this.refreshSlots = new RefreshSlots<>(ticker, b.refreshRetryDelay.toNanos(), b.xfetchBeta, b.random);
         this.random = b.random;
         this.ownedExecutor = b.executor == null ? Loads.newLoaderPool(name) : null;
         this.executor = b.executor != null ? b.executor : Objects.requireNonNull(ownedExecutor);
@@ -902,7 +899,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
             return MISS;
         }
         if (now - entry.freshUntil() < 0) {
-            if (xfetchBeta > 0 && refreshEarly(entry, now)) {
+            if (refreshSlots.early(entry, now)) {
                 metrics.earlyRefreshes.increment();
                 refreshInBackground(key, entry, syncLoader, asyncLoader);
             }
@@ -914,39 +911,8 @@ public final class TieredCache<K, V> implements AutoCloseable {
         return entry.value();
     }
 
-    /**
-     * XFetch: refresh when {@code now - delta * beta * ln(U) >= expiry}. The random draw is made only
-     * inside the window where it can succeed with non-negligible probability (−ln U ≤ 20).
-     */
-    private boolean refreshEarly(CacheEntry<V> entry, long now) {
-        long delta = entry.loadNanos();
-        if (delta <= 0) {
-            return false;
-        }
-        double window = delta * xfetchBeta;
-        long untilFresh = entry.freshUntil() - now;
-        if (untilFresh > window * 20) {
-            return false;
-        }
-        RandomGenerator r = random != null ? random : ThreadLocalRandom.current();
-        double u = 1.0 - r.nextDouble(); // (0, 1]
-        return -window * Math.log(u) >= untilFresh;
-    }
-
-    /** Takes the key's refresh slot: none in flight, and no failed one still pausing retries. */
-    private boolean claimRefresh(K key) {
-        Long state = refreshing.putIfAbsent(key, REFRESH_IN_FLIGHT);
-        if (state == null) {
-            return true;
-        }
-        if (state == REFRESH_IN_FLIGHT || ticker.read() - state < 0) {
-            return false;
-        }
-        return refreshing.replace(key, state, REFRESH_IN_FLIGHT);
-    }
-
     private void refreshFailed(K key, Throwable error) {
-        refreshing.put(key, ticker.read() + refreshRetryNanos);
+        refreshSlots.failed(key);
         metrics.refreshFailures.increment();
         log.debug("cache '{}': background refresh failed; serving stale, next try after the retry delay", name, error);
     }
@@ -965,12 +931,12 @@ public final class TieredCache<K, V> implements AutoCloseable {
             @Nullable AsyncCacheLoader<K, V> asyncLoader) {
         AsyncCacheLoader<K, V> loader =
                 asyncLoader != null ? asyncLoader : syncLoader != null ? loads.adapt(syncLoader) : null;
-        if (loader == null || !claimRefresh(key)) {
+        if (loader == null || !refreshSlots.claim(key)) {
             return;
         }
         CompletableFuture<CacheEntry<V>> mine = new CompletableFuture<>();
         if (loading.putIfAbsent(key, mine) != null) {
-            refreshing.remove(key); // a load, put or refresh of the key is in flight: it is the refresh
+            refreshSlots.release(key); // a load, put or refresh of the key is in flight: it is the refresh
             return;
         }
         mine.whenComplete((entry, error) -> {
@@ -978,7 +944,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 refreshFailed(key, error);
             } else {
                 metrics.refreshSuccesses.increment();
-                refreshing.remove(key);
+                refreshSlots.release(key);
             }
         });
         runLoad(key, mine, () -> refreshThrough(key, loader, current, mine));
@@ -1376,8 +1342,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                     metrics.expirations.increment();
                 }
             }
-            // failed refreshes whose retry pause is over: a later read may try again anyway
-            refreshing.entrySet().removeIf(e -> e.getValue() != REFRESH_IN_FLIGHT && now - e.getValue() >= 0);
+            refreshSlots.sweep(now);
             trust.sweep(now);
         } catch (RuntimeException e) {
             log.warn("cache '{}': L1 sweep failed; expired entries wait for the next sweep or a read", name, e);
