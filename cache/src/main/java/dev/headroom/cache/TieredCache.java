@@ -18,7 +18,6 @@ import dev.headroom.core.Ticker;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -528,7 +527,7 @@ public final class TieredCache<K, V> implements AutoCloseable {
                     if (versions.isEmpty()) {
                         return CompletableFuture.completedFuture(entries);
                     }
-                    return callBulkLoader(bulk, versions.keySet()).thenApply(values -> {
+                    return loads.callBulk(bulk, versions.keySet()).thenApply(values -> {
                         for (Map.Entry<K, @Nullable RemoteValue> e : versions.entrySet()) {
                             K key = e.getKey();
                             RemoteValue read = e.getValue();
@@ -545,32 +544,6 @@ public final class TieredCache<K, V> implements AutoCloseable {
                         }
                         return entries;
                     });
-                });
-    }
-
-    private CompletableFuture<Map<K, V>> callBulkLoader(BulkCacheLoader<K, V> bulk, Set<K> keys) {
-        long start = ticker.read();
-        return loads.runOnExecutor(() -> {
-                    Map<K, V> values = bulk.loadAll(Collections.unmodifiableSet(new LinkedHashSet<>(keys)));
-                    return values == null ? Map.<K, V>of() : values;
-                })
-                .handle((values, error) -> {
-                    metrics.recordLoad(ticker.read() - start);
-                    if (error != null) {
-                        metrics.loadFailures.increment();
-                        throw new CacheLoadException(name, Loads.unwrap(error));
-                    }
-                    // Only the keys asked for count: a bulk loader may return extra keys (ignored) or
-                    // null values, and the counts must never go negative.
-                    int found = 0;
-                    for (K key : keys) {
-                        if (values.get(key) != null) {
-                            found++;
-                        }
-                    }
-                    metrics.loadSuccesses.add(found);
-                    metrics.loadNulls.add(keys.size() - found);
-                    return values;
                 });
     }
 

@@ -1,11 +1,16 @@
 package dev.headroom.cache.internal;
 
 import dev.headroom.cache.AsyncCacheLoader;
+import dev.headroom.cache.BulkCacheLoader;
 import dev.headroom.cache.CacheLoadException;
 import dev.headroom.cache.CacheLoader;
 import dev.headroom.core.Deadline;
 import dev.headroom.core.RequestContext;
 import dev.headroom.core.Ticker;
+import java.util.Collections;
+import java.util.LinkedHashSet;
+import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -95,6 +100,33 @@ public final class Loads<K, V> {
         } catch (RuntimeException e) {
             return CompletableFuture.<@Nullable V>failedFuture(e);
         }
+    }
+
+    /** Calls a bulk loader once for {@code keys} on the executor; counts only the keys asked for. */
+    public CompletableFuture<Map<K, V>> callBulk(BulkCacheLoader<K, V> bulk, Set<K> keys) {
+        long start = ticker.read();
+        return runOnExecutor(() -> {
+                    Map<K, V> values = bulk.loadAll(Collections.unmodifiableSet(new LinkedHashSet<>(keys)));
+                    return values == null ? Map.<K, V>of() : values;
+                })
+                .handle((values, error) -> {
+                    metrics.recordLoad(ticker.read() - start);
+                    if (error != null) {
+                        metrics.loadFailures.increment();
+                        throw new CacheLoadException(name, unwrap(error));
+                    }
+                    // Only the keys asked for count: a bulk loader may return extra keys (ignored) or
+                    // null values, and the counts must never go negative.
+                    int found = 0;
+                    for (K key : keys) {
+                        if (values.get(key) != null) {
+                            found++;
+                        }
+                    }
+                    metrics.loadSuccesses.add(found);
+                    metrics.loadNulls.add(keys.size() - found);
+                    return values;
+                });
     }
 
     /** A synchronous loader as an asynchronous one that runs on the executor. */
