@@ -48,6 +48,21 @@ public interface RemoteStore extends AutoCloseable {
     CompletionStage<Long> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl);
 
     /**
+     * Records, fenced like {@link #putIfVersion}, that a load under the key's lease found no value
+     * in the source, for a short {@code ttl}: reads then return {@link RemoteValue#foundAbsent}, so
+     * the instances waiting on the lease take the absence instead of each loading in turn. The
+     * record must not block a later lease. The default records nothing (answers 0): waiters load.
+     *
+     * @param key the cache key, encoded
+     * @param read what {@link #get} returned before loading
+     * @param ttl how long the record lives
+     * @return the version written, or 0 if nothing was
+     */
+    default CompletionStage<Long> putAbsentIfVersion(String key, RemoteValue read, Duration ttl) {
+        return CompletableFuture.completedFuture(0L);
+    }
+
+    /**
      * Writes a value unconditionally and bumps the key's version (an explicit {@code put}).
      *
      * @param key the cache key, encoded

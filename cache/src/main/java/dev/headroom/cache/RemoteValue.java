@@ -17,14 +17,30 @@ import org.jspecify.annotations.Nullable;
  * @param writtenAtMillis when the value was written, in epoch milliseconds of the store's clock (0:
  *     unknown); a cache filling L1 from it keeps it no longer than a value loaded then, so a value is
  *     never served past its TTL counted from the load, however many tiers it passed through
+ * @param foundAbsent no value, because a load under the key's lease found none in the source
+ *     ({@link RemoteStore#putAbsentIfVersion}): instances waiting on that lease take the absence
+ *     instead of loading in turn; every other reader treats it as no value
  */
 // The bytes pass from the store to the codec without a copy on the L2 hit path; equals compares
 // the array by identity, and nothing compares RemoteValues.
 @SuppressWarnings("ArrayRecordComponent")
-public record RemoteValue(byte @Nullable [] value, long version, long generation, long writtenAtMillis) {
+public record RemoteValue(
+        byte @Nullable [] value, long version, long generation, long writtenAtMillis, boolean foundAbsent) {
 
     /** An absent value at version 0, generation 0. */
     public static final RemoteValue ABSENT = new RemoteValue(null, 0, 0, 0);
+
+    /**
+     * A value, or a plain absence (not {@linkplain #foundAbsent found absent}).
+     *
+     * @param value the encoded value, or null if the store has none
+     * @param version the key's version
+     * @param generation the clear generation the read was made under
+     * @param writtenAtMillis when the value was written (0: unknown)
+     */
+    public RemoteValue(byte @Nullable [] value, long version, long generation, long writtenAtMillis) {
+        this(value, version, generation, writtenAtMillis, false);
+    }
 
     /**
      * A value whose write time is unknown.

@@ -1212,6 +1212,13 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 registration,
                 token -> store.tryLease(remoteKey, token, leaseTtl),
                 again -> {
+                    if (again.foundAbsent() && again.version() != read.version()) {
+                        // the holder found nothing: absent, at the version read (so an invalidation
+                        // message still drops an absence cached for negativeTtl)
+                        metrics.clusterFills.increment();
+                        return CompletableFuture.completedFuture(
+                                entryMaker.toEntry(new Loads.Loaded<>(null, 0), read.version()));
+                    }
                     if (again.value() == null) {
                         return loadOncePerCluster(key, loader, store, remoteKey, again, deadline, true, registration);
                     }
@@ -1293,6 +1300,10 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 // The source has no value where L2 still has one (a refresh, or a corrupt value,
                 // found the key gone): retire it, or every instance keeps serving the deleted value.
                 written = store.invalidate(remoteKey);
+            } else if (error == null && value == null && leaseToken != null && L2Values.writable(read) && current) {
+                // The lease holder found nothing: say so, fenced, for as long as anyone may wait on
+                // the lease, so the waiters take the absence instead of each loading in turn.
+                written = store.putAbsentIfVersion(remoteKey, Objects.requireNonNull(read), leaseTtl);
             }
             if (leaseToken != null) {
                 // after the write, so that waiters polling L2 find the value rather than the lease free

@@ -173,6 +173,35 @@ class ClusterCoalescingIT {
     }
 
     @Test
+    void aStormOnAKeyTheSourceDoesNotHaveLoadsItOnceAcrossFourInstances(TestRedis redis) throws Exception {
+        for (int round = 0; round < 10; round++) {
+            String key = "missing-" + round;
+            AtomicInteger loads = new AtomicInteger();
+            CountDownLatch start = new CountDownLatch(1);
+            List<TieredCache<String, String>> instances = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                instances.add(instance(redis, k -> {
+                    loads.incrementAndGet();
+                    Thread.sleep(50); // the query that finds nothing
+                    return null;
+                }));
+            }
+            List<Future<String>> results = storm(instances, key, start);
+            start.countDown();
+            for (Future<String> f : results) {
+                assertThat(f.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isNull();
+            }
+            assertThat(loads)
+                    .as("loader calls across 4 instances for a key the source lacks, round " + round)
+                    .hasValue(1);
+            assertThat(instances.get(0).get(key))
+                    .as("a later read is not an absence cached in Redis: it loads again")
+                    .isNull();
+            assertThat(loads).hasValue(2);
+        }
+    }
+
+    @Test
     void staleReadsOnFourInstancesRefreshEachKeyOnceAndAllServeTheNewValue(TestRedis redis) throws Exception {
         refreshStorms(redis, 0, Duration.ofSeconds(11)); // past the 10 s TTL: stale-while-revalidate
     }

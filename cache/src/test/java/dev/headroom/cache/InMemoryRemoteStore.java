@@ -202,10 +202,10 @@ final class InMemoryRemoteStore implements RemoteStore {
         if (stored.generation() > known) {
             known = generation.accumulateAndGet(stored.generation(), Math::max);
         }
-        if (stored.generation() < known && stored.value() != null) {
+        if (stored.generation() < known && (stored.value() != null || stored.foundAbsent())) {
             return new RemoteValue(null, stored.version(), known);
         }
-        return new RemoteValue(stored.value(), stored.version(), known, stored.writtenAtMillis());
+        return new RemoteValue(stored.value(), stored.version(), known, stored.writtenAtMillis(), stored.foundAbsent());
     }
 
     @Override
@@ -219,6 +219,21 @@ final class InMemoryRemoteStore implements RemoteStore {
             }
             long written = shared.nextVersion(current);
             shared.write(key, new RemoteValue(value, written, read.generation(), shared.nowMillis()), ttl);
+            return written;
+        });
+    }
+
+    @Override
+    public CompletionStage<Long> putAbsentIfVersion(String key, RemoteValue read, Duration ttl) {
+        return call(() -> {
+            RemoteValue current = shared.live(key);
+            long version = current == null ? 0 : current.version();
+            long gen = current == null ? 0 : current.generation();
+            if (version != read.version() || gen > read.generation()) {
+                return 0L;
+            }
+            long written = shared.nextVersion(current);
+            shared.write(key, new RemoteValue(null, written, read.generation(), shared.nowMillis(), true), ttl);
             return written;
         });
     }

@@ -507,6 +507,30 @@ abstract class RemoteStoreContract {
     }
 
     @Test
+    void aFoundAbsentRecordIsFencedReadAsFoundAbsentAndDoesNotBlockALease() throws Exception {
+        RemoteValue read = get("k");
+        long written = done(store().putAbsentIfVersion("k", read, LONG_TTL));
+        assertThat(written).isGreaterThan(read.version());
+        RemoteValue again = get("k");
+        assertThat(again.value()).isNull();
+        assertThat(again.foundAbsent()).isTrue();
+        assertThat(again.version()).isEqualTo(written);
+        assertThat(done(store().putAbsentIfVersion("k", read, LONG_TTL)))
+                .as("fenced on the read")
+                .isZero();
+        assertThat(done(store().tryLease("k", "next", LONG_TTL)))
+                .as("a later miss may take the lease")
+                .isTrue();
+        put("k", "v");
+        assertThat(get("k").foundAbsent()).isFalse();
+        RemoteValue afterClear = get("k");
+        done(store().putAbsentIfVersion("j", get("j"), LONG_TTL));
+        done(store().clear());
+        assertThat(get("j").foundAbsent()).as("retired by a clear like a value").isFalse();
+        assertThat(afterClear.value()).isNotNull();
+    }
+
+    @Test
     void manyWriteBacksFencedOnTheSameReadWriteExactlyOnce() throws Exception {
         for (int round = 0; round < ROUNDS; round++) {
             String key = "k" + round;

@@ -70,6 +70,10 @@ public final class GuardedRemoteStore {
         return guard(() -> store.putIfVersion(key, value, read, ttl));
     }
 
+    public CompletableFuture<Long> putAbsentIfVersion(String key, RemoteValue read, Duration ttl) {
+        return guard(() -> store.putAbsentIfVersion(key, read, ttl));
+    }
+
     public CompletableFuture<Long> put(String key, byte[] value, Duration ttl) {
         return write(() -> store.put(key, value, ttl));
     }

@@ -119,6 +119,16 @@ public final class RedisRemoteStore implements RemoteStore {
             return written
             """;
 
+    /** As PUT_IF_VERSION, writing the "found absent" record {@code |n} instead of a value. */
+    private static final String PUT_ABSENT_IF_VERSION = VERSION_OF + NEXT_VERSION + """
+            local ver, gen = version_of(redis.call('GET', KEYS[1]))
+            local read_gen = tonumber(ARGV[3])
+            if ver == nil or ver ~= tonumber(ARGV[1]) or gen > read_gen then return 0 end
+            local written = next_version(ver)
+            redis.call('SET', KEYS[1], stamp(written, read_gen) .. written_now() .. '|n', 'PX', ARGV[2])
+            return written
+            """;
+
     private static final String PUT = VERSION_OF + NEXT_VERSION + """
             local ver, gen = version_of(redis.call('GET', KEYS[1]))
             ver = next_version(ver)
@@ -408,6 +418,9 @@ public final class RedisRemoteStore implements RemoteStore {
         if (flag == '-' && i + 2 == raw.length) {
             return new RemoteValue(null, version, generation);
         }
+        if (flag == 'n' && i + 2 == raw.length) {
+            return new RemoteValue(null, version, generation, writtenAt, true);
+        }
         if (flag == 'v') {
             return new RemoteValue(Arrays.copyOfRange(raw, i + 2, raw.length), version, generation, writtenAt);
         }
@@ -445,12 +458,13 @@ public final class RedisRemoteStore implements RemoteStore {
         if (stored.generation() > known) {
             known = generation.accumulateAndGet(stored.generation(), Math::max);
         }
-        if (stored.generation() < known && stored.value() != null) {
+        if (stored.generation() < known && (stored.value() != null || stored.foundAbsent())) {
             return new RemoteValue(null, stored.version(), known);
         }
         return stored.generation() == known
                 ? stored
-                : new RemoteValue(stored.value(), stored.version(), known, stored.writtenAtMillis());
+                : new RemoteValue(
+                        stored.value(), stored.version(), known, stored.writtenAtMillis(), stored.foundAbsent());
     }
 
     @Override
@@ -464,6 +478,21 @@ public final class RedisRemoteStore implements RemoteStore {
                 ScriptOutputType.INTEGER,
                 new String[] {redisKey(key)},
                 value,
+                ascii(read.version()),
+                ascii(Math.max(1, ttl.toMillis())),
+                ascii(read.generation()));
+    }
+
+    @Override
+    public CompletionStage<Long> putAbsentIfVersion(String key, RemoteValue read, Duration ttl) {
+        RedisClusterAsyncCommands<String, byte[]> r = commands();
+        if (r == null) {
+            return notConnected();
+        }
+        return r.<Long>eval(
+                PUT_ABSENT_IF_VERSION,
+                ScriptOutputType.INTEGER,
+                new String[] {redisKey(key)},
                 ascii(read.version()),
                 ascii(Math.max(1, ttl.toMillis())),
                 ascii(read.generation()));
