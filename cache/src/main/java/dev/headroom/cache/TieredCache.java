@@ -193,7 +193,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
         this.pollDelay = CompletableFuture.delayedExecutor(b.leasePoll.toNanos(), TimeUnit.NANOSECONDS, Runnable::run);
         this.bulkLoader = b.bulkLoader;
         BulkCacheLoader<K, V> bulk = b.bulkLoader;
-        CircuitBreaker breaker = b.remote == null ? null : GuardedRemoteStore.newBreaker(name, b.breakerOpenFor);
+        CircuitBreaker breaker = b.remote == null
+                ? null
+                : GuardedRemoteStore.newBreaker(
+                        name,
+                        b.breakerConfig != null ? b.breakerConfig : GuardedRemoteStore.defaultConfig(b.breakerOpenFor));
         L2Repairs pendingRepairs = b.remote == null ? null : new L2Repairs(MAX_PENDING_REPAIRS);
         this.repairs = pendingRepairs;
         this.trust = new L2Trust(ticker, l2Ttl.toNanos(), MAX_PENDING_REPAIRS, pendingRepairs);

@@ -2,6 +2,7 @@ package dev.headroom.cache;
 
 import dev.headroom.core.Codec;
 import dev.headroom.core.Ticker;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.LinkedHashSet;
@@ -80,6 +81,10 @@ public final class TieredCacheBuilder<K, V> {
 
     Duration l2Timeout = Duration.ofMillis(200);
     Duration breakerOpenFor = Duration.ofSeconds(5);
+
+    @Nullable
+    CircuitBreakerConfig breakerConfig;
+
     int maxL2ValueBytes = 512 * 1024;
     Duration loadTimeout = Duration.ofSeconds(30);
     Duration l1TtlWhileBusDown = Duration.ofSeconds(1);
@@ -348,8 +353,27 @@ public final class TieredCacheBuilder<K, V> {
 
     /** How long the L2 breaker stays open before probing. Default 5 s. */
     public TieredCacheBuilder<K, V> l2BreakerOpenFor(Duration openFor) {
+        if (breakerConfig != null) {
+            throw new IllegalStateException("l2Breaker was already set; its config says how long it stays open");
+        }
         l2Settings.add("l2BreakerOpenFor");
         this.breakerOpenFor = positive("l2BreakerOpenFor", openFor);
+        return this;
+    }
+
+    /**
+     * The L2 circuit breaker's whole Resilience4j configuration (window, failure rate, slow calls,
+     * time open, probes), instead of the default: a count window of 20 calls, open at 50% failures
+     * once 5 were made, open for {@link #l2BreakerOpenFor} (5 s), 2 probes. Reads go through it;
+     * writes (put, invalidate, clear) are tried even while it is open.
+     */
+    public TieredCacheBuilder<K, V> l2Breaker(CircuitBreakerConfig config) {
+        l2Settings.add("l2Breaker");
+        Objects.requireNonNull(config, "l2Breaker");
+        if (l2Settings.contains("l2BreakerOpenFor")) {
+            throw new IllegalStateException("l2BreakerOpenFor was already set; set the time open in the config");
+        }
+        this.breakerConfig = config;
         return this;
     }
 

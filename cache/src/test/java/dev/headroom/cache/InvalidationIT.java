@@ -133,6 +133,46 @@ class InvalidationIT {
     }
 
     @Test
+    void aBusOnTheCallersOwnClientDeliversAndLeavesTheClientOpen(TestRedis redis) throws Exception {
+        RedisClient client = RedisClient.create(); // the caller's: TLS, options, resources would go here
+        try {
+            RedisInvalidationBus bus = RedisInvalidationBus.create(client, List.of(redis.uri()), redis.key("own"));
+            java.util.concurrent.ConcurrentLinkedQueue<String> received =
+                    new java.util.concurrent.ConcurrentLinkedQueue<>();
+            bus.subscribe(new InvalidationBus.Listener() {
+                @Override
+                public void invalidated(String key, long version) {
+                    received.add(key);
+                }
+
+                @Override
+                public void messagesMayHaveBeenLost() {}
+            });
+            waiting().until(bus::isDelivering);
+            publishRaw(redis.uri(), redis.key("own"), "0123456789abcdef 1 7 k");
+            waiting().until(() -> received.contains("k"));
+            bus.close();
+            try (StatefulRedisConnection<String, String> c =
+                    client.connect(io.lettuce.core.RedisURI.create(redis.uri()))) {
+                assertThat(c.sync().ping())
+                        .as("the caller's client still works")
+                        .isEqualTo("PONG");
+            }
+        } finally {
+            client.shutdown();
+        }
+    }
+
+    private static void publishRaw(String uri, String channel, String message) {
+        RedisClient client = RedisClient.create(uri);
+        try (StatefulRedisConnection<String, String> c = client.connect()) {
+            c.sync().publish(channel, message);
+        } finally {
+            client.shutdown();
+        }
+    }
+
+    @Test
     void whileTheBusIsDownL1EntriesLiveOnlyTheShortCapAndAGaugeShowsIt(TestRedis redis) {
         TcpProxy proxy =
                 TcpProxy.start(redis.endpoint().host(), redis.endpoint().port());

@@ -790,6 +790,39 @@ class TieredCacheTest {
     }
 
     @Test
+    void theL2BreakerTakesAResilience4jConfigAndOpensByIt() {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        store.down.set(true);
+        TieredCache<String, String> cache = builder()
+                .remote(store, Codec.utf8())
+                .l2Breaker(io.github.resilience4j.circuitbreaker.CircuitBreakerConfig.custom()
+                        .slidingWindowSize(2)
+                        .minimumNumberOfCalls(2)
+                        .failureRateThreshold(100)
+                        .waitDurationInOpenState(Duration.ofHours(1))
+                        .build())
+                .loader(k -> "v-" + k)
+                .build();
+        assertThat(cache.get("a")).isEqualTo("v-a"); // the L2 read fails: 1 call
+        assertThat(registry.get("headroom.cache.l2.breaker.state").gauge().value())
+                .as("not open after one failure of a window of 2")
+                .isZero();
+        assertThat(cache.get("b")).isEqualTo("v-b"); // 2 of 2 failed: open
+        assertThat(registry.get("headroom.cache.l2.breaker.state").gauge().value())
+                .isEqualTo(1.0);
+        int calls = store.calls.get();
+        assertThat(cache.get("c")).isEqualTo("v-c");
+        assertThat(store.calls.get())
+                .as("an open breaker spares the store the read")
+                .isEqualTo(calls);
+        assertThatThrownBy(() -> builder()
+                        .l2BreakerOpenFor(Duration.ofSeconds(1))
+                        .l2Breaker(io.github.resilience4j.circuitbreaker.CircuitBreakerConfig.ofDefaults()))
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("l2BreakerOpenFor");
+    }
+
+    @Test
     void putAndInvalidateReachBothTiers() {
         InMemoryRemoteStore store = new InMemoryRemoteStore();
         TieredCache<String, String> cache =

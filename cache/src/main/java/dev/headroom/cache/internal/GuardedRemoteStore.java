@@ -38,23 +38,31 @@ public final class GuardedRemoteStore {
      * openFor}, then lets 2 probe calls through.
      */
     public static CircuitBreaker newBreaker(String cacheName, Duration openFor) {
-        CircuitBreaker breaker = CircuitBreaker.of(
-                "headroom-cache-" + cacheName,
-                CircuitBreakerConfig.custom()
-                        .slidingWindowType(CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
-                        .slidingWindowSize(20)
-                        .minimumNumberOfCalls(5)
-                        .failureRateThreshold(50)
-                        .waitDurationInOpenState(openFor)
-                        .permittedNumberOfCallsInHalfOpenState(2)
-                        .build());
+        return newBreaker(cacheName, defaultConfig(openFor));
+    }
+
+    /** The default breaker configuration, open for {@code openFor}. */
+    public static CircuitBreakerConfig defaultConfig(Duration openFor) {
+        return CircuitBreakerConfig.custom()
+                .slidingWindowType(CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
+                .slidingWindowSize(20)
+                .minimumNumberOfCalls(5)
+                .failureRateThreshold(50)
+                .waitDurationInOpenState(openFor)
+                .permittedNumberOfCallsInHalfOpenState(2)
+                .build();
+    }
+
+    /** A breaker with the given configuration, logging its state changes once each. */
+    public static CircuitBreaker newBreaker(String cacheName, CircuitBreakerConfig config) {
+        CircuitBreaker breaker = CircuitBreaker.of("headroom-cache-" + cacheName, config);
         breaker.getEventPublisher().onStateTransition(e -> {
             switch (e.getStateTransition().getToState()) {
                 case OPEN ->
                     log.warn(
-                            "cache '{}': L2 failing, circuit breaker open; serving from L1 and the loader, probing again in {}",
-                            cacheName,
-                            openFor);
+                            "cache '{}': L2 failing, circuit breaker open; serving from L1 and the loader until it"
+                                    + " probes L2 again (failure rate {}%)",
+                            cacheName, breaker.getMetrics().getFailureRate());
                 case CLOSED -> log.info("cache '{}': L2 recovered, circuit breaker closed", cacheName);
                 default -> log.debug("cache '{}': L2 breaker {}", cacheName, e.getStateTransition());
             }

@@ -68,6 +68,7 @@ public final class RedisInvalidationBus implements InvalidationBus {
     private static final int CHECKS_BEFORE_FAILOVER = 3;
 
     private final RedisClient client;
+    private final boolean ownsClient;
     private final List<RedisURI> seeds;
     private final String channel;
     private final String publisherId =
@@ -97,34 +98,41 @@ public final class RedisInvalidationBus implements InvalidationBus {
     private final AtomicBoolean checking = new AtomicBoolean();
     private final ScheduledFuture<?> liveness;
 
-    private RedisInvalidationBus(List<RedisURI> seeds, String channel) {
+    private RedisInvalidationBus(List<RedisURI> seeds, String channel, @Nullable RedisClient given) {
         this.seeds = List.copyOf(seeds);
-        this.client = RedisClient.create(SharedClientResources.get());
-        // No queue while disconnected (a message is dropped and its gap flushes the subscribers),
-        // and a bounded one while connected.
-        this.client.setOptions(ClientOptions.builder()
-                .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
-                .requestQueueSize(10_000)
-                .build());
+        this.ownsClient = given == null;
+        if (given == null) {
+            this.client = RedisClient.create(SharedClientResources.get());
+            // No queue while disconnected (a message is dropped and its gap flushes the
+            // subscribers), and a bounded one while connected.
+            this.client.setOptions(ClientOptions.builder()
+                    .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
+                    .requestQueueSize(10_000)
+                    .build());
+        } else {
+            this.client = given; // its options (TLS, timeouts, resources) are the caller's
+        }
         this.channel = channel;
-        // One state listener for the client's whole life (not one per connection attempt).
-        this.client.addListener(new RedisConnectionStateListener() {
-            @Override
-            @SuppressWarnings("ReferenceEquality") // identity: is it our subscription's connection?
-            public void onRedisDisconnected(io.lettuce.core.RedisChannelHandler<?, ?> handler) {
-                if (handler == subscriber) {
-                    awaitingResubscribe = true;
-                    interrupted("subscription lost");
-                }
-            }
-
-            @Override
-            public void onRedisConnected(io.lettuce.core.RedisChannelHandler<?, ?> handler, SocketAddress address) {
-                // Connected is not subscribed: delivery resumes when Redis confirms the subscription.
-            }
-        });
+        // One state listener for the bus's whole life (not one per connection attempt).
+        this.client.addListener(stateListener);
         this.liveness = Sweeper.every(CHECK_NANOS, this::checkLiveness);
     }
+
+    private final RedisConnectionStateListener stateListener = new RedisConnectionStateListener() {
+        @Override
+        @SuppressWarnings("ReferenceEquality") // identity: is it our subscription's connection?
+        public void onRedisDisconnected(io.lettuce.core.RedisChannelHandler<?, ?> handler) {
+            if (handler == subscriber) {
+                awaitingResubscribe = true;
+                interrupted("subscription lost");
+            }
+        }
+
+        @Override
+        public void onRedisConnected(io.lettuce.core.RedisChannelHandler<?, ?> handler, SocketAddress address) {
+            // Connected is not subscribed: delivery resumes when Redis confirms the subscription.
+        }
+    };
 
     /**
      * Connects a bus to one Redis node; see {@link #create(List, String)}.
@@ -153,6 +161,26 @@ public final class RedisInvalidationBus implements InvalidationBus {
      * @throws IllegalArgumentException if there is no seed, a URI is malformed or the channel blank
      */
     public static RedisInvalidationBus create(List<String> seeds, String channel) {
+        return createBus(null, seeds, channel);
+    }
+
+    /**
+     * As {@link #create(List, String)}, on a Lettuce client the caller configured (TLS, client
+     * options, {@code ClientResources}) and owns: the bus uses it as given and does not shut it down.
+     * Give it {@code DisconnectedBehavior.REJECT_COMMANDS}, or messages published while disconnected
+     * queue up instead of showing up as a gap.
+     *
+     * @param client the client the bus connects with
+     * @param seeds Redis URIs (also {@code rediss://} for TLS), tried in order
+     * @param channel the pub/sub channel, one per cache
+     * @return the bus
+     * @throws IllegalArgumentException if there is no seed, a URI is malformed or the channel blank
+     */
+    public static RedisInvalidationBus create(RedisClient client, List<String> seeds, String channel) {
+        return createBus(Objects.requireNonNull(client, "client"), seeds, channel);
+    }
+
+    private static RedisInvalidationBus createBus(@Nullable RedisClient client, List<String> seeds, String channel) {
         Objects.requireNonNull(seeds, "seeds");
         Objects.requireNonNull(channel, "channel");
         if (seeds.isEmpty()) {
@@ -165,7 +193,7 @@ public final class RedisInvalidationBus implements InvalidationBus {
         for (String uri : seeds) {
             uris.add(RedisURI.create(Objects.requireNonNull(uri, "seeds contains a null URI")));
         }
-        RedisInvalidationBus bus = new RedisInvalidationBus(uris, channel);
+        RedisInvalidationBus bus = new RedisInvalidationBus(uris, channel, client);
         CompletableFuture<StatefulRedisPubSubConnection<String, String>> first = bus.connect();
         try {
             bus.publisher = first.get(CONNECT_AT_START.toMillis(), TimeUnit.MILLISECONDS);
@@ -533,7 +561,10 @@ public final class RedisInvalidationBus implements InvalidationBus {
         if (p != null) {
             p.close();
         }
-        client.shutdown();
+        client.removeListener(stateListener);
+        if (ownsClient) {
+            client.shutdown();
+        }
     }
 
     @Override
