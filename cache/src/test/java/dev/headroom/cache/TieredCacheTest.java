@@ -823,6 +823,60 @@ class TieredCacheTest {
     }
 
     @Test
+    void anAbsenceTakenFromTheLeaseHolderAndCachedIsStillDroppedByTheNextInvalidation() throws Exception {
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        AtomicReference<String> source = new AtomicReference<>(null);
+        AtomicReference<InvalidationBus.Listener> listener = new AtomicReference<>();
+        TieredCache<String, String> cache = builder()
+                .remote(store, Codec.utf8())
+                .negativeTtl(Duration.ofMinutes(1))
+                .l2LoadLease(Duration.ofMinutes(5))
+                .l2LeasePollInterval(Duration.ofMillis(10))
+                .invalidationBus(new InvalidationBus() {
+                    @Override
+                    public void publish(String key, long version) {}
+
+                    @Override
+                    public void publishFlush() {}
+
+                    @Override
+                    public void subscribe(Listener l) {
+                        listener.set(l);
+                    }
+
+                    @Override
+                    public void close() {}
+                })
+                .keyDecoder(k -> k)
+                .loader(k -> source.get())
+                .build();
+        InMemoryRemoteStore other = store.secondInstance(); // the lease holder, on another instance
+        RemoteValue read = other.get("k").toCompletableFuture().get(30, TimeUnit.SECONDS);
+        assertThat(other.tryLease("k", "holder", Duration.ofMinutes(5))
+                        .toCompletableFuture()
+                        .get(30, TimeUnit.SECONDS))
+                .isTrue();
+        Future<String> waiter = executor.submit(() -> cache.get("k"));
+        await().atMost(TIMEOUT).until(() -> count("headroom.cache.coalesced.waits", "scope", "cluster") == 1);
+        assertThat(other.putAbsentIfVersion("k", read, Duration.ofMinutes(5))
+                        .toCompletableFuture()
+                        .get(30, TimeUnit.SECONDS))
+                .as("the holder found nothing")
+                .isPositive();
+        other.releaseLease("k", "holder").toCompletableFuture().get(30, TimeUnit.SECONDS);
+        assertThat(waiter.get(30, TimeUnit.SECONDS))
+                .as("the waiter takes the holder's answer")
+                .isNull();
+        assertThat(cache.get("k")).as("cached absence (negativeTtl)").isNull();
+
+        source.set("created");
+        long version = other.invalidate("k").toCompletableFuture().get(30, TimeUnit.SECONDS);
+        listener.get().invalidated("k", version); // the creator's invalidation reaches this instance
+        assertThat(cache.get("k")).as("the cached absence was dropped").isEqualTo("created");
+        assertThat(count("headroom.cache.loads", "result", "success")).isEqualTo(1);
+    }
+
+    @Test
     void putAndInvalidateReachBothTiers() {
         InMemoryRemoteStore store = new InMemoryRemoteStore();
         TieredCache<String, String> cache =
