@@ -107,8 +107,15 @@ public final class OwnedReplica implements AutoCloseable {
         requirePrimary();
         OwnedReplica replica = new OwnedReplica(name, freePort(), TcpProxy.start(PRIMARY_HOST, PRIMARY_PORT));
         try {
+            long begin = System.nanoTime();
             replica.make();
+            long made = System.nanoTime();
             replica.start();
+            log.info(
+                    "{}: base backup in {} ms, started and caught up in {} ms",
+                    replica,
+                    (made - begin) / 1_000_000,
+                    (System.nanoTime() - made) / 1_000_000);
             return replica;
         } catch (RuntimeException e) {
             replica.close();
@@ -320,7 +327,10 @@ public final class OwnedReplica implements AutoCloseable {
                     "-S",
                     slot,
                     "-c",
-                    "fast");
+                    "fast",
+                    // Throwaway data: no fsync of the copy, no manifest to checksum.
+                    "--no-sync",
+                    "--no-manifest");
             // Debian keeps the configuration outside the data directory, so the copy has none of its own.
             Path hba = Path.of(queryPrimary("SHOW hba_file"));
             writeOwned("pg_hba.conf", Files.readString(hba, StandardCharsets.UTF_8));
@@ -355,6 +365,8 @@ public final class OwnedReplica implements AutoCloseable {
         settings.put("wal_receiver_timeout", "'5s'");
         settings.put("max_standby_streaming_delay", "-1");
         settings.put("logging_collector", "off");
+        // Only an OS crash needs fsync; a test's crash is pg_ctl stop -m immediate, which it survives.
+        settings.put("fsync", "off");
         settings.put(
                 "primary_conninfo",
                 "'host=127.0.0.1 port=" + proxy.port() + " user=postgres application_name=" + slot
