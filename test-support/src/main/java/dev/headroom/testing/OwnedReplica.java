@@ -20,6 +20,7 @@ import java.util.concurrent.locks.ReentrantLock;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.awaitility.Awaitility;
+import org.awaitility.core.ConditionTimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -89,15 +90,17 @@ public final class OwnedReplica implements AutoCloseable {
      * #ROOT_DIR}{@code /<name>-<port>} with a new slot {@code headroom_owned_<name>_<port>}, writes
      * its configuration (hot standby, {@code max_connections} 50 or the primary's if higher, WAL
      * receiver status every 1 s, reconnect every 500 ms, receiver timeout 5 s) and starts it on a
-     * free loopback port. Takes a few seconds.
+     * free loopback port. Takes seconds, mostly the base backup (its checkpoint and a copy of the
+     * whole cluster): about 10 s on a loaded 2-core machine, so share one replica per test class.
      *
      * @param name a short label for the data directory, slot and log lines: 1 to 30 of {@code
      *     [a-z0-9_]}
      * @return the running, caught-up replica; the caller closes it
      * @throws IllegalArgumentException if the name is not such a label
      * @throws ServiceUnavailableException if the local primary does not answer
-     * @throws IllegalStateException if the base backup or the server fails (the message has the
-     *     tail of the server's log); whatever was made is removed again
+     * @throws IllegalStateException if the base backup or the server fails, or it does not stream
+     *     and catch up within 60 s (the message has the tail of the server's log); whatever was made
+     *     is removed again
      */
     public static OwnedReplica create(String name) {
         if (!NAME.matcher(name).matches()) {
@@ -384,13 +387,17 @@ public final class OwnedReplica implements AutoCloseable {
     }
 
     private void awaitReady() {
-        Awaitility.await(this + " accepts connections")
-                .atMost(SERVER_TIMEOUT)
-                .pollInterval(POLL)
-                .ignoreExceptions()
-                .until(() -> inRecovery() != promoted);
-        if (!cut && !promoted) {
-            awaitCaughtUp(SERVER_TIMEOUT);
+        try {
+            Awaitility.await(this + " accepts connections")
+                    .atMost(SERVER_TIMEOUT)
+                    .pollInterval(POLL)
+                    .ignoreExceptions()
+                    .until(() -> inRecovery() != promoted);
+            if (!cut && !promoted) {
+                awaitCaughtUp(SERVER_TIMEOUT);
+            }
+        } catch (ConditionTimeoutException e) {
+            throw new IllegalStateException(this + ": " + e.getMessage() + withLogTail(), e);
         }
     }
 
@@ -402,11 +409,13 @@ public final class OwnedReplica implements AutoCloseable {
         try {
             PostgresTool.run(SERVER_TIMEOUT.plusSeconds(30), "pg_ctl", full);
         } catch (IllegalStateException e) {
-            throw new IllegalStateException(
-                    this + ": " + e.getMessage() + "\n--- tail of " + logFile() + " ---\n" + logTail()
-                            + "\n--- (is the primary up? start it with `" + ServiceResolver.START_COMMAND + "`)",
-                    e);
+            throw new IllegalStateException(this + ": " + e.getMessage() + withLogTail(), e);
         }
+    }
+
+    private String withLogTail() {
+        return "\n--- tail of " + logFile() + " ---\n" + logTail() + "\n--- (is the primary up? start it with `"
+                + ServiceResolver.START_COMMAND + "`)";
     }
 
     private String logFile() {

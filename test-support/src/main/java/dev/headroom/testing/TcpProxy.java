@@ -86,6 +86,10 @@ public final class TcpProxy implements AutoCloseable {
                 open.add(upstream);
                 pump(client, upstream);
                 pump(upstream, client);
+                if (cut) { // cut() ran while this one was connecting and did not see it
+                    closeQuietly(client);
+                    closeQuietly(upstream);
+                }
             } catch (IOException e) {
                 closeQuietly(client);
             }
