@@ -343,7 +343,7 @@ public final class OwnedReplica implements AutoCloseable {
             writeOwned("postgresql.auto.conf", "# headroom OwnedReplica: no ALTER SYSTEM settings\n");
             writeOwned("standby.signal", "");
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot make " + this + " in " + dataDir + ": " + e.getMessage(), e);
+            throw new IllegalStateException("cannot make " + this + " in " + dataDir + ": " + e.getMessage(), e);
         }
     }
 
