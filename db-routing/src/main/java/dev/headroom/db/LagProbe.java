@@ -9,14 +9,22 @@ import java.sql.SQLException;
  *
  * <p>Positions are numbers that grow with the primary's history (a PostgreSQL LSN as an unsigned
  * 64-bit value fits a positive {@code long} in practice); the byte lag is the difference between the
- * primary's position and the replica's replayed one. Implementations are stateless and thread-safe;
- * each method runs one short query on the connection it is given and must not close it.
+ * primary's position and the replica's replayed one. The router derives the lag in time itself, from
+ * the primary's positions sampled over time: a replica that has replayed position {@code R} is as old
+ * as the last moment the primary was seen at or before {@code R}. So a probe needs no clock and no
+ * "last transaction" timestamp, and a quiet primary does not make caught-up replicas look behind.
+ *
+ * <p>Implementations are stateless and thread-safe; each method runs one short query on the
+ * connection it is given and must not close it. The router bounds each call with a network timeout
+ * on that connection.
  */
 public interface LagProbe {
 
     /**
      * Returns the primary's current position: every transaction committed before this call is at
-     * or before it.
+     * or before it, and a replica that has replayed everything the primary wrote before this call
+     * reports a replay position at or past it (so positions inside a page header must be moved back
+     * to the page boundary, see {@link PostgresLagProbe}).
      *
      * @param primary a connection to the primary
      * @return the position
@@ -35,15 +43,14 @@ public interface LagProbe {
     long replayPosition(Connection replica) throws SQLException;
 
     /**
-     * Measures the replica's lag against a primary position read just before.
+     * Reads the replica's replay position and whether its link to the primary is up.
      *
      * @param replica a connection to the replica
-     * @param primaryPosition from {@link #primaryPosition(Connection)}
-     * @return the lag
+     * @return what the replica reports
      * @throws SQLException if the query fails
      * @throws NotAReplicaException if the server is not a replica
      */
-    ReplicaLag lag(Connection replica, long primaryPosition) throws SQLException;
+    ReplicaStatus replicaStatus(Connection replica) throws SQLException;
 
     /**
      * Encodes a primary position as a consistency token's wire form (header- and cookie-safe).

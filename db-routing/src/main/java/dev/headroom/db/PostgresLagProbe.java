@@ -4,18 +4,19 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.time.Duration;
 
 /**
- * {@link LagProbe} for PostgreSQL streaming replicas (9.6+ function names of 10+).
+ * {@link LagProbe} for PostgreSQL streaming replicas (function names of 10+).
  *
  * <ul>
  *   <li>Primary position: {@code pg_current_wal_insert_lsn()} — at or past the commit record of every
- *       transaction that has committed, even with {@code synchronous_commit = off}.
- *   <li>Replay position: {@code pg_last_wal_replay_lsn()}.
- *   <li>Time lag: {@code now() - pg_last_xact_replay_timestamp()}, but zero when the replica has
- *       replayed everything it received ({@code receive LSN = replay LSN}): an idle primary writes no
- *       transactions, so the timestamp alone would make a caught-up replica look ever more behind.
+ *       transaction that has committed, even with {@code synchronous_commit = off}. When the insert
+ *       position sits just past a WAL page header (offset 24 in a page, or 40 at the start of a
+ *       segment), it is moved back to the page boundary: no record ends inside a header, and a
+ *       caught-up replica reports the boundary as its replay position, so without this a token taken
+ *       on a quiet primary would never be seen replayed.
+ *   <li>Replica: {@code pg_last_wal_replay_lsn()}, and whether {@code pg_stat_wal_receiver} shows a
+ *       receiver in state {@code streaming}.
  * </ul>
  *
  * <p>Tokens look like {@code pg.16.B374D848} (the LSN with {@code .} separators).
@@ -23,21 +24,38 @@ import java.time.Duration;
 public final class PostgresLagProbe implements LagProbe {
     private static final String TOKEN_PREFIX = "pg.";
 
-    private static final String PRIMARY_SQL = "SELECT pg_current_wal_insert_lsn()::text";
-    private static final String REPLAY_SQL =
-            "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, pg_last_wal_receive_lsn()::text";
-    private static final String LAG_SQL = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
-            + " CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
-            + " ELSE coalesce((extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000000)::bigint, 0)"
-            + " END";
+    private static final String PRIMARY_SQL = "SELECT pg_current_wal_insert_lsn()::text,"
+            + " pg_size_bytes(current_setting('wal_segment_size')), current_setting('wal_block_size')::int";
+    private static final String REPLAY_SQL = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text";
+    private static final String STATUS_SQL = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
+            + " coalesce((SELECT status = 'streaming' FROM pg_stat_wal_receiver LIMIT 1), false)";
+
+    /** {@code SizeOfXLogShortPHD} and {@code SizeOfXLogLongPHD} on 64-bit builds. */
+    private static final int SHORT_PAGE_HEADER = 24;
+
+    private static final int LONG_PAGE_HEADER = 40;
 
     @Override
     public long primaryPosition(Connection primary) throws SQLException {
         try (PreparedStatement s = primary.prepareStatement(PRIMARY_SQL);
                 ResultSet rs = s.executeQuery()) {
             rs.next();
-            return parseLsn(rs.getString(1));
+            return outOfPageHeader(parseLsn(rs.getString(1)), rs.getLong(2), rs.getInt(3));
         }
+    }
+
+    /**
+     * Moves an insert position that sits just past a page header back to the page boundary, where a
+     * caught-up replica's replay position is.
+     */
+    static long outOfPageHeader(long lsn, long segmentSize, int blockSize) {
+        if (segmentSize > 0 && lsn % segmentSize == LONG_PAGE_HEADER) {
+            return lsn - LONG_PAGE_HEADER;
+        }
+        if (blockSize > 0 && lsn % blockSize == SHORT_PAGE_HEADER) {
+            return lsn - SHORT_PAGE_HEADER;
+        }
+        return lsn;
     }
 
     @Override
@@ -51,14 +69,12 @@ public final class PostgresLagProbe implements LagProbe {
     }
 
     @Override
-    public ReplicaLag lag(Connection replica, long primaryPosition) throws SQLException {
-        try (PreparedStatement s = replica.prepareStatement(LAG_SQL);
+    public ReplicaStatus replicaStatus(Connection replica) throws SQLException {
+        try (PreparedStatement s = replica.prepareStatement(STATUS_SQL);
                 ResultSet rs = s.executeQuery()) {
             rs.next();
             requireReplica(rs.getBoolean(1), rs.getString(2));
-            long replayed = parseLsn(rs.getString(2));
-            long micros = Math.max(0, rs.getLong(3));
-            return new ReplicaLag(replayed, Math.max(0, primaryPosition - replayed), Duration.ofNanos(micros * 1000));
+            return new ReplicaStatus(parseLsn(rs.getString(2)), rs.getBoolean(3));
         }
     }
 

@@ -7,18 +7,23 @@ import dev.headroom.core.Criticality;
 import dev.headroom.core.RequestContext;
 import dev.headroom.core.Ticker;
 import dev.headroom.db.internal.LazyConnection;
+import dev.headroom.db.internal.PrimaryHistory;
+import dev.headroom.db.internal.ProbeConnection;
+import dev.headroom.db.internal.Prober;
 import dev.headroom.db.internal.ReplicaNode;
 import dev.headroom.db.internal.ReplicaNode.Ejection;
+import dev.headroom.db.internal.ReplicaNode.Measurement;
 import dev.headroom.db.internal.RouteHint;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.TimeGauge;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import java.io.PrintWriter;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.SQLFeatureNotSupportedException;
+import java.sql.SQLTransientConnectionException;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.EnumMap;
@@ -100,9 +105,13 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     private final boolean failWhenNoReplica;
     private final long maxTokenWaitNanos;
     private final boolean pinCritical;
-    private final ScheduledExecutorService prober;
+    private final ScheduledExecutorService scheduler;
+    private final Prober prober;
     private final LazyConnection.Opener opener = this::open;
-    private volatile boolean primaryProbeFailing;
+    /** Why the last probe round could not ask the primary; null while it answers. */
+    private volatile @Nullable Exception primaryDown;
+
+    private volatile long primaryDownSince;
     private final Object probeLock = new Object();
 
     private final MeterRegistry registry;
@@ -132,8 +141,9 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         this.failWhenNoReplica = b.failWhenNoReplica;
         this.maxTokenWaitNanos = b.maxTokenWait.toNanos();
         this.pinCritical = b.pinCriticalToPrimary;
-        this.registry = b.meterRegistry != null ? b.meterRegistry : new SimpleMeterRegistry();
+        this.registry = b.meterRegistry != null ? b.meterRegistry : new CompositeMeterRegistry();
         this.primary = dataSource("primary", java.util.Objects.requireNonNull(b.primary), false, b.poolConfig);
+        List<ProbeConnection> replicaProbes = new ArrayList<>();
         this.primaryRouted = connections("primary", "primary");
         this.fallbackNoReplica = fallbacks("no_replica");
         this.fallbackReplicaFailed = fallbacks("replica_failed");
@@ -152,6 +162,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                     dataSource(replicaName, source, true, b.poolConfig),
                     connections("replica", replicaName));
             list.add(node);
+            replicaProbes.add(ProbeConnection.of(replicaName, node.dataSource(), b.probeTimeout));
             byName.put(replicaName, node);
             replicaGauges(node);
         });
@@ -160,14 +171,28 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                 .description("lag-ejected replicas kept serving by the minServingReplicas guard")
                 .tag("router", name)
                 .register(registry);
-        this.prober = Executors.newSingleThreadScheduledExecutor(r -> {
+        Gauge.builder("headroom.db.primary.up", this, r -> r.primaryDown == null ? 1 : 0)
+                .description("1 while the primary answers the router's probes")
+                .tag("router", name)
+                .register(registry);
+        // enough samples to measure up to twice maxLag at the probe interval (equal positions collapse)
+        int samples = (int) Math.min(4096, 2 * (maxLagNanos / b.probeInterval.toNanos()) + 4);
+        this.prober = new Prober(
+                name,
+                probe,
+                ticker,
+                ProbeConnection.of("primary", primary, b.probeTimeout),
+                nodes,
+                replicaProbes,
+                b.probeTimeout,
+                new PrimaryHistory(b.maxLag.multipliedBy(2), samples),
+                new ProbeListener());
+        this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "headroom-db-probe-" + name);
             t.setDaemon(true);
             return t;
         });
-        if (!nodes.isEmpty()) {
-            prober.scheduleWithFixedDelay(this::probeQuietly, 0, b.probeInterval.toNanos(), TimeUnit.NANOSECONDS);
-        }
+        scheduler.scheduleWithFixedDelay(this::probeQuietly, 0, b.probeInterval.toNanos(), TimeUnit.NANOSECONDS);
     }
 
     /**
@@ -329,50 +354,15 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         return serving.contains(node);
     }
 
-    /** Runs one probe round now, on the calling thread, and applies it (tests and operations). */
+    /**
+     * Runs one probe round now and applies it (tests and operations): the primary and every replica
+     * are asked in parallel, each bounded by {@code probeTimeout}, so this returns within about that
+     * long whatever the servers do.
+     */
     public void probeNow() {
-        // Its own lock: a round can wait a connection timeout on a dead replica, and the read path
-        // must not wait behind it when it ejects a replica (recomputeServing locks `this`).
         synchronized (probeLock) {
-            probeRound();
+            prober.round();
         }
-    }
-
-    @SuppressWarnings("ReferenceEquality") // onProbe reports its state changes as identity sentinels
-    private void probeRound() {
-        long primaryPosition;
-        try (Connection c = primary.getConnection()) {
-            primaryPosition = probe.primaryPosition(c);
-            if (primaryProbeFailing) {
-                primaryProbeFailing = false;
-                log.info("router '{}': primary answers lag probes again", name);
-            }
-        } catch (SQLException e) {
-            if (!primaryProbeFailing) {
-                primaryProbeFailing = true;
-                log.warn("router '{}': cannot read the primary's position; replica states kept as they are", name, e);
-            }
-            return;
-        }
-        for (ReplicaNode node : nodes) {
-            try (Connection c = node.dataSource().getConnection()) {
-                Object change = node.onProbe(probe.lag(c, primaryPosition), maxLagBytes, maxLagNanos, readmitProbes);
-                if (change == Ejection.LAG) {
-                    ejected(node, Ejection.LAG, null);
-                } else if (change == ReplicaNode.READMITTED) {
-                    registry.counter("headroom.db.replica.readmissions", "router", name, "replica", node.name())
-                            .increment();
-                    log.info("router '{}': replica {} caught up, serving again", name, node);
-                } else if (change == ReplicaNode.ADMITTED) {
-                    log.info("router '{}': replica {} serving", name, node);
-                }
-            } catch (LagProbe.NotAReplicaException e) {
-                eject(node, Ejection.NOT_REPLICA, e);
-            } catch (SQLException e) {
-                eject(node, Ejection.UNREACHABLE, e);
-            }
-        }
-        recomputeServing();
     }
 
     private void probeQuietly() {
@@ -380,6 +370,55 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
             probeNow();
         } catch (RuntimeException e) {
             log.warn("router '{}': lag probe failed unexpectedly; next round as scheduled", name, e);
+        }
+    }
+
+    /** Applies a probe round's findings: ejections, admissions, the primary's state. */
+    private final class ProbeListener implements Prober.Listener {
+        @Override
+        public void primary(@Nullable Exception cause) {
+            Exception was = primaryDown;
+            if (cause == null) {
+                if (was != null) {
+                    primaryDown = null;
+                    log.info("router '{}': primary answers probes again", name);
+                }
+            } else if (was == null) {
+                primaryDownSince = System.currentTimeMillis();
+                primaryDown = cause;
+                log.warn(
+                        "router '{}': primary does not answer probes; writes fail fast, replicas keep serving"
+                                + " (lag measured against its last known position): {}",
+                        name,
+                        cause.toString());
+            } else {
+                primaryDown = cause;
+            }
+        }
+
+        @Override
+        @SuppressWarnings("ReferenceEquality") // onProbe reports its state changes as identity sentinels
+        public void measured(ReplicaNode node, Measurement m) {
+            Object change = node.onProbe(m, maxLagBytes, maxLagNanos, readmitProbes);
+            if (change == Ejection.LAG) {
+                ejected(node, Ejection.LAG, null);
+            } else if (change == ReplicaNode.READMITTED) {
+                registry.counter("headroom.db.replica.readmissions", "router", name, "replica", node.name())
+                        .increment();
+                log.info("router '{}': replica {} caught up, serving again", name, node);
+            } else if (change == ReplicaNode.ADMITTED) {
+                log.info("router '{}': replica {} serving", name, node);
+            }
+        }
+
+        @Override
+        public void failed(ReplicaNode node, Ejection why, Exception cause) {
+            eject(node, why, cause);
+        }
+
+        @Override
+        public void roundDone() {
+            recomputeServing();
         }
     }
 
@@ -454,6 +493,16 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     }
 
     private Connection onPrimary(Counter reason) throws SQLException {
+        Exception down = primaryDown;
+        if (down != null) {
+            throw new SQLTransientConnectionException(
+                    "router '" + name + "': the primary has not answered probes since "
+                            + java.time.Instant.ofEpochMilli(primaryDownSince) + " (" + down
+                            + "); failing at once rather than waiting on its pool; the next probe round"
+                            + " that reaches it lets connections through again",
+                    "08001",
+                    down);
+        }
         Connection c = primary.getConnection();
         reason.increment();
         return c;
@@ -626,7 +675,8 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     /** Stops probing and closes the pools this router built; DataSources given to it stay open. */
     @Override
     public void close() {
-        prober.shutdownNow();
+        scheduler.shutdownNow();
+        prober.close();
         for (HikariDataSource pool : owned) {
             pool.close();
         }

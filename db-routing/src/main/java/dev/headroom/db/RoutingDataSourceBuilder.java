@@ -27,6 +27,11 @@ public final class RoutingDataSourceBuilder {
     Consumer<HikariConfig> poolConfig;
 
     Duration probeInterval = Duration.ofSeconds(1);
+
+    @Nullable
+    private Duration probeTimeoutSetting;
+
+    Duration probeTimeout = Duration.ofMillis(750);
     long maxLagBytes = 64L * 1024 * 1024;
     Duration maxLag = Duration.ofSeconds(5);
     int readmitProbes = 2;
@@ -99,6 +104,21 @@ public final class RoutingDataSourceBuilder {
         return this;
     }
 
+    /**
+     * How long one probe of one server may take (opening its probe connection included) before the
+     * server counts as unreachable for that round. Servers are probed in parallel, each on a
+     * connection of its own outside its pool, so a hung server delays no other server's probe and a
+     * saturated pool does not delay its server's. A server that fails to answer in time twice in a
+     * row counts as unreachable (a replica is ejected; for the primary, writes fail fast); one slow
+     * answer counts for nothing. Best kept below {@code probeInterval} (a round waits at most this
+     * long, then the next starts {@code probeInterval} later). Default three quarters of {@code
+     * probeInterval}, and at least 500 ms.
+     */
+    public RoutingDataSourceBuilder probeTimeout(Duration timeout) {
+        this.probeTimeoutSetting = positive("probeTimeout", timeout);
+        return this;
+    }
+
     /** Byte lag past which a replica is ejected. Default 64 MiB. */
     public RoutingDataSourceBuilder maxLagBytes(long bytes) {
         if (bytes < 0) {
@@ -108,7 +128,11 @@ public final class RoutingDataSourceBuilder {
         return this;
     }
 
-    /** Replay lag in time past which a replica is ejected. Default 5 s. */
+    /**
+     * Staleness past which a replica is ejected: how long ago the primary was last seen at or before
+     * the replica's replay position (the router samples the primary's position every probe, and keeps
+     * twice this much of that history). Default 5 s.
+     */
     public RoutingDataSourceBuilder maxLag(Duration maxLag) {
         this.maxLag = positive("maxLag", maxLag);
         return this;
@@ -204,6 +228,11 @@ public final class RoutingDataSourceBuilder {
             throw new IllegalStateException(
                     "router '" + name + "': primary is required: call primary(jdbcUrl) or primary(dataSource)");
         }
+        Duration threeQuarters = probeInterval.multipliedBy(3).dividedBy(4);
+        Duration floor = Duration.ofMillis(500);
+        probeTimeout = probeTimeoutSetting != null
+                ? probeTimeoutSetting
+                : threeQuarters.compareTo(floor) < 0 ? floor : threeQuarters;
         return new RoutingDataSource(this);
     }
 

@@ -89,8 +89,8 @@ class RoutingConfigTest {
                 name, new org.postgresql.ds.PGSimpleDataSource(), new SimpleMeterRegistry().counter("c"));
     }
 
-    private static ReplicaLag lag(long bytes) {
-        return new ReplicaLag(1000 - bytes, bytes, Duration.ZERO);
+    private static ReplicaNode.Measurement lag(long bytes) {
+        return new ReplicaNode.Measurement(1000 - bytes, bytes, 0, true, true);
     }
 
     @Test
@@ -114,11 +114,43 @@ class RoutingConfigTest {
         assertThat(n.serving()).isTrue();
         // time lag ejects too
         assertThat(n.onProbe(
-                        new ReplicaLag(1, 0, Duration.ofSeconds(6)),
+                        new ReplicaNode.Measurement(1, 0, Duration.ofSeconds(6).toNanos(), true, true),
                         max,
                         Duration.ofSeconds(5).toNanos(),
                         2))
                 .isEqualTo(ReplicaNode.Ejection.LAG);
+    }
+
+    @Test
+    void aReplicaIsAdmittedOnlyOnALagKnownToBeWithinBoundsAndEjectedOnceItsLowerBoundPassesMaxLag() {
+        ReplicaNode n = node("a");
+        long maxNanos = Duration.ofSeconds(5).toNanos();
+        ReplicaNode.Measurement behindEverySample = new ReplicaNode.Measurement(1, 0, 1_000, false, false);
+        assertThat(n.onProbe(behindEverySample, 1000, maxNanos, 2))
+                .as("behind every primary sample: not known to be fresh, not admitted")
+                .isNull();
+        assertThat(n.serving()).isFalse();
+        assertThat(n.onProbe(lag(0), 1000, maxNanos, 2)).isSameAs(ReplicaNode.ADMITTED);
+        assertThat(n.onProbe(new ReplicaNode.Measurement(1, 0, maxNanos + 1, false, false), 1000, maxNanos, 2))
+                .as("known to be more than maxLag behind")
+                .isEqualTo(ReplicaNode.Ejection.LAG);
+        assertThat(n.receiving()).isFalse();
+    }
+
+    @Test
+    void positionsJustPastAWalPageHeaderMoveBackToThePageBoundary() {
+        long segment = 16L * 1024 * 1024;
+        assertThat(PostgresLagProbe.outOfPageHeader(3 * 8192 + 24, segment, 8192))
+                .as("a short page header")
+                .isEqualTo(3 * 8192);
+        assertThat(PostgresLagProbe.outOfPageHeader(5 * segment + 40, segment, 8192))
+                .as("a segment's first page has a long header")
+                .isEqualTo(5 * segment);
+        assertThat(PostgresLagProbe.outOfPageHeader(3 * 8192 + 40, segment, 8192))
+                .as("offset 40 in a later page can be the end of a record continued from the page before")
+                .isEqualTo(3 * 8192 + 40);
+        assertThat(PostgresLagProbe.outOfPageHeader(3 * 8192 + 48, segment, 8192))
+                .isEqualTo(3 * 8192 + 48);
     }
 
     @Test

@@ -24,7 +24,6 @@ import java.util.Random;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import org.awaitility.core.ConditionFactory;
 import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
@@ -165,16 +164,18 @@ class RoutingDataSourceIT {
         }
     }
 
-    /** A {@link PostgresLagProbe} that lets a test watch what each probe round measured. */
+    /** A {@link PostgresLagProbe} that lets a test watch the primary positions each probe round sampled. */
     private static class WatchedLagProbe implements LagProbe {
         private final LagProbe probe = new PostgresLagProbe();
 
-        /** Called on the probe thread with each measurement, before the round acts on it. */
-        void measured(ReplicaLag lag, long primaryPosition) {}
+        /** Called on a probe worker with each primary sample, before the round acts on it. */
+        void sampled(long primaryPosition) {}
 
         @Override
         public long primaryPosition(Connection primary) throws SQLException {
-            return probe.primaryPosition(primary);
+            long position = probe.primaryPosition(primary);
+            sampled(position);
+            return position;
         }
 
         @Override
@@ -183,10 +184,8 @@ class RoutingDataSourceIT {
         }
 
         @Override
-        public ReplicaLag lag(Connection replica, long primaryPosition) throws SQLException {
-            ReplicaLag lag = probe.lag(replica, primaryPosition);
-            measured(lag, primaryPosition);
-            return lag;
+        public ReplicaStatus replicaStatus(Connection replica) throws SQLException {
+            return probe.replicaStatus(replica);
         }
 
         @Override
@@ -206,20 +205,15 @@ class RoutingDataSourceIT {
             throws SQLException {
         long maxLagBytes = 64 * 1024;
         db.execute("CREATE TABLE bulk (id int, pad text)");
-        // "Within a probe", counted in probe rounds rather than milliseconds: the rounds that measured
-        // the replica while it still served and that should have ejected it, because the lag they saw
-        // was past the bound or they began after the write had committed. The first must eject.
-        AtomicLong committedAt = new AtomicLong(Long.MAX_VALUE); // the primary's position after the write
-        AtomicInteger roundsThatShouldEject = new AtomicInteger();
+        // "Within a probe", counted in probe rounds rather than milliseconds: the rounds whose primary
+        // sample was more than maxLagBytes past the paused replica, while no round had ejected it yet
+        // (a round applies its findings after its samples). The first such round must eject.
+        List<long[]> samples = new java.util.concurrent.CopyOnWriteArrayList<>(); // {position, lag ejections}
         WatchedLagProbe probe = new WatchedLagProbe() {
             @Override
-            void measured(ReplicaLag lag, long primaryPosition) {
-                // The round acts on this measurement after it returns, on this same thread: a zero
-                // count here means no earlier round ejected the replica.
-                if (count("headroom.db.replica.ejections", "reason", "lag") == 0
-                        && (lag.bytes() > maxLagBytes || primaryPosition >= committedAt.get())) {
-                    roundsThatShouldEject.incrementAndGet();
-                }
+            void sampled(long primaryPosition) {
+                samples.add(
+                        new long[] {primaryPosition, (long) count("headroom.db.replica.ejections", "reason", "lag")});
             }
         };
         RoutingDataSource router =
@@ -227,14 +221,14 @@ class RoutingDataSourceIT {
 
         replica.pauseReplay();
         try {
+            long pausedAt = PostgresLagProbe.parseLsn(replica.replayLsn());
             db.execute("INSERT INTO bulk SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g");
-            committedAt.set(probe.decode(router.consistencyToken().value()));
             waiting()
                     .until(() ->
                             count("headroom.db.replica.ejections", "reason", "lag") == 1 && !router.isServing("r1"));
-            assertThat(roundsThatShouldEject)
-                    .as("probe rounds that saw the lag, or began after the write, before the ejection")
-                    .hasValue(1);
+            assertThat(samples.stream().filter(x -> x[0] - pausedAt > maxLagBytes && x[1] == 0))
+                    .as("probe rounds whose primary sample was past the bound, before the ejection")
+                    .hasSize(1);
             assertThat(router.replicas().get(0).lagBytes()).isGreaterThan(maxLagBytes);
             assertThat(router.replica(() -> readOnReplica(router)))
                     .as("reads fall back to the primary")
@@ -369,11 +363,9 @@ class RoutingDataSourceIT {
             } finally {
                 replica.start();
             }
-            // A write, as a live primary takes: after a standby restarts, pg_last_wal_receive_lsn()
-            // stays at the start of its WAL segment until new WAL arrives, so PostgresLagProbe measures
-            // the time since the last replayed commit and an idle primary keeps the replica ejected
-            // (a gap in the probe, not in what this test is about).
-            db.execute("CREATE TABLE after_restart (id int)");
+            // No write on the primary: after a restart, pg_last_wal_receive_lsn() is the start of the
+            // WAL segment, and measuring lag from the receive position (before issue 13) kept a
+            // caught-up replica ejected on a quiet primary until the next write.
             waiting().until(() -> count("headroom.db.replica.readmissions") >= 1);
             int replicaBefore = replicaReads.get();
             waiting().until(() -> replicaReads.get() > replicaBefore + 50);

@@ -23,6 +23,7 @@ public final class TcpProxy implements AutoCloseable {
     private final int targetPort;
     private final Set<Socket> open = ConcurrentHashMap.newKeySet();
     private volatile boolean cut;
+    private volatile boolean hung;
     private volatile boolean closed;
 
     private TcpProxy(String targetHost, int targetPort) throws IOException {
@@ -62,9 +63,19 @@ public final class TcpProxy implements AutoCloseable {
         }
     }
 
-    /** Accepts and forwards connections again. */
+    /**
+     * Makes the service look hung: connections stay open and new ones are accepted, but no byte is
+     * forwarded either way until {@link #restore()} (what a server stuck in I/O, or a black-holed
+     * route, looks like to a client: it waits on its socket until its own timeout).
+     */
+    public void hang() {
+        hung = true;
+    }
+
+    /** Accepts and forwards connections again (ends a {@link #cut()} or a {@link #hang()}). */
     public void restore() {
         cut = false;
+        hung = false;
     }
 
     private void accept() {
@@ -104,6 +115,9 @@ public final class TcpProxy implements AutoCloseable {
                             OutputStream out = to.getOutputStream()) {
                         int n;
                         while ((n = in.read(buffer)) >= 0) {
+                            while (hung && !from.isClosed()) {
+                                java.util.concurrent.locks.LockSupport.parkNanos(5_000_000L);
+                            }
                             out.write(buffer, 0, n);
                             out.flush();
                         }

@@ -1,7 +1,6 @@
 package dev.headroom.db.internal;
 
 import dev.headroom.db.ReplicaInfo;
-import dev.headroom.db.ReplicaLag;
 import io.micrometer.core.instrument.Counter;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -35,6 +34,7 @@ public final class ReplicaNode implements ReplicaInfo {
     private volatile long lagBytes;
     private volatile long lagNanos;
     private volatile long replayPosition = -1;
+    private volatile boolean receiving;
     private volatile @Nullable Ejection ejection = Ejection.UNPROBED;
     private int goodProbes;
     public final Counter routed;
@@ -89,6 +89,11 @@ public final class ReplicaNode implements ReplicaInfo {
         }
     }
 
+    @Override
+    public boolean receiving() {
+        return receiving;
+    }
+
     public @Nullable Ejection ejection() {
         return ejection;
     }
@@ -98,20 +103,42 @@ public final class ReplicaNode implements ReplicaInfo {
     }
 
     /**
-     * Applies one probe result. Ejects when a bound is passed; re-admits only after {@code
-     * readmitProbes} consecutive probes within half of each bound (hysteresis).
+     * What one probe round measured on a replica.
      *
-     * @return the transition made: an ejection reason, {@code READMITTED}, or null for none
+     * @param replayPosition its replay position
+     * @param bytes WAL bytes behind the primary's latest sampled position
+     * @param nanos its lag in time; a lower bound when not {@code known}
+     * @param known whether {@code nanos} is an upper bound too (false when the replica is behind every
+     *     sample of the primary the router has)
+     * @param receiving whether its link to the primary is up
      */
-    public synchronized @Nullable Object onProbe(ReplicaLag lag, long maxBytes, long maxNanos, int readmitProbes) {
-        lagBytes = lag.bytes();
-        lagNanos = lag.time().toNanos();
-        replayPosition = lag.replayPosition(); // a probe is authoritative (the replica may have been rebuilt)
-        boolean over = lag.bytes() > maxBytes || lagNanos > maxNanos;
-        boolean wellWithin = lag.bytes() <= maxBytes / 2 && lagNanos <= maxNanos / 2;
+    public record Measurement(long replayPosition, long bytes, long nanos, boolean known, boolean receiving) {}
+
+    /**
+     * Applies one probe result. Ejects when a bound is passed (a lag only known to exceed a value
+     * counts once that value does); admits a new replica, and re-admits an ejected one after {@code
+     * readmitProbes} consecutive probes, only on a measurement known to be within half of each bound
+     * (hysteresis).
+     *
+     * @return the transition made: an ejection reason, {@code ADMITTED}, {@code READMITTED}, or null
+     */
+    public synchronized @Nullable Object onProbe(Measurement m, long maxBytes, long maxNanos, int readmitProbes) {
+        lagBytes = m.bytes();
+        lagNanos = m.nanos();
+        receiving = m.receiving();
+        replayPosition = m.replayPosition(); // a probe is authoritative (the replica may have been rebuilt)
+        boolean over = m.bytes() > maxBytes || m.nanos() > maxNanos;
+        boolean wellWithin = m.known() && m.bytes() <= maxBytes / 2 && m.nanos() <= maxNanos / 2;
         if (ejection == Ejection.UNPROBED) {
-            ejection = over ? Ejection.LAG : null;
-            return over ? Ejection.LAG : ADMITTED;
+            if (over) {
+                ejection = Ejection.LAG;
+                return Ejection.LAG;
+            }
+            if (!m.known()) {
+                return null; // not yet known to be within bounds: the next round decides
+            }
+            ejection = null;
+            return ADMITTED;
         }
         if (ejection == null) {
             if (over) {
