@@ -1,9 +1,10 @@
 package dev.headroom.benchmarks;
 
+import com.dynatrace.hash4j.hashing.Hasher64;
 import com.google.common.hash.Hashing;
-import dev.headroom.shard.BoundedLoadShardResolver;
 import dev.headroom.shard.JumpShardResolver;
 import dev.headroom.shard.KeyHasher;
+import dev.headroom.shard.LocalBoundedLoadPlacement;
 import dev.headroom.shard.RendezvousShardResolver;
 import java.util.ArrayList;
 import java.util.List;
@@ -35,12 +36,14 @@ public class ShardResolverBenchmark {
 
     private static final int SHARDS = 16;
     private static final int KEYS = 4096;
+    /** The raw XXH3-64 (seed 0) the baseline uses; db-routing keeps hash4j out of its API. */
+    private static final Hasher64 XXH3 = com.dynatrace.hash4j.hashing.Hashing.xxh3_64();
 
     private final long[] keys = new long[KEYS];
     private JumpShardResolver<Long> jump;
     private RendezvousShardResolver<Long> rendezvous;
     private RendezvousShardResolver<Long> rendezvousWeighted;
-    private BoundedLoadShardResolver<Long> bounded;
+    private LocalBoundedLoadPlacement<Long> bounded;
 
     @State(Scope.Thread)
     public static class Cursor {
@@ -61,16 +64,16 @@ public class ShardResolverBenchmark {
             weights.put(names.get(i), 1.0 + (i % 4));
         }
         rendezvousWeighted = new RendezvousShardResolver<>(KeyHasher.ofLong(), weights);
-        bounded = new BoundedLoadShardResolver<>(KeyHasher.ofLong(), names, 0.25, 100);
+        bounded = new LocalBoundedLoadPlacement<>(KeyHasher.ofLong(), names, 0.25, 100);
         for (int i = 0; i < KEYS; i++) {
             keys[i] = i * 0x9E3779B97F4A7C15L;
-            bounded.shardFor(keys[i]);
+            bounded.place(keys[i]);
         }
     }
 
     @Benchmark
     public int guavaConsistentHashOfXxh3(Cursor c) {
-        return Hashing.consistentHash(KeyHasher.XXH3.hashLongToLong(keys[c.next++ & (KEYS - 1)]), SHARDS);
+        return Hashing.consistentHash(XXH3.hashLongToLong(keys[c.next++ & (KEYS - 1)]), SHARDS);
     }
 
     @Benchmark
@@ -96,14 +99,14 @@ public class ShardResolverBenchmark {
     /** A key already placed: what steady-state lookups cost. */
     @Benchmark
     public String boundedLoadKnownKey(Cursor c) {
-        return bounded.shardFor(keys[c.next++ & (KEYS - 1)]);
+        return bounded.place(keys[c.next++ & (KEYS - 1)]);
     }
 
     /** Placing a new key and releasing it again (the ring walk plus the bookkeeping). */
     @Benchmark
     public String boundedLoadPlaceAndRelease(Cursor c) {
         long key = c.fresh++;
-        String shard = bounded.shardFor(key);
+        String shard = bounded.place(key);
         bounded.release(key);
         return shard;
     }

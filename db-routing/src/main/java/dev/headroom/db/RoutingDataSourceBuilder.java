@@ -250,7 +250,9 @@ public final class RoutingDataSourceBuilder {
     private static String jdbcUrl(String what, String url) {
         Objects.requireNonNull(url, what + " jdbcUrl");
         if (!url.startsWith("jdbc:")) {
-            throw new IllegalArgumentException(what + " jdbcUrl must start with 'jdbc:', got '" + url + "'");
+            // Not the URL itself: a URL can carry a password (user:secret@host, ?password=...).
+            throw new IllegalArgumentException(what + " jdbcUrl must start with 'jdbc:', got a value of " + url.length()
+                    + " characters that does not (not shown: it may hold credentials)");
         }
         return url;
     }

@@ -1,6 +1,5 @@
 package dev.headroom.shard;
 
-import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -52,7 +51,7 @@ public final class RendezvousShardResolver<K> implements ShardResolver<K> {
                         "weights: node '" + sorted[i] + "' has weight " + w + "; weights must be positive and finite");
             }
             this.weights[i] = w;
-            this.nodeHashes[i] = KeyHasher.XXH3.hashBytesToLong(sorted[i].getBytes(StandardCharsets.UTF_8));
+            this.nodeHashes[i] = Xxh3.ofUtf8(sorted[i]);
         }
         boolean equal = true;
         for (double w : this.weights) {

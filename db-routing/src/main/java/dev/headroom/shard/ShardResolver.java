@@ -3,8 +3,14 @@ package dev.headroom.shard;
 import java.util.Set;
 
 /**
- * Maps a key to the name of its shard. Implementations are thread-safe; all but {@link
- * BoundedLoadShardResolver} are pure functions of the key and the topology.
+ * Maps a key to the name of its shard: a pure function of the key and the topology.
+ *
+ * <p>The contract every implementation keeps, because {@link ShardedDataSource} and {@link
+ * ReshardingPlan} rely on it to put each key's rows in exactly one database: two instances built
+ * with the same topology return the same shard for the same key — in any process, on any JVM, after
+ * any restart, whatever keys were looked up before. An implementation must not remember keys or
+ * depend on call order (placements that do, such as {@link LocalBoundedLoadPlacement}, are a
+ * separate type for that reason). Implementations are thread-safe.
  *
  * @param <K> the key type
  */
@@ -22,6 +28,6 @@ public interface ShardResolver<K> {
     /** Every shard name this resolver can return. */
     Set<String> shards();
 
-    /** The strategy, for metrics and logs: {@code jump}, {@code rendezvous}, {@code bounded_load}, .... */
+    /** The strategy, for metrics and logs: {@code jump}, {@code rendezvous}, .... */
     String strategy();
 }

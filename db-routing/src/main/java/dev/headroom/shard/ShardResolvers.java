@@ -70,10 +70,12 @@ public final class ShardResolvers {
         Overriding(ShardResolver<K> fallback, Map<K, String> overrides) {
             this.fallback = Objects.requireNonNull(fallback, "fallback");
             this.overrides = Map.copyOf(Objects.requireNonNull(overrides, "overrides"));
+            // The key is user data (a tenant id, an email): the message names the shard, not the key.
             this.overrides.forEach((k, shard) -> {
                 if (!fallback.shards().contains(shard)) {
-                    throw new IllegalArgumentException("overrides: key " + k + " is pinned to unknown shard '" + shard
-                            + "' (shards: " + fallback.shards() + ")");
+                    throw new IllegalArgumentException(
+                            "overrides: a key of type " + k.getClass().getName() + " is pinned to unknown shard '"
+                                    + shard + "' (shards: " + fallback.shards() + ")");
                 }
             });
         }

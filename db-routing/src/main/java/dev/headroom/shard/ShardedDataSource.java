@@ -99,8 +99,9 @@ public final class ShardedDataSource<K> implements DataSource {
         }
         Object k = key.get();
         if (!keyType.isInstance(k)) {
-            throw new SQLException(
-                    "shard key " + k + " is a " + k.getClass().getName() + ", expected " + keyType.getName());
+            // Never the key's value: it is user data (a tenant id, an email) and messages end up in logs.
+            throw new SQLException("the RequestContext's shard key is a "
+                    + k.getClass().getName() + ", expected " + keyType.getName());
         }
         return forKey(keyType.cast(k));
     }

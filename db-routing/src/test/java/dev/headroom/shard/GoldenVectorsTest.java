@@ -44,7 +44,8 @@ class GoldenVectorsTest {
         weights.put("ap-1", 0.5);
         RendezvousShardResolver<String> hrw = new RendezvousShardResolver<>(KeyHasher.ofString(), weights);
         RendezvousShardResolver<UUID> hrwUuid = new RendezvousShardResolver<>(KeyHasher.ofUuid(), weights);
-        BoundedLoadShardResolver<Long> bounded = new BoundedLoadShardResolver<>(KeyHasher.ofLong(), names(5), 0.25, 20);
+        LocalBoundedLoadPlacement<Long> bounded =
+                new LocalBoundedLoadPlacement<>(KeyHasher.ofLong(), names(5), 0.25, 20);
         HexFormat hex = HexFormat.of();
         for (int i = 0; i < 64; i++) {
             long l = i * 0x9E3779B97F4A7C15L;
@@ -63,7 +64,7 @@ class GoldenVectorsTest {
             out.add("jump7\tstring\t" + s + "\t" + jump7.shardFor(s));
             out.add("rendezvous\tstring\t" + s + "\t" + hrw.shardFor(s));
             out.add("rendezvous\tuuid\t" + u + "\t" + hrwUuid.shardFor(u));
-            out.add("bounded_load\tlong\t" + l + "\t" + bounded.shardFor(l));
+            out.add("bounded_load\tlong\t" + l + "\t" + bounded.place(l));
         }
         return out;
     }

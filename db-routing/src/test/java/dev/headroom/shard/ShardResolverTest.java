@@ -92,23 +92,96 @@ class ShardResolverTest {
     @Test
     void boundedLoadsKeepsTheFullestNodeWithinOnePlusEpsilonOfTheAverage() {
         for (double epsilon : new double[] {0.05, 0.25, 1.0}) {
-            BoundedLoadShardResolver<Long> r =
-                    new BoundedLoadShardResolver<>(KeyHasher.ofLong(), names(16), epsilon, 50);
+            LocalBoundedLoadPlacement<Long> r =
+                    new LocalBoundedLoadPlacement<>(KeyHasher.ofLong(), names(16), epsilon, 50);
             int n = 200_000;
             for (long k = 0; k < n; k++) {
-                r.shardFor(k);
+                r.place(k);
             }
             int max = IntStream.of(r.loads()).max().orElseThrow();
             double avg = (double) n / 16;
             assertThat(max / avg).as("max/avg at epsilon %s", epsilon).isLessThanOrEqualTo(1 + epsilon + 1 / avg);
             assertThat(IntStream.of(r.loads()).sum()).isEqualTo(n);
         }
-        BoundedLoadShardResolver<Long> r = new BoundedLoadShardResolver<>(KeyHasher.ofLong(), names(4), 0.25, 10);
-        String first = r.shardFor(7L);
-        assertThat(r.shardFor(7L)).as("a known key keeps its shard").isEqualTo(first);
+        LocalBoundedLoadPlacement<Long> r = new LocalBoundedLoadPlacement<>(KeyHasher.ofLong(), names(4), 0.25, 10);
+        String first = r.place(7L);
+        assertThat(r.place(7L)).as("a known key keeps its shard").isEqualTo(first);
         assertThat(r.release(7L)).isTrue();
         assertThat(r.release(7L)).isFalse();
         assertThat(IntStream.of(r.loads()).sum()).isZero();
+    }
+
+    /**
+     * Why bounded loads is a per-process placement and not a {@link ShardResolver}: two instances
+     * with the same topology that see the same keys in a different order put some keys on
+     * different nodes. Behind a {@link ShardedDataSource} on two application instances, that is one
+     * tenant's rows in two databases.
+     */
+    @Test
+    void twoBoundedLoadPlacementsFedTheSameKeysInDifferentOrdersPlaceSomeKeysDifferently() {
+        LocalBoundedLoadPlacement<Long> ascending =
+                new LocalBoundedLoadPlacement<>(KeyHasher.ofLong(), names(4), 0.1, 10);
+        LocalBoundedLoadPlacement<Long> descending =
+                new LocalBoundedLoadPlacement<>(KeyHasher.ofLong(), names(4), 0.1, 10);
+        int n = 1_000;
+        for (long k = 0; k < n; k++) {
+            ascending.place(k);
+            descending.place(n - 1 - k);
+        }
+        long differ = LongStream.range(0, n)
+                .filter(k -> !ascending.place(k).equals(descending.place(k)))
+                .count();
+        assertThat(differ).as("keys the two instances place on different nodes").isPositive();
+        // A ShardResolver built twice agrees on every key, whatever the order.
+        JumpShardResolver<Long> a = new JumpShardResolver<>(KeyHasher.ofLong(), names(4));
+        JumpShardResolver<Long> b = new JumpShardResolver<>(KeyHasher.ofLong(), names(4));
+        for (long k = n - 1; k >= 0; k--) {
+            b.shardFor(k);
+        }
+        assertThat(LongStream.range(0, n).filter(k -> !a.shardFor(k).equals(b.shardFor(k))))
+                .isEmpty();
+    }
+
+    /**
+     * The compile-time guard: everything that needs a pure function of the key takes a {@link
+     * ShardResolver}, and the per-process placement is not one, so {@code new
+     * ShardedDataSource<>(Long.class, new LocalBoundedLoadPlacement<>(...), shards)} does not compile.
+     */
+    @Test
+    void aLocalPlacementCannotBeGivenWhereAPureShardFunctionIsRequired() throws ReflectiveOperationException {
+        assertThat(ShardResolver.class.isAssignableFrom(LocalBoundedLoadPlacement.class))
+                .as("LocalBoundedLoadPlacement implements ShardResolver")
+                .isFalse();
+        assertThat(ShardedDataSource.class.getConstructor(Class.class, ShardResolver.class, Map.class)
+                        .getParameterTypes()[1])
+                .isEqualTo(ShardResolver.class);
+        assertThat(ReshardingPlan.class
+                        .getMethod(
+                                "compute",
+                                ShardResolver.class,
+                                ShardResolver.class,
+                                Iterable.class,
+                                java.util.function.Consumer.class)
+                        .getParameterTypes())
+                .startsWith(ShardResolver.class, ShardResolver.class);
+        assertThat(ShardResolvers.class.getMethod("withOverrides", ShardResolver.class, Map.class)
+                        .getParameterTypes()[0])
+                .isEqualTo(ShardResolver.class);
+        for (Class<?> type : new Class<?>[] {ShardedDataSource.class, ReshardingPlan.class, ShardResolvers.class}) {
+            for (java.lang.reflect.Executable e : concat(type.getConstructors(), type.getMethods())) {
+                assertThat(e.getParameterTypes())
+                        .as("%s takes no placement", e)
+                        .doesNotContain(LocalBoundedLoadPlacement.class);
+            }
+        }
+    }
+
+    private static List<java.lang.reflect.Executable> concat(
+            java.lang.reflect.Executable[] a, java.lang.reflect.Executable[] b) {
+        List<java.lang.reflect.Executable> out = new ArrayList<>(List.of(a));
+        out.addAll(List.of(b));
+        out.removeIf(e -> e.getDeclaringClass() == Object.class);
+        return out;
     }
 
     @Test
@@ -173,8 +246,11 @@ class ShardResolverTest {
                 .isEqualTo(2);
         assertThat(registry.get("headroom.shard.override.hits").counter().count())
                 .isEqualTo(1);
-        assertThatThrownBy(() -> ShardResolvers.withOverrides(base, Map.of("x", "s9")))
-                .hasMessageContaining("overrides: key x is pinned to unknown shard 's9'");
+        assertThatThrownBy(() -> ShardResolvers.withOverrides(base, Map.of("ceo@acme.example", "s9")))
+                .hasMessageContaining("overrides: a key of type java.lang.String is pinned to unknown shard 's9'")
+                .message()
+                .as("the key is user data and stays out of the message")
+                .doesNotContain("ceo@acme.example");
     }
 
     @Test
@@ -220,11 +296,11 @@ class ShardResolverTest {
                         h, List.of(new RendezvousShardResolver.Node("a", 1), new RendezvousShardResolver.Node("a", 2))))
                 .hasMessageContaining("nodes: node name 'a' appears twice");
         assertThatThrownBy(() -> new RendezvousShardResolver<>(h, Map.of())).hasMessageContaining("at least 1 node");
-        assertThatThrownBy(() -> new BoundedLoadShardResolver<>(h, List.of("a", "a"), 0.1, 10))
+        assertThatThrownBy(() -> new LocalBoundedLoadPlacement<>(h, List.of("a", "a"), 0.1, 10))
                 .hasMessageContaining("nodes: name 'a' appears twice");
-        assertThatThrownBy(() -> new BoundedLoadShardResolver<>(h, List.of("a"), 0, 10))
+        assertThatThrownBy(() -> new LocalBoundedLoadPlacement<>(h, List.of("a"), 0, 10))
                 .hasMessageContaining("epsilon must be a positive");
-        assertThatThrownBy(() -> new BoundedLoadShardResolver<>(h, List.of("a"), 0.1, 0))
+        assertThatThrownBy(() -> new LocalBoundedLoadPlacement<>(h, List.of("a"), 0.1, 0))
                 .hasMessageContaining("virtualNodes must be >= 1");
         assertThatThrownBy(() -> JumpShardResolver.numbered(h, 3).shardFor(null))
                 .isInstanceOf(NullPointerException.class)

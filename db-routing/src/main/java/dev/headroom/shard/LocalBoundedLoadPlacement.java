@@ -1,6 +1,5 @@
 package dev.headroom.shard;
 
-import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -9,21 +8,30 @@ import java.util.Objects;
 import java.util.Set;
 
 /**
- * Consistent hashing with bounded loads (Mirrokni, Thorup and Zadimoghaddam, 2018): a hash ring
- * with virtual nodes, where a key goes to the first node clockwise from its hash that has room
- * under {@code ceil((1 + epsilon) * (assigned + 1) / nodes)}. No node ever holds more than
- * {@code 1 + epsilon} times the average (up to rounding by one key), and when nodes change only
- * O(1/epsilon²) more keys move than plain consistent hashing would move.
+ * Consistent hashing with bounded loads (Mirrokni, Thorup and Zadimoghaddam, 2018), as a
+ * <em>per-process</em> placement: a hash ring with virtual nodes, where a new key goes to the first
+ * node clockwise from its hash that has room under {@code ceil((1 + epsilon) * (placed + 1) /
+ * nodes)}. No node ever holds more than {@code 1 + epsilon} times the average (up to rounding by one
+ * key), and when nodes change only O(1/epsilon²) more keys move than plain consistent hashing would
+ * move.
  *
- * <p>Stateful: it remembers each key's assignment (that is what bounds the load), so it suits
- * keys that come and go explicitly — sessions, tenants being placed, jobs — with {@link
- * #release(Object)} when a key leaves. A lookup of a known key returns its assignment; an unknown
- * key is assigned. The result depends on the order in which keys arrive. Thread-safe (assignment is
- * serialized).
+ * <p><strong>Not a {@link ShardResolver}, on purpose.</strong> It remembers each key's placement in
+ * this process's memory (that is what bounds the load), so where a key lands depends on which keys
+ * this instance saw before it, and in what order. Two processes — two application instances, or
+ * one instance before and after a restart — can place the same key on different nodes. That is why
+ * it cannot be given to {@link ShardedDataSource}, {@link ReshardingPlan} or {@link ShardResolvers}:
+ * they need a pure function of the key, or one tenant's rows end up in two databases. Use it where
+ * a single process owns the placement and the result is kept elsewhere: sessions or jobs handed to
+ * workers by one coordinator, or choosing a shard for a <em>new</em> tenant and then storing that
+ * choice in a directory (pinned with {@link ShardResolvers#withOverrides}).
+ *
+ * <p>{@link #place(Object)} of a known key returns its placement; an unknown key is placed.
+ * {@link #release(Object)} forgets a key that leaves. Thread-safe: placement is serialized on this
+ * instance (it does no I/O while holding the lock).
  *
  * @param <K> the key type; keys must have proper equals and hashCode (not byte[])
  */
-public final class BoundedLoadShardResolver<K> implements ShardResolver<K> {
+public final class LocalBoundedLoadPlacement<K> {
     private final KeyHasher<? super K> hasher;
     private final double epsilon;
     private final String[] names;
@@ -41,7 +49,8 @@ public final class BoundedLoadShardResolver<K> implements ShardResolver<K> {
      * @throws IllegalArgumentException if nodes are empty, repeated or blank, or a number is out of
      *     range
      */
-    public BoundedLoadShardResolver(KeyHasher<? super K> hasher, List<String> nodes, double epsilon, int virtualNodes) {
+    public LocalBoundedLoadPlacement(
+            KeyHasher<? super K> hasher, List<String> nodes, double epsilon, int virtualNodes) {
         this.hasher = Objects.requireNonNull(hasher, "hasher");
         Objects.requireNonNull(nodes, "nodes");
         if (nodes.isEmpty()) {
@@ -62,7 +71,7 @@ public final class BoundedLoadShardResolver<K> implements ShardResolver<K> {
         int[] owners = new int[size];
         Integer[] order = new Integer[size];
         for (int n = 0; n < names.length; n++) {
-            long nodeHash = KeyHasher.XXH3.hashBytesToLong(names[n].getBytes(StandardCharsets.UTF_8));
+            long nodeHash = Xxh3.ofUtf8(names[n]);
             for (int v = 0; v < virtualNodes; v++) {
                 int i = n * virtualNodes + v;
                 positions[i] = RendezvousShardResolver.mix(nodeHash + v);
@@ -83,8 +92,15 @@ public final class BoundedLoadShardResolver<K> implements ShardResolver<K> {
         }
     }
 
-    @Override
-    public synchronized String shardFor(K key) {
+    /**
+     * The node this instance placed {@code key} on, placing it now if it is new. The answer depends
+     * on the keys this instance placed before, so another instance may answer differently.
+     *
+     * @param key not null
+     * @return the node's name, one of {@link #nodes()}
+     * @throws NullPointerException if {@code key} is null
+     */
+    public synchronized String place(K key) {
         Objects.requireNonNull(key, "key");
         Integer existing = assigned.get(key);
         if (existing != null) {
@@ -96,7 +112,12 @@ public final class BoundedLoadShardResolver<K> implements ShardResolver<K> {
         return names[node];
     }
 
-    /** Forgets a key's assignment, freeing its room. @return whether the key was assigned */
+    /**
+     * Forgets a key's placement in this instance, freeing its room.
+     *
+     * @param key not null
+     * @return whether the key was placed
+     */
     public synchronized boolean release(K key) {
         Integer node = assigned.remove(Objects.requireNonNull(key, "key"));
         if (node == null) {
@@ -137,18 +158,13 @@ public final class BoundedLoadShardResolver<K> implements ShardResolver<K> {
         return lo == ring.length ? 0 : lo;
     }
 
-    @Override
-    public Set<String> shards() {
+    /** Every node name {@link #place} can return, in the order given. */
+    public Set<String> nodes() {
         return shards;
     }
 
     @Override
-    public String strategy() {
-        return "bounded_load";
-    }
-
-    @Override
     public String toString() {
-        return "BoundedLoadShardResolver" + shards + " epsilon " + epsilon;
+        return "LocalBoundedLoadPlacement" + shards + " epsilon " + epsilon;
     }
 }
