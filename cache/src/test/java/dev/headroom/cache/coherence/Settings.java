@@ -12,7 +12,7 @@ import java.util.TreeSet;
  * one key take turns), {@code coherence.instances}, {@code coherence.threads}, {@code
  * coherence.keys}. The separate-process variant ({@link CoherenceProcesses}) reads {@code
  * coherence.processCount} (worker processes at a time, 3) and {@code coherence.processThreads}
- * (operation threads per worker, 2) and takes {@code threads} per worker.
+ * (operation threads per worker, 3) and takes {@code threads} per worker.
  *
  * @param sabotage breaks the harness on purpose (see {@link #withSabotage}); empty in real runs
  *
