@@ -108,6 +108,11 @@ final class CoherenceProcesses {
                 source.close();
             }
         } finally {
+            for (Worker w : workers) {
+                if (w.process.isAlive()) { // only when the run failed: no worker outlives its coordinator's run
+                    w.process.destroyForcibly();
+                }
+            }
             storeProxies.forEach(TcpProxy::close);
         }
         for (Worker w : workers) {

@@ -219,7 +219,10 @@ final class Workload {
                 sourceAtEnd));
     }
 
-    /** Writes of one key take turns within this process only unless {@code racingWrites}. */
+    /**
+     * Unless {@code racingWrites}, writes of one key take turns, within this process: worker processes
+     * do not share the lock, so theirs race regardless.
+     */
     private void write(Instance in, int k, History.WriteKind kind) {
         String key = key(k);
         ReentrantLock lock = settings.racingWrites() ? null : writeLocks[k];
