@@ -1,11 +1,14 @@
 package dev.headroom.cache.coherence;
 
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import org.jspecify.annotations.Nullable;
 
 /**
  * Everything a run did and saw, in nanoseconds since the run started: appended by many threads,
- * read by {@link CoherenceCheck} once the run is over.
+ * read by {@link CoherenceCheck} once the run is over. A separate-process worker's history goes to
+ * its {@link HistoryFile} instead of memory; the coordinator merges the files into one history.
  */
 final class History {
 
@@ -32,6 +35,12 @@ final class History {
             long l2Version,
             long l2Start,
             long l2Done) {}
+
+    /**
+     * A write about to begin (recorded before the source is bumped): a worker killed mid-write leaves
+     * this without its {@link Write}, and a put it made may still have reached Redis.
+     */
+    record WriteBegun(long id, int instance, String key, long start) {}
 
     /**
      * A read on {@code instance}: the version it returned (-1: CacheLoadException), where the value
@@ -74,16 +83,69 @@ final class History {
     /** An {@code invalidateAll} on {@code instance}. */
     record Clear(int instance, long start, long end, boolean l2Ok) {}
 
-    final long origin = System.nanoTime();
+    /**
+     * {@code System.nanoTime()} when the run started. Separate processes pass the coordinator's
+     * origin on: on Linux HotSpot {@code System.nanoTime()} reads {@code CLOCK_MONOTONIC}, one clock
+     * for every process on the machine, so their stamps are comparable.
+     */
+    final long origin;
+
     final ConcurrentLinkedQueue<Write> writes = new ConcurrentLinkedQueue<>();
+    final ConcurrentLinkedQueue<WriteBegun> writesBegun = new ConcurrentLinkedQueue<>();
     final ConcurrentLinkedQueue<Read> reads = new ConcurrentLinkedQueue<>();
     final ConcurrentLinkedQueue<Delivery> deliveries = new ConcurrentLinkedQueue<>();
     final ConcurrentLinkedQueue<Load> loads = new ConcurrentLinkedQueue<>();
     final ConcurrentLinkedQueue<Fault> faults = new ConcurrentLinkedQueue<>();
     final ConcurrentLinkedQueue<BusState> busStates = new ConcurrentLinkedQueue<>();
     final ConcurrentLinkedQueue<Clear> clears = new ConcurrentLinkedQueue<>();
+    /** Instances whose process was killed with SIGKILL (separate-process runs only). */
+    final Set<Integer> killed = ConcurrentHashMap.newKeySet();
+
+    private final @Nullable HistoryFile journal;
+
+    History() {
+        this(System.nanoTime(), null);
+    }
+
+    /** A history stamped from {@code origin} that goes to {@code journal} when there is one, else to memory. */
+    History(long origin, @Nullable HistoryFile journal) {
+        this.origin = origin;
+        this.journal = journal;
+    }
 
     long now() {
         return System.nanoTime() - origin;
+    }
+
+    /** Records one event: to the journal when there is one, else to its queue. */
+    void add(Record event) {
+        if (journal != null) {
+            journal.append(event);
+        } else {
+            keep(event);
+        }
+    }
+
+    /** Adds {@code event} to its queue in memory. */
+    void keep(Record event) {
+        if (event instanceof Read r) {
+            reads.add(r);
+        } else if (event instanceof Write w) {
+            writes.add(w);
+        } else if (event instanceof WriteBegun b) {
+            writesBegun.add(b);
+        } else if (event instanceof Load l) {
+            loads.add(l);
+        } else if (event instanceof Delivery d) {
+            deliveries.add(d);
+        } else if (event instanceof BusState b) {
+            busStates.add(b);
+        } else if (event instanceof Clear c) {
+            clears.add(c);
+        } else if (event instanceof Fault f) {
+            faults.add(f);
+        } else {
+            throw new IllegalArgumentException("not a history event: " + event);
+        }
     }
 }

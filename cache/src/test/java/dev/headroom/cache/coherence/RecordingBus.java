@@ -53,7 +53,7 @@ final class RecordingBus implements InvalidationBus {
                 if (!deaf) {
                     listener.invalidated(key, version);
                 }
-                history.deliveries.add(new History.Delivery(instance, key, version, start, history.now(), -1));
+                history.add(new History.Delivery(instance, key, version, start, history.now(), -1));
             }
 
             @Override
@@ -61,7 +61,7 @@ final class RecordingBus implements InvalidationBus {
                 long start = history.now();
                 long before = flushes.getAsLong();
                 listener.messagesMayHaveBeenLost();
-                history.deliveries.add(new History.Delivery(instance, null, -1, start, history.now(), before));
+                history.add(new History.Delivery(instance, null, -1, start, history.now(), before));
             }
         });
     }

@@ -10,7 +10,9 @@ import java.util.TreeSet;
  * {@code coherence.seconds}, {@code coherence.faults} (comma-separated subset of {@code
  * restart,pubsub,slow,pressure,partition}, or {@code none}; partition cuts one instance's store connection, not its bus), {@code coherence.racingWrites} (false: writes of
  * one key take turns), {@code coherence.instances}, {@code coherence.threads}, {@code
- * coherence.keys}.
+ * coherence.keys}. The separate-process variant ({@link CoherenceProcesses}) reads {@code
+ * coherence.processCount} (worker processes at a time, 3) and {@code coherence.processThreads}
+ * (operation threads per worker, 3) and takes {@code threads} per worker.
  *
  * @param sabotage breaks the harness on purpose (see {@link #withSabotage}); empty in real runs
  *
@@ -67,6 +69,28 @@ record Settings(
                 l2Timeout,
                 loadTimeout,
                 faults(spec),
+                racingWrites,
+                deliveryBound,
+                sabotage);
+    }
+
+    /**
+     * The same run at another scale: {@code instances} cache instances (in the separate-process
+     * variant's check: every worker ever started), {@code threads} operation threads (there: per worker).
+     */
+    Settings withScale(int instances, int threads) {
+        return new Settings(
+                seed,
+                duration,
+                instances,
+                threads,
+                keys,
+                ttl,
+                grace,
+                l2Ttl,
+                l2Timeout,
+                loadTimeout,
+                faults,
                 racingWrites,
                 deliveryBound,
                 sabotage);
