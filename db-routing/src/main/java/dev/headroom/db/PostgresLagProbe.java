@@ -98,7 +98,11 @@ public final class PostgresLagProbe implements LagProbe {
                     "consistency token '" + token + "' was not issued by PostgresLagProbe (expected pg.<hi>.<lo>)");
         }
         try {
-            return parseLsn(token, TOKEN_PREFIX.length(), '.');
+            long position = parseLsn(token, TOKEN_PREFIX.length(), '.');
+            if (position < 0) { // an LSN past 2^63: no real server is there
+                throw new IllegalArgumentException("position out of range");
+            }
+            return position;
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(
                     "consistency token '" + token + "' is malformed (expected pg.<hi>.<lo> in hex)", e);

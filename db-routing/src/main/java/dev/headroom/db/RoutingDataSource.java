@@ -10,6 +10,7 @@ import dev.headroom.db.internal.LazyConnection;
 import dev.headroom.db.internal.PrimaryHistory;
 import dev.headroom.db.internal.ProbeConnection;
 import dev.headroom.db.internal.Prober;
+import dev.headroom.db.internal.ReplayWaits;
 import dev.headroom.db.internal.ReplicaNode;
 import dev.headroom.db.internal.ReplicaNode.Ejection;
 import dev.headroom.db.internal.ReplicaNode.Measurement;
@@ -36,7 +37,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 import java.util.logging.Logger;
 import javax.sql.DataSource;
@@ -119,13 +119,30 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     private final Counter fallbackNoReplica;
     private final Counter fallbackReplicaFailed;
     private final Map<TokenResult, Counter> tokenReads = new EnumMap<>(TokenResult.class);
+    private final Counter tokensInvalid;
+    private final Counter tokensClamped;
     private final AtomicInteger kept = new AtomicInteger();
+    private final Map<ReplicaNode, ReplayWaits> replayWaits = new java.util.IdentityHashMap<>();
+    private final java.util.concurrent.ExecutorService replayPollers;
+    private final AtomicInteger tokenWaiters = new AtomicInteger();
+    private final int maxTokenWaiters;
+
+    /** The highest primary position known (probes and token checks); tokens above it are checked. */
+    private final java.util.concurrent.atomic.AtomicLong primaryKnown = new java.util.concurrent.atomic.AtomicLong(-1);
+
+    private final Object primaryRefresh = new Object();
+    private long primaryRefreshStartedAt; // guarded by primaryRefresh; valid once primaryRefreshed >= 0
+    private long primaryRefreshed = -1; // guarded by primaryRefresh
 
     private enum TokenResult {
+        /** A replica was known (last probe or token check) to have replayed the token. */
         CACHED,
-        CHECKED,
+        /** The read waited for the most advanced serving replica to replay it. */
         WAITED,
-        FALLBACK
+        /** No replica replayed it within the wait: the primary served it. */
+        FALLBACK,
+        /** Too many token reads were waiting already ({@code maxTokenWaiters}): the primary served it. */
+        OVERFLOW
     }
 
     @SuppressWarnings("FutureReturnValueIgnored") // the probe task runs until close() shuts its executor down
@@ -155,6 +172,20 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                             .tags("router", name, "result", r.name().toLowerCase(java.util.Locale.ROOT))
                             .register(registry));
         }
+        this.maxTokenWaiters = b.maxTokenWaiters;
+        this.tokensInvalid = Counter.builder("headroom.db.token.invalid")
+                .description("consistency tokens this router could not decode, treated as absent")
+                .tag("router", name)
+                .register(registry);
+        this.tokensClamped = Counter.builder("headroom.db.token.clamped")
+                .description("tokens ahead of the primary's position, lowered to it")
+                .tag("router", name)
+                .register(registry);
+        this.replayPollers = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "headroom-db-replay-" + name);
+            t.setDaemon(true);
+            return t;
+        });
         List<ReplicaNode> list = new ArrayList<>();
         b.replicas.forEach((replicaName, source) -> {
             ReplicaNode node = new ReplicaNode(
@@ -163,6 +194,14 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                     connections("replica", replicaName));
             list.add(node);
             replicaProbes.add(ProbeConnection.of(replicaName, node.dataSource(), b.probeTimeout));
+            replayWaits.put(
+                    node,
+                    new ReplayWaits(
+                            node,
+                            ProbeConnection.of(replicaName + "-replay", node.dataSource(), b.probeTimeout),
+                            probe,
+                            replayPollers,
+                            TOKEN_POLL_NANOS));
             byName.put(replicaName, node);
             replicaGauges(node);
         });
@@ -220,7 +259,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         if (token < 0) {
             Optional<ConsistencyToken> fromContext = ctx.consistencyToken();
             if (fromContext.isPresent()) {
-                token = position(fromContext.get());
+                token = positionOrAbsent(fromContext.get());
             }
         }
         if (hint == null && token < 0 && !critical) {
@@ -293,13 +332,35 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
 
     /**
      * Runs {@code work} on a replica that has replayed {@code token}, or on the primary if none has
-     * within {@code maxTokenWait}.
-     *
-     * @throws IllegalArgumentException if the token was not issued by this kind of router
+     * within {@code maxTokenWait} (or the {@link RequestContext} deadline, if sooner). A token this
+     * router cannot decode (another router's format, damaged in transit) counts as no token ({@code
+     * headroom.db.token.invalid}): the read goes to any serving replica; validate tokens at the edge
+     * with {@link #token(String)} to refuse them instead.
      */
     public <T> T replica(ConsistencyToken token, SqlWork<T> work) throws SQLException {
         java.util.Objects.requireNonNull(token, "token");
-        return inScope(new RouteHint(Route.REPLICA, position(token), false), work);
+        return inScope(new RouteHint(Route.REPLICA, positionOrAbsent(token), false), work);
+    }
+
+    /**
+     * Parses a token received from outside (a cookie, a header) if it is one this router can use:
+     * for edge validation, so an untrusted value is dropped or refused where it enters.
+     *
+     * @param wire the token's string form; may be null
+     * @return the token, or empty if {@code wire} is null, blank, malformed, or not of this router's
+     *     format (nothing is counted)
+     */
+    public Optional<ConsistencyToken> token(@Nullable String wire) {
+        if (wire == null || wire.isBlank()) {
+            return Optional.empty();
+        }
+        try {
+            ConsistencyToken t = ConsistencyToken.parse(wire);
+            probe.decode(t.value());
+            return Optional.of(t);
+        } catch (IllegalArgumentException e) {
+            return Optional.empty();
+        }
     }
 
     private <T> T inScope(RouteHint hint, SqlWork<T> work) throws SQLException {
@@ -329,8 +390,18 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         }
     }
 
-    private long position(ConsistencyToken token) {
-        return probe.decode(token.value());
+    /** The token's position, or -1 (no token) if it cannot be decoded; never throws. */
+    private long positionOrAbsent(ConsistencyToken token) {
+        try {
+            long position = probe.decode(token.value());
+            if (position >= 0) {
+                return position;
+            }
+        } catch (IllegalArgumentException e) {
+            log.debug("router '{}': ignoring an undecodable consistency token: {}", name, e.getMessage());
+        }
+        tokensInvalid.increment();
+        return -1;
     }
 
     // ---- introspection -------------------------------------------------------------------
@@ -418,6 +489,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
 
         @Override
         public void roundDone() {
+            primaryKnown.accumulateAndGet(prober.history().latest(), Math::max);
             recomputeServing();
         }
     }
@@ -508,54 +580,135 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         return c;
     }
 
-    private Connection onReplica(LazyConnection logical, long token) throws SQLException {
+    private Connection onReplica(LazyConnection logical, long requested) throws SQLException {
+        long token = requested >= 0 ? clampToPrimary(requested) : -1;
         boolean replicaFailed = false;
+        SQLException saturated = null;
+        List<ReplicaNode> busy = List.of(); // saturated in this call: not asked again
         for (int attempt = 0; attempt <= nodes.size(); attempt++) {
-            List<ReplicaNode> candidates = serving;
+            List<ReplicaNode> candidates = without(serving, busy);
             if (candidates.isEmpty()) {
                 break;
             }
-            boolean known = false;
-            if (token >= 0) {
+            ReplicaNode node;
+            TokenResult result = null;
+            if (token < 0) {
+                node = choose(candidates);
+            } else {
                 List<ReplicaNode> replayed = replayed(candidates, token);
                 if (!replayed.isEmpty()) {
-                    candidates = replayed;
-                    known = true;
+                    node = choose(replayed);
+                    result = TokenResult.CACHED;
+                } else {
+                    node = mostAdvanced(candidates);
+                    result = awaitReplay(node, token);
+                    if (result == TokenResult.FALLBACK || result == TokenResult.OVERFLOW) {
+                        Objects.requireNonNull(tokenReads.get(result)).increment();
+                        return onPrimary(primaryRouted);
+                    }
                 }
             }
-            ReplicaNode node = choose(candidates);
             Connection c;
             try {
                 c = node.dataSource().getConnection();
             } catch (SQLException e) {
+                if (isSaturation(e)) {
+                    registry.counter("headroom.db.replica.saturated", "router", name, "replica", node.name())
+                            .increment();
+                    saturated = e;
+                    busy = with(busy, node);
+                    continue;
+                }
                 ejectFromReadPath(node, e);
                 replicaFailed = true;
                 continue;
             }
-            if (token >= 0) {
-                TokenResult result;
-                try {
-                    result = known ? TokenResult.CACHED : awaitReplay(node, c, token);
-                } catch (SQLException e) {
-                    close(c, e);
-                    ejectFromReadPath(node, e);
-                    replicaFailed = true;
-                    continue;
-                }
+            if (result != null) {
                 Objects.requireNonNull(tokenReads.get(result)).increment(); // one counter per result
-                if (result == TokenResult.FALLBACK) {
-                    close(c, null);
-                    return onPrimary(primaryRouted);
-                }
             }
             logical.countInFlight(node.inFlightCounter());
             node.routed.increment();
             return c;
         }
+        if (saturated != null) {
+            throw new SQLTransientConnectionException(
+                    "router '" + name + "': the pool of every serving replica it tried is saturated (" + busy
+                            + "); the read fails rather than moving to the primary, which would saturate next",
+                    saturated.getSQLState(),
+                    saturated);
+        }
         if (failWhenNoReplica) {
             throw new NoReplicaAvailableException("router '" + name + "': no replica is serving " + nodes);
         }
         return onPrimary(replicaFailed ? fallbackReplicaFailed : fallbackNoReplica);
+    }
+
+    /**
+     * A pool that timed out handing out a connection while it could reach its server: HikariCP's
+     * {@link SQLTransientConnectionException} without a cause (with a cause, the pool could not
+     * connect). Saturation is back-pressure, not a dead replica: it never ejects.
+     */
+    private static boolean isSaturation(SQLException e) {
+        return e instanceof SQLTransientConnectionException && e.getCause() == null;
+    }
+
+    private static List<ReplicaNode> without(List<ReplicaNode> all, List<ReplicaNode> excluded) {
+        if (excluded.isEmpty()) {
+            return all;
+        }
+        List<ReplicaNode> rest = new ArrayList<>(all);
+        rest.removeAll(excluded);
+        return rest;
+    }
+
+    private static List<ReplicaNode> with(List<ReplicaNode> list, ReplicaNode node) {
+        List<ReplicaNode> more = new ArrayList<>(list);
+        more.add(node);
+        return more;
+    }
+
+    private static ReplicaNode mostAdvanced(List<ReplicaNode> candidates) {
+        ReplicaNode best = candidates.get(0);
+        for (ReplicaNode n : candidates) {
+            if (n.replayPosition() > best.replayPosition()) {
+                best = n;
+            }
+        }
+        return best;
+    }
+
+    /**
+     * A token above every primary position this router has seen is either new (written since the
+     * last probe) or not a real position (forged, another cluster's): the primary is asked once, by
+     * a query that starts after this read arrived (concurrent reads share it), and a token still
+     * above its answer is lowered to it ({@code headroom.db.token.clamped}) — a read cannot need
+     * more than everything the primary has. If the primary cannot be asked, the token stands.
+     */
+    private long clampToPrimary(long token) {
+        if (token <= primaryKnown.get()) {
+            return token;
+        }
+        long arrived = System.nanoTime();
+        long fresh;
+        synchronized (primaryRefresh) {
+            if (primaryRefreshed >= 0 && primaryRefreshStartedAt - arrived > 0) {
+                fresh = primaryRefreshed; // a query that began after this read arrived
+            } else {
+                primaryRefreshStartedAt = System.nanoTime();
+                try (Connection c = primary.getConnection()) {
+                    fresh = probe.primaryPosition(c);
+                } catch (SQLException e) {
+                    return token;
+                }
+                primaryRefreshed = fresh;
+            }
+        }
+        primaryKnown.accumulateAndGet(fresh, Math::max);
+        if (token <= fresh || fresh < 0) {
+            return token;
+        }
+        tokensClamped.increment();
+        return fresh;
     }
 
     /** The candidates known to have replayed {@code token}; the same list when all have. */
@@ -591,22 +744,29 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         return node;
     }
 
-    /** Asks the replica for its replay position until it reaches {@code token} or the wait ends. */
-    private TokenResult awaitReplay(ReplicaNode node, Connection c, long token) throws SQLException {
-        long deadline = ticker.read() + maxTokenWaitNanos;
-        boolean waited = false;
-        while (true) {
-            long replayed = probe.replayPosition(c);
-            node.observeReplay(replayed);
-            if (replayed >= token) {
-                return waited ? TokenResult.WAITED : TokenResult.CHECKED;
-            }
-            long left = deadline - ticker.read();
-            if (left <= 0 || Thread.currentThread().isInterrupted()) {
-                return TokenResult.FALLBACK;
-            }
-            waited = true;
-            LockSupport.parkNanos(Math.min(left, TOKEN_POLL_NANOS));
+    /**
+     * Waits, holding no connection, until {@code node} has replayed {@code token}: up to {@code
+     * maxTokenWait}, or the request's deadline if sooner; at most {@code maxTokenWaiters} reads wait
+     * at once.
+     */
+    private TokenResult awaitReplay(ReplicaNode node, long token) {
+        long wait = maxTokenWaitNanos;
+        Optional<dev.headroom.core.Deadline> deadline = RequestContext.current().deadline();
+        if (deadline.isPresent()) {
+            wait = Math.min(wait, deadline.get().remainingNanos());
+        }
+        if (wait <= 0) {
+            return TokenResult.FALLBACK;
+        }
+        if (tokenWaiters.incrementAndGet() > maxTokenWaiters) {
+            tokenWaiters.decrementAndGet();
+            return TokenResult.OVERFLOW;
+        }
+        try {
+            ReplayWaits waits = Objects.requireNonNull(replayWaits.get(node));
+            return waits.await(token, System.nanoTime() + wait) ? TokenResult.WAITED : TokenResult.FALLBACK;
+        } finally {
+            tokenWaiters.decrementAndGet();
         }
     }
 
@@ -677,6 +837,8 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     public void close() {
         scheduler.shutdownNow();
         prober.close();
+        replayWaits.values().forEach(ReplayWaits::close);
+        replayPollers.shutdownNow();
         for (HikariDataSource pool : owned) {
             pool.close();
         }

@@ -38,6 +38,7 @@ public final class RoutingDataSourceBuilder {
     int minServingReplicas;
     boolean failWhenNoReplica;
     Duration maxTokenWait = Duration.ofMillis(500);
+    int maxTokenWaiters = 64;
     boolean pinCriticalToPrimary = true;
     ReplicaSelector selector = ReplicaSelector.roundRobin();
     LagProbe probe = new PostgresLagProbe();
@@ -184,6 +185,20 @@ public final class RoutingDataSourceBuilder {
             throw new IllegalArgumentException("maxTokenWait must be >= 0, got " + wait);
         }
         this.maxTokenWait = wait;
+        return this;
+    }
+
+    /**
+     * How many token reads may wait for a replica to replay their token at once; a read beyond that
+     * goes to the primary at once ({@code headroom.db.token.reads{result=overflow}}). Waiting reads
+     * hold no connection (one poller per replica asks for its replay position), so this bounds
+     * parked request threads, not pool use. Default 64.
+     */
+    public RoutingDataSourceBuilder maxTokenWaiters(int waiters) {
+        if (waiters < 0) {
+            throw new IllegalArgumentException("maxTokenWaiters must be >= 0, got " + waiters);
+        }
+        this.maxTokenWaiters = waiters;
         return this;
     }
 

@@ -62,7 +62,7 @@ class RoutingConfigTest {
     }
 
     @Test
-    void tokensRoundTripThroughTheirWireFormAndMalformedOnesAreRefused() {
+    void tokensRoundTripThroughTheirWireFormAndMalformedOnesAreRefusedAtTheEdgeAndIgnoredInside() throws Exception {
         PostgresLagProbe probe = new PostgresLagProbe();
         long lsn = PostgresLagProbe.parseLsn("16/B374D848");
         assertThat(lsn).isEqualTo((0x16L << 32) | 0xB374D848L);
@@ -76,11 +76,31 @@ class RoutingConfigTest {
         assertThatThrownBy(() -> probe.decode("pg.1")).hasMessageContaining("malformed");
         assertThatThrownBy(() -> probe.decode("pg.-1.5")).hasMessageContaining("malformed");
         assertThatThrownBy(() -> probe.decode("pg.123456789.0")).hasMessageContaining("malformed");
-        try (RoutingDataSource router =
-                RoutingDataSource.builder("t").primary(NOWHERE).build()) {
-            assertThatThrownBy(() -> router.replica(ConsistencyToken.parse("x.1"), () -> null))
-                    .isInstanceOf(IllegalArgumentException.class)
-                    .hasMessageContaining("consistency token 'x.1'");
+        assertThatThrownBy(() -> probe.decode("pg.80000000.0"))
+                .as("an LSN past 2^63 would decode negative and turn read-your-writes off")
+                .hasMessageContaining("malformed");
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        try (RoutingDataSource router = RoutingDataSource.builder("t")
+                .primary(NOWHERE)
+                .meterRegistry(registry)
+                .build()) {
+            assertThat(router.token("pg.16.B374D848"))
+                    .map(ConsistencyToken::value)
+                    .contains("pg.16.B374D848");
+            assertThat(router.token("x.1")).as("another router's format").isEmpty();
+            assertThat(router.token("pg.80000000.0")).isEmpty();
+            assertThat(router.token(null)).isEmpty();
+            assertThat(router.token(" ")).isEmpty();
+            // a token that reaches the router anyway is no token: never an exception, counted
+            java.sql.Connection c = router.replica(ConsistencyToken.parse("x.1"), router::getConnection);
+            c.close();
+            try (var scope = dev.headroom.core.RequestContext.current()
+                    .withConsistencyToken(ConsistencyToken.parse("pg.80000000.0"))
+                    .open()) {
+                router.getConnection().close(); // writes take connections this way too
+            }
+            assertThat(registry.get("headroom.db.token.invalid").counter().count())
+                    .isEqualTo(2);
         }
     }
 
