@@ -48,22 +48,25 @@ public final class RequestContext {
 
     private static final Logger log = LoggerFactory.getLogger(RequestContext.class);
     private static final ThreadLocal<Scope> CURRENT = new ThreadLocal<>();
-    private static final RequestContext EMPTY = new RequestContext(null, Criticality.DEFAULT, null, null);
+    private static final RequestContext EMPTY = new RequestContext(null, Criticality.DEFAULT, null, null, null);
 
     private final @Nullable Deadline deadline;
     private final Criticality criticality;
     private final @Nullable Object shardKey;
     private final @Nullable ConsistencyToken consistencyToken;
+    private final @Nullable Duration maxStaleness;
 
     private RequestContext(
             @Nullable Deadline deadline,
             Criticality criticality,
             @Nullable Object shardKey,
-            @Nullable ConsistencyToken consistencyToken) {
+            @Nullable ConsistencyToken consistencyToken,
+            @Nullable Duration maxStaleness) {
         this.deadline = deadline;
         this.criticality = criticality;
         this.shardKey = shardKey;
         this.consistencyToken = consistencyToken;
+        this.maxStaleness = maxStaleness;
     }
 
     /**
@@ -160,7 +163,7 @@ public final class RequestContext {
     public RequestContext withDeadline(Deadline deadline) {
         Objects.requireNonNull(deadline, "deadline");
         Deadline effective = this.deadline == null ? deadline : this.deadline.min(deadline);
-        return new RequestContext(effective, criticality, shardKey, consistencyToken);
+        return new RequestContext(effective, criticality, shardKey, consistencyToken, maxStaleness);
     }
 
     /**
@@ -183,7 +186,7 @@ public final class RequestContext {
      */
     public RequestContext withCriticality(Criticality criticality) {
         Objects.requireNonNull(criticality, "criticality");
-        return new RequestContext(deadline, criticality, shardKey, consistencyToken);
+        return new RequestContext(deadline, criticality, shardKey, consistencyToken, maxStaleness);
     }
 
     /**
@@ -196,7 +199,7 @@ public final class RequestContext {
      */
     public RequestContext withShardKey(Object shardKey) {
         Objects.requireNonNull(shardKey, "shardKey");
-        return new RequestContext(deadline, criticality, shardKey, consistencyToken);
+        return new RequestContext(deadline, criticality, shardKey, consistencyToken, maxStaleness);
     }
 
     /**
@@ -209,7 +212,30 @@ public final class RequestContext {
      */
     public RequestContext withConsistencyToken(ConsistencyToken consistencyToken) {
         Objects.requireNonNull(consistencyToken, "consistencyToken");
-        return new RequestContext(deadline, criticality, shardKey, consistencyToken);
+        return new RequestContext(deadline, criticality, shardKey, consistencyToken, maxStaleness);
+    }
+
+    /**
+     * Returns a copy that lets reads in this context use data up to {@code maxStaleness} old: a
+     * read-scaling router may then serve them from a replica within this budget, tighter or looser
+     * than its own bound.
+     *
+     * @param maxStaleness the oldest data the reads accept; zero means "as fresh as the primary"
+     * @return the modified copy
+     * @throws NullPointerException if {@code maxStaleness} is null
+     * @throws IllegalArgumentException if it is negative
+     */
+    public RequestContext withMaxStaleness(Duration maxStaleness) {
+        Objects.requireNonNull(maxStaleness, "maxStaleness");
+        if (maxStaleness.isNegative()) {
+            throw new IllegalArgumentException("maxStaleness must be >= 0, got " + maxStaleness);
+        }
+        return new RequestContext(deadline, criticality, shardKey, consistencyToken, maxStaleness);
+    }
+
+    /** Returns the staleness budget of reads in this context, if one was set. */
+    public Optional<Duration> maxStaleness() {
+        return Optional.ofNullable(maxStaleness);
     }
 
     /**
@@ -274,7 +300,7 @@ public final class RequestContext {
     @Override
     public String toString() {
         return "RequestContext[deadline=" + deadline + ", criticality=" + criticality + ", shardKey=" + shardKey
-                + ", consistencyToken=" + consistencyToken + "]";
+                + ", consistencyToken=" + consistencyToken + ", maxStaleness=" + maxStaleness + "]";
     }
 
     /**

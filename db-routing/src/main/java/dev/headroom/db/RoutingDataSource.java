@@ -85,6 +85,11 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     private static final org.slf4j.Logger log = LoggerFactory.getLogger(RoutingDataSource.class);
     private static final long TOKEN_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
 
+    /** How much of the primary's position history is kept at least: the longest staleness budget. */
+    static final java.time.Duration HISTORY = java.time.Duration.ofMinutes(15);
+
+    private static final int MAX_SAMPLES = 16_384;
+
     private final String name;
     private final DataSource primary;
     private final List<HikariDataSource> owned = new ArrayList<>();
@@ -118,6 +123,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     private final Counter primaryRouted;
     private final Counter fallbackNoReplica;
     private final Counter fallbackReplicaFailed;
+    private final Counter fallbackStaleness;
     private final Map<TokenResult, Counter> tokenReads = new EnumMap<>(TokenResult.class);
     private final Counter tokensInvalid;
     private final Counter tokensClamped;
@@ -164,6 +170,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         this.primaryRouted = connections("primary", "primary");
         this.fallbackNoReplica = fallbacks("no_replica");
         this.fallbackReplicaFailed = fallbacks("replica_failed");
+        this.fallbackStaleness = fallbacks("staleness");
         for (TokenResult r : TokenResult.values()) {
             tokenReads.put(
                     r,
@@ -214,8 +221,10 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                 .description("1 while the primary answers the router's probes")
                 .tag("router", name)
                 .register(registry);
-        // enough samples to measure up to twice maxLag at the probe interval (equal positions collapse)
-        int samples = (int) Math.min(4096, 2 * (maxLagNanos / b.probeInterval.toNanos()) + 4);
+        // History to measure lags up to twice maxLag, and at least HISTORY (per-read staleness budgets
+        // beyond maxLag need it), at one sample per probe round (equal positions collapse into one).
+        java.time.Duration span = b.maxLag.multipliedBy(2).compareTo(HISTORY) > 0 ? b.maxLag.multipliedBy(2) : HISTORY;
+        int samples = (int) Math.min(MAX_SAMPLES, span.toNanos() / b.probeInterval.toNanos() + 4);
         this.prober = new Prober(
                 name,
                 probe,
@@ -224,7 +233,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                 nodes,
                 replicaProbes,
                 b.probeTimeout,
-                new PrimaryHistory(b.maxLag.multipliedBy(2), samples),
+                new PrimaryHistory(span, samples),
                 new ProbeListener());
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "headroom-db-probe-" + name);
@@ -262,10 +271,17 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                 token = positionOrAbsent(fromContext.get());
             }
         }
-        if (hint == null && token < 0 && !critical) {
+        long budget = hint != null ? hint.maxStalenessNanos() : -1;
+        if (budget < 0) {
+            Optional<java.time.Duration> fromContext = ctx.maxStaleness();
+            if (fromContext.isPresent()) {
+                budget = saturatedNanos(fromContext.get());
+            }
+        }
+        if (hint == null && token < 0 && !critical && budget < 0) {
             hint = RouteHint.NONE;
-        } else if (hint == null || hint.tokenPosition() != token || critical) {
-            hint = new RouteHint(hint == null ? null : hint.scope(), token, critical);
+        } else if (hint == null || hint.tokenPosition() != token || critical || hint.maxStalenessNanos() != budget) {
+            hint = new RouteHint(hint == null ? null : hint.scope(), token, critical, budget);
         }
         return new LazyConnection(opener, hint);
     }
@@ -340,6 +356,35 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     public <T> T replica(ConsistencyToken token, SqlWork<T> work) throws SQLException {
         java.util.Objects.requireNonNull(token, "token");
         return inScope(new RouteHint(Route.REPLICA, positionOrAbsent(token), false), work);
+    }
+
+    /**
+     * Runs {@code work} with its connections routed to a replica whose data is at most {@code
+     * maxStaleness} old — tighter or looser than the router's {@code maxLag}: a replica ejected for
+     * lag still serves this call if it is within the budget, a serving one too far behind does not.
+     * A replica qualifies if its lag at its last probe plus the time since that probe is within the
+     * budget; the router keeps 15 minutes of the primary's history (or twice {@code maxLag}), so a
+     * replica further behind than that qualifies for no budget. When none does, the primary serves ({@code headroom.db.fallbacks{reason=staleness}}),
+     * or {@link NoReplicaAvailableException} is thrown if {@link
+     * RoutingDataSourceBuilder#failWhenNoReplica()} was set. The same budget can come from the
+     * {@link RequestContext#maxStaleness()}.
+     *
+     * @throws IllegalArgumentException if {@code maxStaleness} is negative
+     */
+    public <T> T replica(java.time.Duration maxStaleness, SqlWork<T> work) throws SQLException {
+        java.util.Objects.requireNonNull(maxStaleness, "maxStaleness");
+        if (maxStaleness.isNegative()) {
+            throw new IllegalArgumentException("maxStaleness must be >= 0, got " + maxStaleness);
+        }
+        return inScope(new RouteHint(Route.REPLICA, -1, false, saturatedNanos(maxStaleness)), work);
+    }
+
+    private static long saturatedNanos(java.time.Duration d) {
+        try {
+            return d.toNanos();
+        } catch (ArithmeticException e) {
+            return Long.MAX_VALUE;
+        }
     }
 
     /**
@@ -561,7 +606,9 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         } else {
             route = Route.PRIMARY;
         }
-        return route == Route.PRIMARY ? onPrimary(primaryRouted) : onReplica(c, hint.tokenPosition());
+        return route == Route.PRIMARY
+                ? onPrimary(primaryRouted)
+                : onReplica(c, hint.tokenPosition(), hint.maxStalenessNanos());
     }
 
     private Connection onPrimary(Counter reason) throws SQLException {
@@ -580,14 +627,21 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         return c;
     }
 
-    private Connection onReplica(LazyConnection logical, long requested) throws SQLException {
+    private Connection onReplica(LazyConnection logical, long requested, long budget) throws SQLException {
         long token = requested >= 0 ? clampToPrimary(requested) : -1;
         boolean replicaFailed = false;
         SQLException saturated = null;
         List<ReplicaNode> busy = List.of(); // saturated in this call: not asked again
         for (int attempt = 0; attempt <= nodes.size(); attempt++) {
-            List<ReplicaNode> candidates = without(serving, busy);
+            List<ReplicaNode> candidates = without(budget < 0 ? serving : withinBudget(budget), busy);
             if (candidates.isEmpty()) {
+                if (budget >= 0 && !replicaFailed && saturated == null) {
+                    if (failWhenNoReplica) {
+                        throw new NoReplicaAvailableException("router '" + name + "': no replica within the read's"
+                                + " staleness budget of " + java.time.Duration.ofNanos(budget) + ": " + nodes);
+                    }
+                    return onPrimary(fallbackStaleness);
+                }
                 break;
             }
             ReplicaNode node;
@@ -650,6 +704,17 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
      */
     private static boolean isSaturation(SQLException e) {
         return e instanceof SQLTransientConnectionException && e.getCause() == null;
+    }
+
+    private List<ReplicaNode> withinBudget(long budget) {
+        long now = ticker.read();
+        List<ReplicaNode> within = new ArrayList<>(nodes.size());
+        for (ReplicaNode n : nodes) {
+            if (n.within(budget, now)) {
+                within.add(n);
+            }
+        }
+        return within;
     }
 
     private static List<ReplicaNode> without(List<ReplicaNode> all, List<ReplicaNode> excluded) {

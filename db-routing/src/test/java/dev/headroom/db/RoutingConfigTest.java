@@ -110,7 +110,7 @@ class RoutingConfigTest {
     }
 
     private static ReplicaNode.Measurement lag(long bytes) {
-        return new ReplicaNode.Measurement(1000 - bytes, bytes, 0, true, true);
+        return new ReplicaNode.Measurement(1000 - bytes, bytes, 0, true, true, 0);
     }
 
     @Test
@@ -134,7 +134,7 @@ class RoutingConfigTest {
         assertThat(n.serving()).isTrue();
         // time lag ejects too
         assertThat(n.onProbe(
-                        new ReplicaNode.Measurement(1, 0, Duration.ofSeconds(6).toNanos(), true, true),
+                        new ReplicaNode.Measurement(1, 0, Duration.ofSeconds(6).toNanos(), true, true, 0),
                         max,
                         Duration.ofSeconds(5).toNanos(),
                         2))
@@ -145,13 +145,13 @@ class RoutingConfigTest {
     void aReplicaIsAdmittedOnlyOnALagKnownToBeWithinBoundsAndEjectedOnceItsLowerBoundPassesMaxLag() {
         ReplicaNode n = node("a");
         long maxNanos = Duration.ofSeconds(5).toNanos();
-        ReplicaNode.Measurement behindEverySample = new ReplicaNode.Measurement(1, 0, 1_000, false, false);
+        ReplicaNode.Measurement behindEverySample = new ReplicaNode.Measurement(1, 0, 1_000, false, false, 0);
         assertThat(n.onProbe(behindEverySample, 1000, maxNanos, 2))
                 .as("behind every primary sample: not known to be fresh, not admitted")
                 .isNull();
         assertThat(n.serving()).isFalse();
         assertThat(n.onProbe(lag(0), 1000, maxNanos, 2)).isSameAs(ReplicaNode.ADMITTED);
-        assertThat(n.onProbe(new ReplicaNode.Measurement(1, 0, maxNanos + 1, false, false), 1000, maxNanos, 2))
+        assertThat(n.onProbe(new ReplicaNode.Measurement(1, 0, maxNanos + 1, false, false, 0), 1000, maxNanos, 2))
                 .as("known to be more than maxLag behind")
                 .isEqualTo(ReplicaNode.Ejection.LAG);
         assertThat(n.receiving()).isFalse();

@@ -208,7 +208,7 @@ public final class Prober implements AutoCloseable {
             lag = history.lag(replayed, a.at());
         }
         return new Measurement(
-                replayed, bytes, lag.nanos(), lag.known(), a.status().receiving());
+                replayed, bytes, lag.nanos(), lag.known(), a.status().receiving(), a.at());
     }
 
     /**

@@ -35,6 +35,8 @@ public final class ReplicaNode implements ReplicaInfo {
     private volatile long lagNanos;
     private volatile long replayPosition = -1;
     private volatile boolean receiving;
+    private volatile boolean lagKnown;
+    private volatile long measuredAt;
     private volatile @Nullable Ejection ejection = Ejection.UNPROBED;
     private int goodProbes;
     public final Counter routed;
@@ -111,8 +113,24 @@ public final class ReplicaNode implements ReplicaInfo {
      * @param known whether {@code nanos} is an upper bound too (false when the replica is behind every
      *     sample of the primary the router has)
      * @param receiving whether its link to the primary is up
+     * @param at the ticker time of the replica's answer
      */
-    public record Measurement(long replayPosition, long bytes, long nanos, boolean known, boolean receiving) {}
+    public record Measurement(long replayPosition, long bytes, long nanos, boolean known, boolean receiving, long at) {
+        public Measurement(long replayPosition, long bytes, long nanos, boolean known, boolean receiving) {
+            this(replayPosition, bytes, nanos, known, receiving, 0);
+        }
+    }
+
+    /**
+     * Whether this replica may serve a read that accepts data {@code budgetNanos} old at ticker time
+     * {@code now}: it serves or was ejected for lag only (not unreachable, not a non-replica), its
+     * last probe bounded its lag, and that lag plus the time since that probe is within the budget
+     * (a replica that stopped replaying right after its probe is that much older now).
+     */
+    public boolean within(long budgetNanos, long now) {
+        Ejection e = ejection;
+        return (e == null || e == Ejection.LAG) && lagKnown && lagNanos + Math.max(0, now - measuredAt) <= budgetNanos;
+    }
 
     /**
      * Applies one probe result. Ejects when a bound is passed (a lag only known to exceed a value
@@ -123,6 +141,8 @@ public final class ReplicaNode implements ReplicaInfo {
      * @return the transition made: an ejection reason, {@code ADMITTED}, {@code READMITTED}, or null
      */
     public synchronized @Nullable Object onProbe(Measurement m, long maxBytes, long maxNanos, int readmitProbes) {
+        measuredAt = m.at();
+        lagKnown = m.known();
         lagBytes = m.bytes();
         lagNanos = m.nanos();
         receiving = m.receiving();
