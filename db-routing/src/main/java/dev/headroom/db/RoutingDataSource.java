@@ -480,16 +480,8 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     // ---- routing ---------------------------------------------------------------------------
 
     private Connection open(LazyConnection c) throws SQLException {
-        RouteHint hint = c.hint();
-        Route route;
-        if (hint.scope() == Route.PRIMARY || hint.critical()) {
-            route = Route.PRIMARY;
-        } else if (hint.scope() == Route.REPLICA || c.readOnlyRequested()) {
-            route = Route.REPLICA;
-        } else {
-            route = Route.PRIMARY;
-        }
-        return route == Route.PRIMARY ? onPrimary(primaryRouted) : onReplica(c, hint.tokenPosition());
+        // The scope, criticality and the connection's own settings, in the order the class doc gives.
+        return c.wantsReplica() ? onReplica(c, c.hint().tokenPosition()) : onPrimary(primaryRouted);
     }
 
     private Connection onPrimary(Counter reason) throws SQLException {
@@ -541,6 +533,11 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                     ejectFromReadPath(node, e);
                     replicaFailed = true;
                     continue;
+                } catch (
+                        RuntimeException
+                                e) { // a custom LagProbe's bug: the connection goes back, the error to the caller
+                    close(c, null);
+                    throw e;
                 }
                 Objects.requireNonNull(tokenReads.get(result)).increment(); // one counter per result
                 if (result == TokenResult.FALLBACK) {
