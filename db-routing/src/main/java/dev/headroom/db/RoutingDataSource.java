@@ -545,9 +545,8 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                     ejectFromReadPath(node, e);
                     replicaFailed = true;
                     continue;
-                } catch (
-                        RuntimeException
-                                e) { // a custom LagProbe's bug: the connection goes back, the error to the caller
+                } catch (RuntimeException e) {
+                    // A custom LagProbe's bug: the connection goes back to its pool, the error to the caller.
                     close(c, null);
                     throw e;
                 }
