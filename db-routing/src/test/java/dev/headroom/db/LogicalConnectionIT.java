@@ -280,8 +280,8 @@ class LogicalConnectionIT {
             }
 
             @Override
-            public ReplicaLag lag(Connection replica, long primaryPosition) throws SQLException {
-                return postgres.lag(replica, primaryPosition);
+            public ReplicaStatus replicaStatus(Connection replica) throws SQLException {
+                return postgres.replicaStatus(replica);
             }
 
             @Override
