@@ -55,10 +55,22 @@ import org.slf4j.LoggerFactory;
  *   <li>inside {@link #primary(SqlWork)}: the primary;
  *   <li>a {@link RequestContext} with {@link Criticality#CRITICAL} (unless {@link
  *       RoutingDataSourceBuilder#pinCriticalToPrimary(boolean) turned off}): the primary;
- *   <li>inside {@link #replica(SqlWork)} or {@link #replica(ConsistencyToken, SqlWork)}, or after
- *       {@code setReadOnly(true)} on the connection before its first statement: a replica;
+ *   <li>{@code SERIALIZABLE} isolation, which a hot standby refuses: the primary;
+ *   <li>after {@code setReadOnly(true)} on the connection, or inside {@link #replica(SqlWork)} or
+ *       {@link #replica(ConsistencyToken, SqlWork)} unless the connection was set {@code
+ *       setReadOnly(false)} or began a read-write transaction ({@code setAutoCommit(false)} without
+ *       {@code setReadOnly(true)}): a replica;
  *   <li>anything else, including a read-write transaction: the primary.
  * </ol>
+ *
+ * <p>Session settings made before the first statement ({@code setSchema}, {@code
+ * setTransactionIsolation}, {@code setClientInfo}, ...) are replayed on the physical connection.
+ * A connection on a replica that is then set so that it must not be there ({@code
+ * setReadOnly(false)}, {@code setAutoCommit(false)}, {@code SERIALIZABLE}) gives the replica
+ * connection back and its next statement goes to the primary; inside a transaction that has run
+ * statements on the replica the setter throws {@link SQLException} with SQLState {@code 25006}
+ * instead. A write never runs on a replica. Once statements ran on the primary the connection
+ * stays there, even after {@code setReadOnly(true)}.
  *
  * <p><b>Replicas.</b> A probe measures every replica's lag each {@code probeInterval}; a replica past
  * {@code maxLag} or {@code maxLagBytes}, unreachable, or not a replica at all stops serving and
@@ -597,18 +609,11 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     // ---- routing ---------------------------------------------------------------------------
 
     private Connection open(LazyConnection c) throws SQLException {
+        // The scope, criticality and the connection's own settings, in the order the class doc gives.
         RouteHint hint = c.hint();
-        Route route;
-        if (hint.scope() == Route.PRIMARY || hint.critical()) {
-            route = Route.PRIMARY;
-        } else if (hint.scope() == Route.REPLICA || c.readOnlyRequested()) {
-            route = Route.REPLICA;
-        } else {
-            route = Route.PRIMARY;
-        }
-        return route == Route.PRIMARY
-                ? onPrimary(primaryRouted)
-                : onReplica(c, hint.tokenPosition(), hint.maxStalenessNanos());
+        return c.wantsReplica()
+                ? onReplica(c, hint.tokenPosition(), hint.maxStalenessNanos())
+                : onPrimary(primaryRouted);
     }
 
     private Connection onPrimary(Counter reason) throws SQLException {
