@@ -124,7 +124,17 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     private final boolean pinCritical;
     private final ScheduledExecutorService scheduler;
     private final Prober prober;
-    private final LazyConnection.Opener opener = this::open;
+    private final LazyConnection.Opener opener = new LazyConnection.Opener() {
+        @Override
+        public Connection open(LazyConnection connection) throws SQLException {
+            return RoutingDataSource.this.open(connection);
+        }
+
+        @Override
+        public void replicaBroken(ReplicaNode node) {
+            ejectFromReadPath(node, new SQLException("a connection to it broke under a statement", "08006"));
+        }
+    };
     /** Why the last probe round could not ask the primary; null while it answers. */
     private volatile @Nullable Exception primaryDown;
 
@@ -551,10 +561,20 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         }
     }
 
-    /** Ejects a replica unless it is out already; reports the change. */
+    /**
+     * Ejects a replica unless it is out already; reports the change. An unreachable replica's idle
+     * pooled connections are evicted too (when the router built its pool, or was given a HikariCP
+     * one): they are most likely dead, and a read handed one would fail instead of moving on.
+     */
     private void eject(ReplicaNode node, Ejection why, Exception cause) {
         if (node.eject(why)) {
             ejected(node, why, cause);
+            if (why == Ejection.UNREACHABLE && node.dataSource() instanceof HikariDataSource pool) {
+                var mx = pool.getHikariPoolMXBean();
+                if (mx != null) {
+                    mx.softEvictConnections();
+                }
+            }
         }
     }
 
@@ -685,7 +705,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
             if (result != null) {
                 Objects.requireNonNull(tokenReads.get(result)).increment(); // one counter per result
             }
-            logical.countInFlight(node.inFlightCounter());
+            logical.boundTo(node);
             node.routed.increment();
             return c;
         }

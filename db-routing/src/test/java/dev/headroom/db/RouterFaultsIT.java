@@ -272,9 +272,55 @@ class RouterFaultsIT {
         waiting().until(() -> router.isServing("hung"));
     }
 
+    /**
+     * Defect 8: a replica killed under load failed reads on its already pooled connections, and
+     * only a failed connection attempt ejected it (after the pool's connection timeout). Now a
+     * connection its pool found broken ejects the replica when the read releases it, and evicts the
+     * pool's idle connections; the next read goes to the primary at once. The probe interval is long
+     * so that no probe can be what ejects it.
+     */
+    @Test
+    @Order(7)
+    void aReplicaConnectionThatBreaksUnderAReadEjectsTheReplicaAtOnceAndEvictsItsIdleConnections(TestDatabase db)
+            throws Exception {
+        owned.awaitCaughtUp(TIMEOUT);
+        com.zaxxer.hikari.HikariConfig cfg = new com.zaxxer.hikari.HikariConfig();
+        cfg.setJdbcUrl(owned.jdbcUrl(db.schema()));
+        cfg.setUsername("postgres");
+        cfg.setMinimumIdle(3);
+        cfg.setMaximumPoolSize(3);
+        com.zaxxer.hikari.HikariDataSource pool = new com.zaxxer.hikari.HikariDataSource(cfg);
+        closeAfter.add(pool);
+        RoutingDataSource router = started(RoutingDataSource.builder("broken")
+                .primary(db.jdbcUrl())
+                .replica("owned", pool)
+                .probeInterval(Duration.ofMinutes(10)));
+        waiting().until(() -> router.isServing("owned"));
+        waiting().until(() -> pool.getHikariPoolMXBean().getIdleConnections() == 3);
+        assertThat(onReplica(router)).isTrue();
+
+        owned.stopImmediately();
+        try {
+            assertThatThrownBy(() -> onReplica(router))
+                    .as("the read already on a pooled connection of the dead replica")
+                    .isInstanceOf(SQLException.class);
+            assertThat(router.isServing("owned"))
+                    .as("ejected by that read, not by a probe")
+                    .isFalse();
+            assertThat(count("headroom.db.replica.ejections", "reason", "unreachable"))
+                    .isEqualTo(1);
+            assertThat(onReplica(router)).as("the next read, on the primary").isFalse();
+            assertThat(pool.getHikariPoolMXBean().getIdleConnections())
+                    .as("the dead replica's idle connections, evicted")
+                    .isZero();
+        } finally {
+            owned.start();
+        }
+    }
+
     /** A promoted replica is no replica: ejected at the next probe, as not_replica. */
     @Test
-    @Order(6)
+    @Order(10)
     void aPromotedReplicaIsEjectedAsNotAReplica(TestDatabase db) throws Exception {
         owned.awaitCaughtUp(TIMEOUT);
         RoutingDataSource router = started(ownedReplica("promote", db));

@@ -64,15 +64,21 @@ public final class LazyConnection implements Connection {
      * Opens the physical connection for a logical one, given what the caller asked for; calls
      * {@link #countInFlight} when the connection is a replica's.
      */
-    @FunctionalInterface
     public interface Opener {
         Connection open(LazyConnection connection) throws SQLException;
+
+        /**
+         * A replica's physical connection was found broken when released (its pool had closed it
+         * after a connection error): the replica is likely down, and its idle pooled connections too.
+         */
+        void replicaBroken(ReplicaNode node);
     }
 
     private final Opener opener;
     private final RouteHint hint;
     private @Nullable Connection target;
     private @Nullable AtomicInteger inFlight;
+    private @Nullable ReplicaNode replica;
     private boolean closed;
 
     // What this binding is: whether the connection wanted a replica when bound, whether a
@@ -128,10 +134,12 @@ public final class LazyConnection implements Connection {
         return hint.scope() == Route.REPLICA && !readOnlySet && autoCommit;
     }
 
-    /** Counts the physical connection, a replica's, in {@code counter} until it is released. */
-    public void countInFlight(AtomicInteger counter) {
+    /** Records that the physical connection is {@code node}'s, counted in its in-flight count until released. */
+    public void boundTo(ReplicaNode node) {
+        AtomicInteger counter = node.inFlightCounter();
         counter.incrementAndGet();
         this.inFlight = counter;
+        this.replica = node;
     }
 
     /** Whether a physical connection has been taken. */
@@ -376,13 +384,30 @@ public final class LazyConnection implements Connection {
 
     private void release(Connection c) throws SQLException {
         AtomicInteger counter = inFlight;
+        ReplicaNode node = replica;
         inFlight = null;
+        replica = null;
         try {
+            if (node != null && brokenByItsPool(c)) {
+                opener.replicaBroken(node);
+            }
             c.close();
         } finally {
             if (counter != null) {
                 counter.decrementAndGet();
             }
+        }
+    }
+
+    /**
+     * Whether the pool closed the connection under us: HikariCP marks a connection broken, and
+     * reports it closed, after an error of SQLState class 08 (connection exception) or similar.
+     */
+    private static boolean brokenByItsPool(Connection c) {
+        try {
+            return c.isClosed();
+        } catch (SQLException e) {
+            return true;
         }
     }
 

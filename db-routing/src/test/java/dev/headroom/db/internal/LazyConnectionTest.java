@@ -16,9 +16,15 @@ class LazyConnectionTest {
     private final AtomicInteger opened = new AtomicInteger();
 
     /** An opener that only counts: any call that binds shows up in {@link #opened}. */
-    private final LazyConnection.Opener counting = c -> {
-        opened.incrementAndGet();
-        throw new SQLException("no server in this test", "08001");
+    private final LazyConnection.Opener counting = new LazyConnection.Opener() {
+        @Override
+        public java.sql.Connection open(LazyConnection c) throws SQLException {
+            opened.incrementAndGet();
+            throw new SQLException("no server in this test", "08001");
+        }
+
+        @Override
+        public void replicaBroken(ReplicaNode node) {}
     };
 
     private LazyConnection connection(RouteHint hint) {
