@@ -72,20 +72,41 @@ import org.slf4j.LoggerFactory;
  * instead. A write never runs on a replica. Once statements ran on the primary the connection
  * stays there, even after {@code setReadOnly(true)}.
  *
- * <p><b>Replicas.</b> A probe measures every replica's lag each {@code probeInterval}; a replica past
- * {@code maxLag} or {@code maxLagBytes}, unreachable, or not a replica at all stops serving and
- * serves again after {@code readmitAfterProbes} probes within half of both bounds. A replica starts
- * unprobed, and serves once the first probe (run at once in the background) finds it within bounds;
- * until then its reads go to the primary. A replica that fails when a read asks it for a connection
- * is ejected on the spot and the read moves to another replica or the primary: only statements
- * already running on a replica that dies fail.
+ * <p><b>Replicas and lag.</b> Every {@code probeInterval} the primary and every replica are probed
+ * in parallel, each on a connection of its own outside its pool and bounded by {@code
+ * probeTimeout} (two silent rounds in a row count as unreachable). A replica's lag is measured
+ * against the primary's own position over time: it is how long ago the primary was last seen at or
+ * before the replica's replay position (samples once per round, so it may read up to one interval
+ * high). So a caught-up replica on a quiet primary has no lag however old its last transaction, a
+ * restarted one is readmitted without any write, a long write transaction ejects nothing, and a
+ * replica cut off from a primary that writes is ejected once the primary has been past it for
+ * {@code maxLag}. A replica past {@code maxLag} or {@code maxLagBytes}, unreachable, or not a
+ * replica (promoted) stops serving, and serves again after {@code readmitAfterProbes} probes within
+ * half of both bounds. A replica starts unprobed and serves once a probe finds it within bounds.
+ *
+ * <p><b>Failures.</b> A replica that cannot give a connection (refused, reset), or whose connection
+ * broke under a read, is ejected on the spot and its idle pooled connections evicted; the next read
+ * moves to another replica or the primary. A replica pool that is merely saturated (HikariCP's
+ * timeout, the server reachable) is never ejected: the read fails with the pool's {@link
+ * java.sql.SQLTransientConnectionException} after trying the other serving replicas, rather than
+ * moving load onto the primary. While the primary does not answer probes, replicas keep serving
+ * (measured against its last known position) and connections bound for the primary fail at once
+ * with {@link java.sql.SQLTransientConnectionException} until a probe reaches it again.
  *
  * <p><b>Read-your-writes.</b> After a write commits, {@link #consistencyToken()} returns the
  * primary's position; its string form can travel in a cookie or header to another instance, whose
  * {@link #replica(ConsistencyToken, SqlWork)} (or a token in the {@link RequestContext}) reads from
- * a replica known to have replayed it: first by the last probe, else by asking the chosen replica,
- * waiting up to {@code maxTokenWait}; failing that, from the primary. A read never sees data older
- * than its token.
+ * a replica known to have replayed it: first by the probes, else by waiting, up to {@code
+ * maxTokenWait} or the request's deadline, for the most advanced serving replica to replay it —
+ * holding no connection meanwhile (one poller per replica asks for its position), with at most
+ * {@code maxTokenWaiters} reads waiting; failing that, from the primary. A read never sees data
+ * older than its token. A token ahead of everything the primary has is lowered to the primary's
+ * position (it cannot need more); one the router cannot decode counts as no token and never fails a
+ * call, and {@link #token(String)} validates tokens where they enter.
+ *
+ * <p><b>Staleness budgets.</b> {@link #replica(java.time.Duration, SqlWork)} (or {@link
+ * RequestContext#maxStaleness()}) reads from a replica whose data is at most that old, whatever
+ * {@code maxLag} says.
  *
  * <p>With no replica serving, replica reads use the primary, or throw {@link
  * NoReplicaAvailableException} if {@link RoutingDataSourceBuilder#failWhenNoReplica()} was set.
