@@ -70,4 +70,24 @@ class ReadYourWritesCheckerIT {
                 .as("reads served by the lagging replica%s", o.report())
                 .isPositive();
     }
+
+    /**
+     * The separate-process variant: 3 worker JVMs, one router each, handing tokens to each other
+     * through a mailbox table on the primary, the coordinator pausing and resuming replay and
+     * restarting the replica. {@code -Dryw.processes} sets the number of workers.
+     */
+    @Test
+    void noReadInAnyWorkerProcessSeesAVersionOlderThanATokenHandedFromAnotherProcess(TestDatabase db) throws Exception {
+        Settings settings = Settings.fromProperties(FIXED_SEED, 3_000);
+        Outcome o = RywProcesses.run(settings, Integer.getInteger("ryw.processes", 3), db, owned);
+        System.out.print(o.report());
+        assertThat(o.violations()).as("stale reads%s", o.report()).isZero();
+        assertThat(o.reads()).as("reads checked%s", o.report()).isGreaterThanOrEqualTo(2_000);
+        assertThat(o.onReplica())
+                .as("reads served by the replica%s", o.report())
+                .isPositive();
+        assertThat(o.faults().getOrDefault("restart", 0L) + o.faults().getOrDefault("crash+start", 0L))
+                .as("replica restarts%s", o.report())
+                .isPositive();
+    }
 }
