@@ -90,4 +90,17 @@ class ReadYourWritesCheckerIT {
                 .as("replica restarts%s", o.report())
                 .isPositive();
     }
+
+    /** The separate-process checker checked: worker processes whose readers drop the token must be caught reading stale rows. */
+    @Test
+    void theCheckerReportsStaleReadsAcrossProcessesWhenReadersIgnoreTheToken(TestDatabase db) throws Exception {
+        Outcome o = RywProcesses.run(
+                new Settings(FIXED_SEED, 300, java.time.Duration.ZERO),
+                2,
+                RywChecker.Mode.SABOTAGE_IGNORE_TOKEN,
+                db,
+                owned);
+        System.out.print(o.report());
+        assertThat(o.violations()).as("stale reads seen%s", o.report()).isPositive();
+    }
 }

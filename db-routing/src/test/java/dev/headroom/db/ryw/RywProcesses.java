@@ -19,6 +19,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 
 /**
  * The separate-JVM read-your-writes checker: worker processes ({@link RywWorker}), one router each,
@@ -34,13 +35,19 @@ final class RywProcesses {
     private RywProcesses() {}
 
     static Outcome run(Settings settings, int processes, TestDatabase db, OwnedReplica owned) throws Exception {
+        return run(settings, processes, RywChecker.Mode.TOKEN, db, owned);
+    }
+
+    static Outcome run(Settings settings, int processes, RywChecker.Mode mode, TestDatabase db, OwnedReplica owned)
+            throws Exception {
+        boolean sabotage = mode == RywChecker.Mode.SABOTAGE_IGNORE_TOKEN;
         db.execute(Rows.CREATE, MAILBOX);
         owned.awaitCaughtUp(Duration.ofSeconds(60));
         Path dir = Files.createTempDirectory(Path.of("target"), "ryw-processes-");
         List<Process> workers = new ArrayList<>();
         try {
             for (int i = 0; i < processes; i++) {
-                workers.add(launch(settings, processes, i, dir, db, owned));
+                workers.add(launch(settings, processes, sabotage, i, dir, db, owned));
             }
             for (int i = 0; i < processes; i++) {
                 int index = i;
@@ -52,33 +59,44 @@ final class RywProcesses {
                             return Files.exists(dir.resolve("ready-" + index));
                         });
             }
-            Files.createFile(dir.resolve("go"));
             long begin = System.nanoTime();
             ReplicaFaults faults = new ReplicaFaults(owned, settings.seed());
-            int[] restarts = {0};
-            faults.run(
-                    () -> {
-                        if (settings.timed()
-                                && System.nanoTime() - begin
-                                        >= settings.duration().toNanos()
-                                && !Files.exists(dir.resolve("stop"))) {
-                            touch(dir.resolve("stop"));
-                        }
-                        for (int i = 0; i < processes; i++) {
-                            requireAlive(workers.get(i), i, dir);
-                            if (!Files.exists(dir.resolve("written-" + i))) {
-                                return false;
-                            }
-                        }
-                        return true;
-                    },
-                    () -> {
+            BooleanSupplier allWritten = () -> {
+                if (settings.timed()
+                        && System.nanoTime() - begin >= settings.duration().toNanos()
+                        && !Files.exists(dir.resolve("stop"))) {
+                    touch(dir.resolve("stop"));
+                }
+                for (int i = 0; i < processes; i++) {
+                    requireAlive(workers.get(i), i, dir);
+                    if (!Files.exists(dir.resolve("written-" + i))) {
+                        return false;
+                    }
+                }
+                return true;
+            };
+            try {
+                if (sabotage) {
+                    faults.pause(); // the replica lags throughout; only the token keeps a read from seeing it
+                    Files.createFile(dir.resolve("go"));
+                    await("ryw workers written")
+                            .atMost(Duration.ofMinutes(10))
+                            .pollInterval(Duration.ofMillis(20))
+                            .until(allWritten::getAsBoolean);
+                } else {
+                    Files.createFile(dir.resolve("go"));
+                    int[] restarts = {0};
+                    faults.run(allWritten, () -> {
                         boolean due = settings.restartDue(restarts[0], committed(db), begin);
                         if (due) {
                             restarts[0]++;
                         }
                         return due;
                     });
+                }
+            } finally {
+                faults.resume();
+            }
             Files.createFile(dir.resolve("drain"));
             for (int i = 0; i < processes; i++) {
                 Process p = workers.get(i);
@@ -99,7 +117,8 @@ final class RywProcesses {
                 }
             }
             return Outcome.check(
-                    "separate processes: " + processes + " worker JVMs",
+                    (sabotage ? "sabotage, readers ignore the token, " : "") + "separate processes: " + processes
+                            + " worker JVMs",
                     settings.seed(),
                     committed(db),
                     history,
@@ -116,7 +135,13 @@ final class RywProcesses {
     }
 
     private static Process launch(
-            Settings settings, int processes, int index, Path dir, TestDatabase db, OwnedReplica owned)
+            Settings settings,
+            int processes,
+            boolean sabotage,
+            int index,
+            Path dir,
+            TestDatabase db,
+            OwnedReplica owned)
             throws IOException {
         String java = ProcessHandle.current()
                 .info()
@@ -137,7 +162,8 @@ final class RywProcesses {
                 db.jdbcUrl(),
                 owned.jdbcUrl(db.schema()),
                 Long.toString(settings.seed()),
-                Long.toString(quota));
+                Long.toString(quota),
+                sabotage ? "sabotage" : "token");
         return new ProcessBuilder(command)
                 .redirectErrorStream(true)
                 .redirectOutput(dir.resolve("worker-" + index + ".log").toFile())

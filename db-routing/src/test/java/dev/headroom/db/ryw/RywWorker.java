@@ -33,7 +33,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * metrics-i} and exits 0.
  *
  * <p>Arguments: directory, index, processes, primary URL, replica URL, seed, writes (0: until
- * {@code stop}).
+ * {@code stop}), and {@code sabotage} to read without the token (the checker's self-test).
  */
 final class RywWorker {
 
@@ -49,6 +49,7 @@ final class RywWorker {
     private final String primaryUrl;
     private final long seed;
     private final long quota;
+    private final boolean sabotage;
     private final RoutingDataSource router;
     private final BufferedWriter history;
     private final ReentrantLock historyLock = new ReentrantLock();
@@ -60,6 +61,7 @@ final class RywWorker {
         this.primaryUrl = a[3];
         this.seed = Long.parseLong(a[5]);
         this.quota = Long.parseLong(a[6]);
+        this.sabotage = a[7].equals("sabotage");
         this.router = RywChecker.router("ryw-p" + index, primaryUrl, a[4], registry);
         this.history = Files.newBufferedWriter(historyFile(dir, index), StandardCharsets.UTF_8);
     }
@@ -174,7 +176,7 @@ final class RywWorker {
                     }
                 }
                 for (Rows.Handoff h : batch) {
-                    append(Rows.read(router, name, h, false));
+                    append(Rows.read(router, name, h, sabotage));
                 }
                 if (batch.isEmpty()) {
                     if (last) {
