@@ -122,6 +122,26 @@ public interface RemoteStore extends AutoCloseable {
     }
 
     /**
+     * As {@link #tryLease(String, String, Duration)}, and also refused, atomically, when the key's
+     * record is no longer at {@code read}'s version: a previous holder may have recorded since the
+     * caller's read that the source has no value ({@link #putAbsentIfVersion}) and released the
+     * lease. That record must not block a later miss's lease, so only the version tells the caller
+     * it came too late to load: refused, it polls, reads the record and takes the absence. A record
+     * not in the store's format (version -1) does not refuse the lease. The default ignores {@code
+     * read}.
+     *
+     * @param key the cache key, encoded
+     * @param token identifies this holder; only it can release the lease
+     * @param ttl the lease expires by itself after this long (a holder that dies frees it)
+     * @param read what {@link #get} returned before this request
+     * @return whether this caller holds the lease (false: held by another, the value is there, or
+     *     the key was written since {@code read})
+     */
+    default CompletionStage<Boolean> tryLease(String key, String token, Duration ttl, RemoteValue read) {
+        return tryLease(key, token, ttl);
+    }
+
+    /**
      * Tries to take the same lease to refresh a key that has a value: granted only if the key is
      * still at {@code read}'s version (nobody wrote or invalidated it since) and nobody holds the
      * lease. So one instance in the cluster reloads a value due for refresh while the others keep

@@ -66,6 +66,7 @@ class ClusterCoalescingIT {
                 .keyPrefix(redis.keyPrefix())
                 .build();
         closeables.add(store);
+        RemoteStoreContract.answering(store); // connected: not an instance that loads without L2
         return TieredCache.<String, String>builder("cluster-" + closeables.size())
                 .remote(store, Codec.utf8())
                 .l2Timeout(L2_TIMEOUT)
@@ -84,6 +85,7 @@ class ClusterCoalescingIT {
                 .keyPrefix(redis.keyPrefix())
                 .build();
         closeables.add(store);
+        RemoteStoreContract.answering(store); // connected: not an instance that loads without L2
         return TieredCache.<String, String>builder("cluster-" + closeables.size())
                 .remote(store, Codec.utf8())
                 .l2Timeout(L2_TIMEOUT)
@@ -113,7 +115,11 @@ class ClusterCoalescingIT {
     }
 
     private double clusterWaits() {
-        return registry.find("headroom.cache.coalesced.waits").tag("scope", "cluster").functionCounters().stream()
+        return coalescedWaits("cluster");
+    }
+
+    private double coalescedWaits(String scope) {
+        return registry.find("headroom.cache.coalesced.waits").tag("scope", scope).functionCounters().stream()
                 .mapToDouble(c -> c.count())
                 .sum();
     }
@@ -178,11 +184,20 @@ class ClusterCoalescingIT {
             String key = "missing-" + round;
             AtomicInteger loads = new AtomicInteger();
             CountDownLatch start = new CountDownLatch(1);
+            double clusterWaitsBefore = clusterWaits();
+            double processWaitsBefore = coalescedWaits("process");
             List<TieredCache<String, String>> instances = new ArrayList<>();
             for (int i = 0; i < 4; i++) {
                 instances.add(instance(redis, k -> {
                     loads.incrementAndGet();
-                    Thread.sleep(50); // the query that finds nothing
+                    // The query that finds nothing ends only once the storm is one: each instance's
+                    // other 15 gets joined its load, and the other three instances wait on the lease.
+                    // A get that started after the load had ended (as one can behind a fixed 50 ms
+                    // query on a loaded machine) is a later miss, which rightly loads again (the end
+                    // of the round shows it): counting it would test the scheduler, not the lease.
+                    await().atMost(TIMEOUT)
+                            .until(() -> coalescedWaits("process") >= processWaitsBefore + 60
+                                    && clusterWaits() >= clusterWaitsBefore + 3);
                     return null;
                 }));
             }

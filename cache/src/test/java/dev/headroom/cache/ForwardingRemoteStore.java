@@ -47,6 +47,11 @@ public class ForwardingRemoteStore implements RemoteStore {
     }
 
     @Override
+    public CompletionStage<Boolean> tryLease(String key, String token, Duration ttl, RemoteValue read) {
+        return delegate.tryLease(key, token, ttl, read);
+    }
+
+    @Override
     public CompletionStage<Boolean> tryRefreshLease(String key, String token, Duration ttl, RemoteValue read) {
         return delegate.tryRefreshLease(key, token, ttl, read);
     }

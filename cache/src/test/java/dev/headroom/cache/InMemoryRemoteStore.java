@@ -283,6 +283,11 @@ final class InMemoryRemoteStore implements RemoteStore {
 
     @Override
     public CompletionStage<Boolean> tryLease(String key, String token, Duration ttl) {
+        return tryLease(key, token, ttl, null);
+    }
+
+    @Override
+    public CompletionStage<Boolean> tryLease(String key, String token, Duration ttl, @Nullable RemoteValue read) {
         if (!leases.get()) {
             return RemoteStore.super.tryLease(key, token, ttl);
         }
@@ -290,6 +295,9 @@ final class InMemoryRemoteStore implements RemoteStore {
             RemoteValue current = shared.live(key);
             if (current != null && current.value() != null && current.generation() >= generation.get()) {
                 return false;
+            }
+            if (read != null && read.version() >= 0 && (current == null ? 0 : current.version()) != read.version()) {
+                return false; // written since the read (a holder's "found absent" record, say)
             }
             if (shared.leaseHolder(key) != null) {
                 return false;

@@ -53,7 +53,7 @@ class RedisClusterRemoteStoreContractIT extends RemoteStoreContract {
                 .keyPrefix(cluster.keyPrefix() + name)
                 .build();
         closeables.add(s);
-        return s;
+        return answering(s);
     }
 
     @Override

@@ -52,7 +52,7 @@ class RedisRemoteStoreContractIT extends RemoteStoreContract {
                 .keyPrefix(redis.keyPrefix() + name)
                 .build();
         closeables.add(s);
-        return s;
+        return answering(s);
     }
 
     @Override

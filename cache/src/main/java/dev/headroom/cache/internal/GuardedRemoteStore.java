@@ -94,6 +94,10 @@ public final class GuardedRemoteStore {
         return guard(() -> store.tryLease(key, token, ttl));
     }
 
+    public CompletableFuture<Boolean> tryLease(String key, String token, Duration ttl, RemoteValue read) {
+        return guard(() -> store.tryLease(key, token, ttl, read));
+    }
+
     public CompletableFuture<Boolean> tryRefreshLease(String key, String token, Duration ttl, RemoteValue read) {
         return guard(() -> store.tryRefreshLease(key, token, ttl, read));
     }

@@ -124,7 +124,11 @@ public final class ReadThrough<K, V> {
          */
         CompletableFuture<CacheEntry<V>> loadOncePerCluster(RemoteValue read, long deadline, boolean waited) {
             return underLease(
-                    read, deadline, waited, token -> tier.store.tryLease(remoteKey, token, tier.leaseTtl), again -> {
+                    read,
+                    deadline,
+                    waited,
+                    token -> tier.store.tryLease(remoteKey, token, tier.leaseTtl, read),
+                    again -> {
                         if (again.foundAbsent() && again.version() != read.version()) {
                             // the holder found nothing: absent, at the version read (so an invalidation
                             // message still drops an absence cached for negativeTtl)

@@ -157,7 +157,11 @@ public final class RedisRemoteStore implements RemoteStore {
             redis.call('SET', KEYS[1], string.format('%.0f', gen))
             return gen
             """;
-    /** Refused while the key has a value of the current generation (ARGV[3]) or a holder. */
+    /**
+     * Refused while the key has a value of the current generation (ARGV[3]) or a holder, and, given
+     * the version read (ARGV[4]), once the key is at another version: a holder's "found absent"
+     * record written since the read.
+     */
     private static final String TRY_LEASE = VERSION_OF + """
             local cur = redis.call('GET', KEYS[1])
             if cur then
@@ -166,6 +170,10 @@ public final class RedisRemoteStore implements RemoteStore {
               if sep and string.sub(cur, sep + 1, sep + 1) == 'v' and gen and gen >= tonumber(ARGV[3]) then
                 return 0
               end
+            end
+            if ARGV[4] then
+              local ver = version_of(cur)
+              if ver ~= nil and ver ~= tonumber(ARGV[4]) then return 0 end
             end
             if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
             return 0
@@ -541,6 +549,27 @@ public final class RedisRemoteStore implements RemoteStore {
                         token.getBytes(StandardCharsets.UTF_8),
                         ascii(Math.max(1, ttl.toMillis())),
                         ascii(generation.get()))
+                .thenApply(granted -> granted == 1L);
+    }
+
+    @Override
+    public CompletionStage<Boolean> tryLease(String key, String token, Duration ttl, RemoteValue read) {
+        if (read.version() < 0) {
+            return tryLease(key, token, ttl); // foreign: no version of ours to be fenced on
+        }
+        RedisClusterAsyncCommands<String, byte[]> r = commands();
+        if (r == null) {
+            return notConnected();
+        }
+        String valueKey = redisKey(key);
+        return r.<Long>eval(
+                        TRY_LEASE,
+                        ScriptOutputType.INTEGER,
+                        new String[] {valueKey, valueKey + ":lease"},
+                        token.getBytes(StandardCharsets.UTF_8),
+                        ascii(Math.max(1, ttl.toMillis())),
+                        ascii(generation.get()),
+                        ascii(read.version()))
                 .thenApply(granted -> granted == 1L);
     }
 
