@@ -114,6 +114,12 @@ class ClusterCoalescingIT {
                 .build();
     }
 
+    private double l2Errors() {
+        return registry.find("headroom.cache.l2.errors").functionCounters().stream()
+                .mapToDouble(c -> c.count())
+                .sum();
+    }
+
     private double clusterWaits() {
         return coalescedWaits("cluster");
     }
@@ -186,6 +192,7 @@ class ClusterCoalescingIT {
             CountDownLatch start = new CountDownLatch(1);
             double clusterWaitsBefore = clusterWaits();
             double processWaitsBefore = coalescedWaits("process");
+            double l2ErrorsBefore = l2Errors();
             List<TieredCache<String, String>> instances = new ArrayList<>();
             for (int i = 0; i < 4; i++) {
                 instances.add(instance(redis, k -> {
@@ -206,13 +213,22 @@ class ClusterCoalescingIT {
             for (Future<String> f : results) {
                 assertThat(f.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isNull();
             }
-            assertThat(loads)
-                    .as("loader calls across 4 instances for a key the source lacks, round " + round)
-                    .hasValue(1);
+            // The promise holds while Redis answers: an L2 call that fails or times out (a loaded
+            // 2-core machine can stall one past l2Timeout) makes its instance load without the lease,
+            // by design. Such a round may load once more per failed call, and says so; none may
+            // load more than once without one.
+            double l2Errors = l2Errors() - l2ErrorsBefore;
+            int expected = 1 + (int) l2Errors;
+            assertThat(loads.get())
+                    .as(
+                            "loader calls across 4 instances for a key the source lacks, round %d (%s L2 errors)",
+                            round, l2Errors)
+                    .isBetween(1, expected);
+            int afterStorm = loads.get();
             assertThat(instances.get(0).get(key))
                     .as("a later read is not an absence cached in Redis: it loads again")
                     .isNull();
-            assertThat(loads).hasValue(2);
+            assertThat(loads).hasValue(afterStorm + 1);
         }
     }
 
