@@ -28,7 +28,8 @@ public final class PostgresLagProbe implements LagProbe {
             + " pg_size_bytes(current_setting('wal_segment_size')), current_setting('wal_block_size')::int";
     private static final String REPLAY_SQL = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text";
     private static final String STATUS_SQL = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
-            + " coalesce((SELECT status = 'streaming' FROM pg_stat_wal_receiver LIMIT 1), false)";
+            + " coalesce((SELECT status = 'streaming' FROM pg_stat_wal_receiver LIMIT 1), false),"
+            + " pg_last_wal_receive_lsn()::text";
 
     /** {@code SizeOfXLogShortPHD} and {@code SizeOfXLogLongPHD} on 64-bit builds. */
     private static final int SHORT_PAGE_HEADER = 24;
@@ -74,7 +75,9 @@ public final class PostgresLagProbe implements LagProbe {
                 ResultSet rs = s.executeQuery()) {
             rs.next();
             requireReplica(rs.getBoolean(1), rs.getString(2));
-            return new ReplicaStatus(parseLsn(rs.getString(2)), rs.getBoolean(3));
+            String received = rs.getString(4);
+            return new ReplicaStatus(
+                    parseLsn(rs.getString(2)), received == null ? -1 : parseLsn(received), rs.getBoolean(3));
         }
     }
 

@@ -118,6 +118,9 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     private static final org.slf4j.Logger log = LoggerFactory.getLogger(RoutingDataSource.class);
     private static final long TOKEN_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
 
+    /** The least time between two queries on the primary made to check tokens ahead of it. */
+    private static final long TOKEN_REFRESH_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+
     /** How much of the primary's position history is kept at least: the longest staleness budget. */
     static final java.time.Duration HISTORY = java.time.Duration.ofMinutes(15);
 
@@ -170,6 +173,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     private final Map<TokenResult, Counter> tokenReads = new EnumMap<>(TokenResult.class);
     private final Counter tokensInvalid;
     private final Counter tokensClamped;
+    private final Counter tokenChecks;
     private final AtomicInteger kept = new AtomicInteger();
     private final Map<ReplicaNode, ReplayWaits> replayWaits = new java.util.IdentityHashMap<>();
     private final java.util.concurrent.ExecutorService replayPollers;
@@ -179,7 +183,9 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     /** The highest primary position known (probes and token checks); tokens above it are checked. */
     private final java.util.concurrent.atomic.AtomicLong primaryKnown = new java.util.concurrent.atomic.AtomicLong(-1);
 
-    private final Object primaryRefresh = new Object();
+    private final java.util.concurrent.locks.ReentrantLock primaryRefresh =
+            new java.util.concurrent.locks.ReentrantLock();
+    private final ProbeConnection tokenProbe;
     private long primaryRefreshStartedAt; // guarded by primaryRefresh; valid once primaryRefreshed >= 0
     private long primaryRefreshed = -1; // guarded by primaryRefresh
 
@@ -210,6 +216,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         this.registry = b.meterRegistry != null ? b.meterRegistry : new CompositeMeterRegistry();
         this.primary = dataSource("primary", java.util.Objects.requireNonNull(b.primary), false, b.poolConfig);
         List<ProbeConnection> replicaProbes = new ArrayList<>();
+        this.tokenProbe = ProbeConnection.of("primary-tokens", primary, b.probeTimeout);
         this.primaryRouted = connections("primary", "primary");
         this.fallbackNoReplica = fallbacks("no_replica");
         this.fallbackReplicaFailed = fallbacks("replica_failed");
@@ -229,6 +236,10 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
                 .register(registry);
         this.tokensClamped = Counter.builder("headroom.db.token.clamped")
                 .description("tokens ahead of the primary's position, lowered to it")
+                .tag("router", name)
+                .register(registry);
+        this.tokenChecks = Counter.builder("headroom.db.token.checks")
+                .description("queries on the primary made to check tokens ahead of its known position")
                 .tag("router", name)
                 .register(registry);
         this.replayPollers = Executors.newCachedThreadPool(r -> {
@@ -308,11 +319,9 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         RequestContext ctx = RequestContext.current();
         boolean critical = pinCritical && ctx.criticality() == Criticality.CRITICAL;
         long token = hint != null ? hint.tokenPosition() : -1;
-        if (token < 0) {
-            Optional<ConsistencyToken> fromContext = ctx.consistencyToken();
-            if (fromContext.isPresent()) {
-                token = positionOrAbsent(fromContext.get());
-            }
+        Optional<ConsistencyToken> contextToken = ctx.consistencyToken();
+        if (contextToken.isPresent()) {
+            token = Math.max(token, positionOrAbsent(contextToken.get())); // both must be honoured
         }
         long budget = hint != null ? hint.maxStalenessNanos() : -1;
         if (budget < 0) {
@@ -451,9 +460,23 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         }
     }
 
+    /**
+     * Runs {@code work} under {@code hint}. A nested scope keeps what the outer one required that it
+     * does not override: the outer token (the later of the two positions) and the outer staleness
+     * budget (the tighter of the two), so an inner {@code replica(...)} cannot drop a read's token.
+     */
     private <T> T inScope(RouteHint hint, SqlWork<T> work) throws SQLException {
         java.util.Objects.requireNonNull(work, "work");
         RouteHint outer = scope.get();
+        if (outer != null) {
+            long token = Math.max(hint.tokenPosition(), outer.tokenPosition());
+            long budget = hint.maxStalenessNanos() < 0
+                    ? outer.maxStalenessNanos()
+                    : outer.maxStalenessNanos() < 0
+                            ? hint.maxStalenessNanos()
+                            : Math.min(hint.maxStalenessNanos(), outer.maxStalenessNanos());
+            hint = new RouteHint(hint.scope(), token, hint.critical() || outer.critical(), budget);
+        }
         scope.set(hint);
         try {
             return work.run();
@@ -674,7 +697,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
     }
 
     private Connection onReplica(LazyConnection logical, long requested, long budget) throws SQLException {
-        long token = requested >= 0 ? clampToPrimary(requested) : -1;
+        long token = requested >= 0 ? clampToPrimary(requested, tokenWaitNanos()) : -1;
         boolean replicaFailed = false;
         SQLException saturated = null;
         List<ReplicaNode> busy = List.of(); // saturated in this call: not asked again
@@ -790,29 +813,53 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
 
     /**
      * A token above every primary position this router has seen is either new (written since the
-     * last probe) or not a real position (forged, another cluster's): the primary is asked once, by
-     * a query that starts after this read arrived (concurrent reads share it), and a token still
-     * above its answer is lowered to it ({@code headroom.db.token.clamped}) — a read cannot need
-     * more than everything the primary has. If the primary cannot be asked, the token stands.
+     * last probe) or not a real position (forged, another cluster's). The primary is asked, on a
+     * connection of its own under the probe timeout, by a query that starts after this read arrived
+     * (concurrent reads share it), and a token still above its answer is lowered to it ({@code
+     * headroom.db.token.clamped}): a read cannot need more than everything the primary has. At most
+     * one such query runs per 20 ms ({@code headroom.db.token.checks}); between two, a token more
+     * than {@code maxLagBytes} ahead of the last answer is lowered to it, a nearer one kept. A read
+     * that cannot get an answer within its wait, or finds the primary down, keeps its token (it waits
+     * for a replica to replay it, holding no connection, or goes to the primary). So a flood of
+     * forged tokens costs the primary a bounded query rate, never a query per read.
      */
-    private long clampToPrimary(long token) {
-        if (token <= primaryKnown.get()) {
+    private long clampToPrimary(long token, long waitNanos) {
+        if (token <= primaryKnown.get() || primaryDown != null) {
             return token;
         }
         long arrived = System.nanoTime();
         long fresh;
-        synchronized (primaryRefresh) {
+        try {
+            if (!primaryRefresh.tryLock(Math.max(0, waitNanos), TimeUnit.NANOSECONDS)) {
+                return token;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return token;
+        }
+        try {
             if (primaryRefreshed >= 0 && primaryRefreshStartedAt - arrived > 0) {
                 fresh = primaryRefreshed; // a query that began after this read arrived
+            } else if (primaryRefreshed >= 0 && arrived - primaryRefreshStartedAt < TOKEN_REFRESH_NANOS) {
+                // One was asked very recently: no query per read. A legitimate token is at most the
+                // WAL of those few milliseconds ahead of that answer; one more than maxLagBytes ahead
+                // is not a real position.
+                if (token - primaryRefreshed <= maxLagBytes) {
+                    return token;
+                }
+                fresh = primaryRefreshed;
             } else {
                 primaryRefreshStartedAt = System.nanoTime();
-                try (Connection c = primary.getConnection()) {
-                    fresh = probe.primaryPosition(c);
-                } catch (SQLException e) {
+                tokenChecks.increment();
+                try {
+                    fresh = tokenProbe.use(probe::primaryPosition);
+                } catch (SQLException | RuntimeException e) {
                     return token;
                 }
                 primaryRefreshed = fresh;
             }
+        } finally {
+            primaryRefresh.unlock();
         }
         primaryKnown.accumulateAndGet(fresh, Math::max);
         if (token <= fresh || fresh < 0) {
@@ -860,12 +907,18 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
      * maxTokenWait}, or the request's deadline if sooner; at most {@code maxTokenWaiters} reads wait
      * at once.
      */
-    private TokenResult awaitReplay(ReplicaNode node, long token) {
+    /** How long a token read may wait: {@code maxTokenWait}, or what is left of the request's deadline. */
+    private long tokenWaitNanos() {
         long wait = maxTokenWaitNanos;
         Optional<dev.headroom.core.Deadline> deadline = RequestContext.current().deadline();
         if (deadline.isPresent()) {
             wait = Math.min(wait, deadline.get().remainingNanos());
         }
+        return wait;
+    }
+
+    private TokenResult awaitReplay(ReplicaNode node, long token) {
+        long wait = tokenWaitNanos();
         if (wait <= 0) {
             return TokenResult.FALLBACK;
         }
@@ -904,6 +957,13 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         cfg.setInitializationFailTimeout(-1); // start even if the server is down
         if (replica) {
             cfg.setConnectionTimeout(1000);
+            // Read-only sessions: a replica promoted between two probes still refuses writes. With
+            // pgjdbc's readOnlyMode=always the session itself is read-only, autocommit included (set
+            // once per physical connection, no cost per read).
+            cfg.setReadOnly(true);
+            if (((String) source).startsWith("jdbc:postgresql:")) {
+                cfg.addDataSourceProperty("readOnlyMode", "always");
+            }
         }
         if (poolConfig != null) {
             poolConfig.accept(cfg);
@@ -949,6 +1009,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         scheduler.shutdownNow();
         prober.close();
         replayWaits.values().forEach(ReplayWaits::close);
+        tokenProbe.close();
         replayPollers.shutdownNow();
         for (HikariDataSource pool : owned) {
             pool.close();

@@ -325,7 +325,23 @@ class RouterFaultsIT {
         owned.awaitCaughtUp(TIMEOUT);
         RoutingDataSource router = started(ownedReplica("promote", db));
         waiting().until(() -> router.isServing("owned"));
+        RoutingDataSource slow = started(ownedReplica("promote_slow", db).probeInterval(Duration.ofMinutes(10)));
+        waiting().until(() -> slow.isServing("owned"));
+        db.execute("CREATE TABLE promoted_writes (id int)");
+        owned.awaitCaughtUp(TIMEOUT);
         owned.promote();
+        // Between two probes the router still takes it for a replica: its sessions are read-only, so
+        // an autocommit write sent there (inside replica(...)) is refused rather than landing on a
+        // server that is now a primary of its own (adversary finding).
+        assertThat(slow.isServing("owned")).isTrue();
+        assertThatThrownBy(() -> slow.replica(() -> {
+                    try (Connection c = slow.getConnection();
+                            Statement s = c.createStatement()) {
+                        return s.executeUpdate("INSERT INTO promoted_writes VALUES (1)");
+                    }
+                }))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("read-only");
         waiting().until(() -> !router.isServing("owned"));
         assertThat(count("headroom.db.replica.ejections", "reason", "not_replica"))
                 .isEqualTo(1);

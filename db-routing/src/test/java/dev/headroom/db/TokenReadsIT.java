@@ -189,4 +189,126 @@ class TokenReadsIT {
         assertThat(count("headroom.db.token.clamped")).isEqualTo(1);
         assertThat(count("headroom.db.token.reads", "result", "fallback")).isZero();
     }
+
+    private static int countRows(RoutingDataSource router, String table) throws SQLException {
+        try (Connection c = router.getConnection();
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT count(*) FROM " + table)) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+
+    /**
+     * Adversary finding: a nested scope replaced the outer one's hint, so {@code replica(token, () ->
+     * replica(...))} read without the token, from a replica that had not replayed it.
+     */
+    @Test
+    @ResourceLock(TestReplica.REPLAY_LOCK)
+    void aNestedScopeKeepsTheOuterToken(TestDatabase db, TestReplica replica) throws Exception {
+        db.execute("CREATE TABLE nested (id int)");
+        RoutingDataSource router = started(builder("nested", db, replica).maxTokenWait(Duration.ZERO));
+        replica.pauseReplay();
+        try {
+            db.execute("INSERT INTO nested VALUES (1)");
+            ConsistencyToken token = router.consistencyToken();
+            assertThat(router.replica(token, () -> router.replica(() -> countRows(router, "nested"))))
+                    .as("replica(token, replica(...))")
+                    .isEqualTo(1);
+            assertThat(router.replica(
+                            token, () -> router.replica(Duration.ofMinutes(10), () -> countRows(router, "nested"))))
+                    .as("replica(token, replica(budget, ...))")
+                    .isEqualTo(1);
+        } finally {
+            replica.resumeReplay();
+        }
+    }
+
+    /**
+     * Adversary finding: every read with a forged token made one query on the primary. Checks are
+     * now at most one per 20 ms, and a token far beyond the last answer is clamped without one.
+     */
+    @Test
+    void aFloodOfForgedTokensCostsThePrimaryABoundedQueryRate(TestDatabase db, TestReplica replica) throws Exception {
+        RoutingDataSource router = started(builder("flood", db, replica));
+        ConsistencyToken forged = router.token("pg.7FFFFFFF.FFFFFFFF").orElseThrow();
+        int reads = 300;
+        long begin = System.nanoTime();
+        for (int i = 0; i < reads; i++) {
+            router.replica(forged, () -> countRows(router, "pg_class"));
+        }
+        long elapsed = System.nanoTime() - begin;
+        double checks = count("headroom.db.token.checks");
+        assertThat(count("headroom.db.token.clamped")).isEqualTo(reads);
+        assertThat(checks)
+                .as("primary queries for %d forged reads in %d ms: at most one per 20 ms", reads, elapsed / 1_000_000)
+                .isLessThanOrEqualTo(1 + elapsed / 20_000_000.0);
+        assertThat(count("headroom.db.token.reads", "result", "fallback")).isZero();
+    }
+
+    /**
+     * Adversary findings with the primary hung (accepts, never answers): a token ahead of the
+     * primary's known position waited on the primary pool's 30 s timeout, one read at a time; and a
+     * replica with replay paused, fed by the still-writing primary, read as 0 lag and kept serving.
+     */
+    @Test
+    @ResourceLock(TestReplica.REPLAY_LOCK)
+    void withThePrimaryHungTokenReadsDoNotWaitOnItAndAStalledReplicaStillAges(TestDatabase db, TestReplica replica)
+            throws Exception {
+        db.execute("CREATE TABLE hung_primary (id int)");
+        int primaryPort =
+                java.net.URI.create(db.jdbcUrl().substring("jdbc:".length())).getPort();
+        dev.headroom.testing.TcpProxy toPrimary = dev.headroom.testing.TcpProxy.start("127.0.0.1", primaryPort);
+        try {
+            String viaProxy = db.jdbcUrl().replace(":" + primaryPort + "/", ":" + toPrimary.port() + "/");
+            RoutingDataSource router = started(RoutingDataSource.builder("hungpri")
+                    .primary(viaProxy)
+                    .replica("r1", replica.jdbcUrl())
+                    .probeInterval(Duration.ofMillis(100))
+                    .maxLag(Duration.ofSeconds(1))
+                    .poolConfig(c -> c.setConnectionTimeout(60_000)));
+            toPrimary.hang();
+            waiting().until(() -> registry.get("headroom.db.primary.up").gauge().value() == 0);
+
+            db.execute("INSERT INTO hung_primary VALUES (1)"); // directly: the primary lives on
+            String token;
+            try (Connection c = java.sql.DriverManager.getConnection(db.jdbcUrl());
+                    Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT pg_current_wal_insert_lsn()::text")) {
+                rs.next();
+                String[] lsn = rs.getString(1).split("/");
+                token = "pg." + lsn[0] + "." + lsn[1];
+            }
+            replica.awaitCaughtUp(TIMEOUT);
+            ExecutorService pool = Executors.newFixedThreadPool(4);
+            List<Future<Integer>> reads = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                reads.add(pool.submit(() -> {
+                    try (var scope = dev.headroom.core.RequestContext.current()
+                            .withDeadline(dev.headroom.core.Deadline.after(Duration.ofMillis(300)))
+                            .open()) {
+                        return router.replica(ConsistencyToken.parse(token), () -> countRows(router, "hung_primary"));
+                    }
+                }));
+            }
+            for (Future<Integer> f : reads) {
+                assertThat(f.get(30, java.util.concurrent.TimeUnit.SECONDS))
+                        .as("served by the replica, which replayed it, without waiting on the hung primary's pool")
+                        .isEqualTo(1);
+            }
+            pool.shutdown();
+
+            replica.pauseReplay();
+            try {
+                db.execute("INSERT INTO hung_primary VALUES (2)"); // the replica receives it, cannot replay it
+                waiting().until(() -> !router.isServing("r1"));
+                assertThat(count("headroom.db.replica.ejections", "reason", "lag"))
+                        .isEqualTo(1);
+            } finally {
+                replica.resumeReplay();
+            }
+        } finally {
+            toPrimary.close();
+        }
+    }
 }

@@ -29,9 +29,10 @@ import org.jspecify.annotations.Nullable;
  * reset, not a replica) counts at once.
  *
  * <p>While the primary cannot be asked, replicas are still probed: one that has replayed the
- * primary's last sampled position is measured at zero lag (nothing newer is known to exist), one
- * behind it as behind for as long as it stays there. So replicas keep serving through a primary
- * outage, and lag bounds apply again from the primary's next answer.
+ * primary's last sampled position and everything it received is measured at zero lag (nothing newer
+ * is known to exist); one behind either ages from the last sample (a primary that still feeds it is
+ * alive and writing, only unreachable from here). So replicas keep serving through a primary crash,
+ * and lag bounds apply again from the primary's next answer.
  *
  * <p>Rounds are serialized by the caller.
  */
@@ -202,8 +203,12 @@ public final class Prober implements AutoCloseable {
         long latest = history.latest();
         long bytes = latest < 0 ? 0 : Math.max(0, latest - replayed);
         PrimaryHistory.Lag lag;
-        if (!primaryAnswered && replayed >= latest) {
-            lag = new PrimaryHistory.Lag(0, true); // has all the primary was last seen with
+        if (!primaryAnswered && replayed >= latest && !a.status().behindWhatItReceived()) {
+            // The primary did not answer: its position now is unknown. A replica that has replayed
+            // everything it received and all the primary was last seen with has all there is to
+            // know of (a dead primary's last writes included). One holding WAL it has not replayed
+            // is behind a primary that is alive: it ages from the last sample like any other.
+            lag = new PrimaryHistory.Lag(0, true);
         } else {
             lag = history.lag(replayed, a.at());
         }
