@@ -341,6 +341,35 @@ abstract class JobStoreContract {
     }
 
     @Test
+    void concurrentReplaysOfOneFilterReplayEachDeadLetterOnce() throws Exception {
+        for (int i = 0; i < 20; i++) {
+            killWith("email", QUEUE, "boom " + i);
+        }
+        int threads = 8;
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        int total = 0;
+        try {
+            CountDownLatch start = new CountDownLatch(1);
+            List<Future<Integer>> counts = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                counts.add(pool.submit(() -> {
+                    start.await();
+                    return store().replay(DeadLetterFilter.all().withType("email"));
+                }));
+            }
+            start.countDown();
+            for (Future<Integer> f : counts) {
+                total += f.get(30, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertThat(total).isEqualTo(20);
+        assertThat(claimAll("w")).hasSize(20).extracting(ClaimedJob::id).doesNotHaveDuplicates();
+        assertThat(store().list(DeadLetterFilter.all(), 100)).isEmpty();
+    }
+
+    @Test
     void aReplayedJobThatDiesAgainKeepsItsWholeHistory() {
         killWith("email", QUEUE, "first death");
         assertThat(store().replay(DeadLetterFilter.all())).isEqualTo(1);

@@ -131,6 +131,50 @@ class PostgresJobStoreContractIT extends JobStoreContract {
     }
 
     @Test
+    void sixteenTransactionsEnqueueingOneKeyCreateExactlyOneJobWhetherTheFirstCommitsOrRollsBack() throws Exception {
+        JobQueue queue = JobQueue.builder(store).build();
+        EnqueueOptions keyed = EnqueueOptions.builder()
+                .queue(QUEUE_NAME)
+                .idempotencyKey("tx-race")
+                .build();
+        int threads = 16;
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+        java.util.Set<JobId> ids = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        try {
+            java.util.concurrent.CountDownLatch start = new java.util.concurrent.CountDownLatch(1);
+            List<java.util.concurrent.Future<?>> done = new java.util.ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                boolean rollBack = t % 2 == 0;
+                done.add(pool.submit(() -> {
+                    start.await();
+                    try (Connection c = db.connect()) {
+                        c.setAutoCommit(false);
+                        JobId id = queue.enqueue(c, "t", "p".getBytes(StandardCharsets.UTF_8), keyed);
+                        if (rollBack) {
+                            c.rollback();
+                        } else {
+                            c.commit();
+                            ids.add(id);
+                        }
+                    }
+                    return null;
+                }));
+            }
+            start.countDown();
+            for (java.util.concurrent.Future<?> f : done) {
+                f.get(60, java.util.concurrent.TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertThat(ids).as("ids seen by the committing transactions").hasSize(1);
+        assertThat(jobRows()).isEqualTo(1);
+        assertThat(store.claim(QUEUE_NAME, 10, Duration.ofMinutes(1), "w"))
+                .extracting(ClaimedJob::id)
+                .containsExactlyElementsOf(ids);
+    }
+
+    @Test
     void theSchemaCanBeCreatedAgain() throws SQLException {
         store.createSchema();
         assertThat(PostgresJobStore.schemaSql()).contains("CREATE TABLE IF NOT EXISTS headroom_job");
