@@ -75,8 +75,8 @@ public final class InMemoryJobStore implements JobStore {
         lock.lock();
         try {
             Instant now = now();
-            byte[] digest = PayloadDigest.of(job.type(), job.payload());
             String key = job.idempotencyKey();
+            byte[] digest = key == null ? new byte[0] : PayloadDigest.of(job.type(), job.payload());
             if (key != null) {
                 Key held = keys.get(key);
                 if (held != null) {

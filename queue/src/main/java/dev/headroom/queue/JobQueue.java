@@ -149,6 +149,25 @@ public final class JobQueue implements AutoCloseable {
     }
 
     /**
+     * Encodes a value with a codec and enqueues it inside the caller's transaction (see {@link
+     * #enqueue(Connection, String, byte[], EnqueueOptions)}).
+     *
+     * @param connection the caller's connection, in its transaction
+     * @param type the job type, non-blank
+     * @param value the value
+     * @param codec how to turn it into bytes
+     * @param options key, queue, priority, run-at, attempts
+     * @param <T> the value type
+     * @return the job's id
+     * @throws dev.headroom.core.CodecException if the value cannot be encoded
+     */
+    public <T> JobId enqueue(Connection connection, String type, T value, Codec<T> codec, EnqueueOptions options) {
+        Objects.requireNonNull(value, "value");
+        Objects.requireNonNull(codec, "codec");
+        return enqueue(connection, type, codec.encode(value), options);
+    }
+
+    /**
      * Claims up to {@code max} due jobs of a queue, each with a lease of {@code lease}.
      *
      * @param queue the queue

@@ -119,7 +119,8 @@ class PostgresJobStoreContractIT extends JobStoreContract {
             id = queue.enqueue(
                     c,
                     "confirm",
-                    "42".getBytes(StandardCharsets.UTF_8),
+                    "42",
+                    dev.headroom.core.Codec.utf8(),
                     EnqueueOptions.builder().queue(QUEUE_NAME).build());
             assertThat(store.claim(QUEUE_NAME, 10, Duration.ofMinutes(1), "w"))
                     .as("before commit")
@@ -128,6 +129,8 @@ class PostgresJobStoreContractIT extends JobStoreContract {
         }
         List<ClaimedJob> claimed = store.claim(QUEUE_NAME, 10, Duration.ofMinutes(1), "w");
         assertThat(claimed).extracting(ClaimedJob::id).containsExactly(id);
+        assertThat(dev.headroom.core.Codec.utf8().decode(claimed.get(0).payload()))
+                .isEqualTo("42");
     }
 
     @Test
