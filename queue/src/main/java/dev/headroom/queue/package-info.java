@@ -1,8 +1,11 @@
 /**
  * Idempotent job queue with leases, retries, dead-lettering and replay.
  *
- * <p>Not yet implemented: this module is in the build so that every artifact exists from the start;
- * its API arrives with its own issue (see DESIGN.md).
+ * <p>{@link dev.headroom.queue.JobQueue} is the façade: it validates input, applies the retry policy
+ * ({@link dev.headroom.core.Backoff}) and reports metrics. A {@link dev.headroom.queue.JobStore}
+ * holds the jobs and enforces every guarantee that must hold across processes (idempotency keys,
+ * leases, fencing); {@link dev.headroom.queue.InMemoryJobStore} is the in-process store for tests
+ * and {@code dev.headroom.queue.postgres.PostgresJobStore} the PostgreSQL one.
  */
 @NullMarked
 package dev.headroom.queue;

@@ -1,0 +1,96 @@
+package dev.headroom.queue;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Where jobs live: the SPI every store implements (PostgreSQL, in-memory, Redis later) and that
+ * one conformance suite checks. {@link JobQueue} sits in front of it and adds validation of sizes,
+ * the retry policy and metrics.
+ *
+ * <p>What a store must guarantee, across every process that shares it:
+ *
+ * <ul>
+ *   <li><b>Idempotency</b>: at most one job per idempotency key, enforced atomically by the store
+ *       (a unique constraint, a lock), never by a check followed by an insert. A key stays taken after
+ *       its job completes or dies, until the store's retention removes it.
+ *   <li><b>Leases</b>: a claim takes due jobs, counts the attempt, and issues each a fresh {@link
+ *       LeaseToken} and an expiry. A job whose lease expired is claimable again (rescue) by the next
+ *       claim, which issues a new token.
+ *   <li><b>Fencing</b>: {@link #complete}, {@link #fail} and {@link #heartbeat} act only when the
+ *       token is the job's current one, atomically with the change they make; otherwise they change
+ *       nothing and report it. A token whose lease expired stays current until someone claims the
+ *       job again.
+ *   <li><b>Dead letters</b>: a failure of the last attempt, a permanent failure, or a lease that
+ *       expires on the last attempt moves the job to the {@link DeadLetters} with its error history.
+ * </ul>
+ *
+ * <p>Every method is atomic: on an exception it had no effect. Implementations are thread-safe.
+ */
+public interface JobStore extends DeadLetters {
+
+    /**
+     * Enqueues a job, or finds the job that holds its idempotency key.
+     *
+     * @param job the job
+     * @return the id and whether it was created
+     * @throws JobStoreException if the store fails
+     */
+    EnqueueResult enqueue(NewJob job);
+
+    /**
+     * Claims up to {@code max} due jobs of one queue: available jobs whose run-at time has come, and
+     * running jobs whose lease expired, lowest priority number first, then oldest run-at. Jobs held by
+     * a concurrent claim are skipped, not waited for. A rescued job whose expired attempt was its last
+     * is dead-lettered instead of claimed.
+     *
+     * @param queue the queue
+     * @param max the most jobs to claim, at least 1
+     * @param lease how long the lease lasts, positive
+     * @param worker who claims, recorded in error histories
+     * @return the claimed jobs, possibly none
+     * @throws JobStoreException if the store fails (then nothing was claimed)
+     */
+    List<ClaimedJob> claim(String queue, int max, Duration lease, String worker);
+
+    /**
+     * Extends a lease to {@code lease} from now, if the token is still the job's current one.
+     *
+     * @param id the job
+     * @param token the lease token
+     * @param lease the new lease length from now, positive
+     * @return the new expiry, or empty if the token is stale
+     * @throws JobStoreException if the store fails
+     */
+    Optional<Instant> heartbeat(JobId id, LeaseToken token, Duration lease);
+
+    /**
+     * Completes a job, if the token is still the job's current one. The job is removed (its
+     * idempotency key stays taken).
+     *
+     * @param id the job
+     * @param token the lease token
+     * @return true if completed; false if the token is stale, nothing changed
+     * @throws JobStoreException if the store fails
+     */
+    boolean complete(JobId id, LeaseToken token);
+
+    /**
+     * Records a failed attempt, if the token is still the job's current one, and either schedules the
+     * retry or, when this was the last attempt or {@code retryAfter} is null, moves the job to the
+     * dead letters.
+     *
+     * @param id the job
+     * @param token the lease token
+     * @param message what went wrong, kept in the error history
+     * @param worker who failed it, kept in the error history
+     * @param retryAfter how long from now the job becomes claimable again, or null to dead-letter it
+     *     regardless of attempts left
+     * @return what happened
+     * @throws JobStoreException if the store fails
+     */
+    FailOutcome fail(JobId id, LeaseToken token, String message, String worker, @Nullable Duration retryAfter);
+}

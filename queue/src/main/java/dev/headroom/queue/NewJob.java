@@ -1,0 +1,89 @@
+package dev.headroom.queue;
+
+import java.time.Instant;
+import java.util.Objects;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * A job as handed to {@link JobStore#enqueue(NewJob)}: validated, so a store never sees a blank
+ * type, a blank queue or fewer than one attempt. The payload array is not copied; neither side may
+ * modify it after handing it over. Immutable.
+ *
+ * @param type the job type, non-blank, at most 255 characters
+ * @param payload the payload bytes
+ * @param queue the queue, non-blank, at most 255 characters
+ * @param priority lower is claimed first
+ * @param runAt the earliest claim time, or null for the store's "now"
+ * @param maxAttempts at least 1
+ * @param idempotencyKey the key, or null for none
+ */
+public record NewJob(
+        String type,
+        byte[] payload,
+        String queue,
+        int priority,
+        @Nullable Instant runAt,
+        int maxAttempts,
+        @Nullable String idempotencyKey) {
+
+    /**
+     * Checks every field.
+     *
+     * @throws NullPointerException naming a null field
+     * @throws IllegalArgumentException naming a blank, too long or out-of-range field
+     */
+    public NewJob {
+        checkName("type", type);
+        Objects.requireNonNull(payload, "payload");
+        checkName("queue", queue);
+        checkMaxAttempts(maxAttempts);
+        if (idempotencyKey != null) {
+            checkName("idempotencyKey", idempotencyKey);
+        }
+    }
+
+    /**
+     * Builds a job from options.
+     *
+     * @param type the job type
+     * @param payload the payload
+     * @param options the options
+     * @return the job
+     */
+    public static NewJob of(String type, byte[] payload, EnqueueOptions options) {
+        return new NewJob(
+                type,
+                payload,
+                options.queue(),
+                options.priority(),
+                options.runAt(),
+                options.maxAttempts(),
+                options.idempotencyKey());
+    }
+
+    static String checkName(String field, String value) {
+        Objects.requireNonNull(value, field);
+        if (value.isBlank()) {
+            throw new IllegalArgumentException(field + " must not be blank");
+        }
+        if (value.length() > EnqueueOptions.MAX_NAME_LENGTH) {
+            throw new IllegalArgumentException(field + " must be at most " + EnqueueOptions.MAX_NAME_LENGTH
+                    + " characters, got " + value.length());
+        }
+        return value;
+    }
+
+    static int checkMaxAttempts(int maxAttempts) {
+        if (maxAttempts < 1) {
+            throw new IllegalArgumentException("maxAttempts must be >= 1, got " + maxAttempts);
+        }
+        return maxAttempts;
+    }
+
+    @Override
+    public String toString() {
+        return "NewJob[type=" + type + ", queue=" + queue + ", payload=" + payload.length + " bytes, priority="
+                + priority + ", runAt=" + runAt + ", maxAttempts=" + maxAttempts + ", idempotencyKey="
+                + idempotencyKey + "]";
+    }
+}

@@ -1,0 +1,497 @@
+package dev.headroom.queue.postgres;
+
+import dev.headroom.queue.ClaimedJob;
+import dev.headroom.queue.DeadLetter;
+import dev.headroom.queue.DeadLetterFilter;
+import dev.headroom.queue.EnqueueResult;
+import dev.headroom.queue.FailOutcome;
+import dev.headroom.queue.JobError;
+import dev.headroom.queue.JobId;
+import dev.headroom.queue.JobStoreException;
+import dev.headroom.queue.LeaseToken;
+import dev.headroom.queue.NewJob;
+import dev.headroom.queue.TransactionalJobStore;
+import dev.headroom.queue.internal.PayloadDigest;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.sql.Types;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.UUID;
+import javax.sql.DataSource;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The PostgreSQL {@link TransactionalJobStore}, on plain JDBC (tested with pgjdbc) against
+ * PostgreSQL 13 or later ({@code gen_random_uuid()}).
+ *
+ * <p>The schema is {@code dev/headroom/queue/postgres/schema.sql} on the classpath (run it with your
+ * migration tool, or call {@link #createSchema()}): a small hot table {@code headroom_job} of
+ * waiting and running jobs, {@code headroom_job_key} for idempotency keys (which outlive their
+ * jobs), {@code headroom_job_error} for error histories and {@code headroom_dead_job}. Tables are
+ * unqualified: they live in the first schema of the connections' {@code search_path}.
+ *
+ * <p>How the guarantees of {@link dev.headroom.queue.JobStore} are kept:
+ *
+ * <ul>
+ *   <li>idempotency: {@code INSERT ... ON CONFLICT DO NOTHING} on the key's primary key, in the same
+ *       statement as the job's insert; a duplicate then reads the existing key row;
+ *   <li>claims: one statement, {@code WITH due AS MATERIALIZED (SELECT id ... ORDER BY priority,
+ *       run_at, id LIMIT n FOR UPDATE SKIP LOCKED) UPDATE ... FROM due ... RETURNING ...}, that takes
+ *       due jobs and expired leases, counts the attempt and sets a fresh
+ *       {@code gen_random_uuid()} token and {@code now() + lease} per job. Before it, one statement
+ *       dead-letters expired leases that were on their last attempt;
+ *   <li>fencing: every change is a statement whose {@code WHERE} names the id and the token;
+ *   <li>time is the database's {@code now()}, never this JVM's clock.
+ * </ul>
+ *
+ * <p>Every operation runs on a connection of its own from the DataSource, in auto-commit except
+ * {@code fail} (one short transaction), and holds no transaction open between calls. The
+ * DataSource must point at the primary: never route queue traffic through a replica router.
+ * Thread-safe.
+ */
+public final class PostgresJobStore implements TransactionalJobStore {
+
+    private final DataSource dataSource;
+
+    private PostgresJobStore(DataSource dataSource) {
+        this.dataSource = dataSource;
+    }
+
+    /**
+     * Creates a store on a DataSource. Does not touch the database: see {@link #createSchema()}.
+     *
+     * @param dataSource connections to the primary; auto-commit is switched on where needed
+     * @return the store
+     */
+    public static PostgresJobStore create(DataSource dataSource) {
+        return new PostgresJobStore(Objects.requireNonNull(dataSource, "dataSource"));
+    }
+
+    /**
+     * Returns the schema script, the same one {@link #createSchema()} runs, for migration tools.
+     *
+     * @return the SQL text (idempotent {@code CREATE ... IF NOT EXISTS} statements)
+     */
+    public static String schemaSql() {
+        try (InputStream in = PostgresJobStore.class.getResourceAsStream(QueueSql.SCHEMA_RESOURCE)) {
+            if (in == null) {
+                throw new IllegalStateException(QueueSql.SCHEMA_RESOURCE + " is missing from the classpath");
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read " + QueueSql.SCHEMA_RESOURCE, e);
+        }
+    }
+
+    /**
+     * Creates the tables and indexes if they are missing, in one transaction under an advisory lock
+     * so that instances starting together do not race. Safe to call on every start.
+     *
+     * @throws JobStoreException if the database refuses
+     */
+    public void createSchema() {
+        String script = schemaSql();
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.execute(QueueSql.SCHEMA_LOCK);
+                s.execute(script);
+                c.commit();
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            } finally {
+                c.setAutoCommit(true);
+            }
+        } catch (SQLException e) {
+            throw failure("createSchema", e);
+        }
+    }
+
+    @Override
+    public EnqueueResult enqueue(NewJob job) {
+        Objects.requireNonNull(job, "job");
+        try (Connection c = autoCommit()) {
+            return enqueueOn(c, job);
+        } catch (SQLException e) {
+            throw failure("enqueue", e);
+        }
+    }
+
+    @Override
+    public EnqueueResult enqueue(Connection connection, NewJob job) {
+        Objects.requireNonNull(connection, "connection");
+        Objects.requireNonNull(job, "job");
+        try {
+            return enqueueOn(connection, job);
+        } catch (SQLException e) {
+            throw failure("enqueue", e);
+        }
+    }
+
+    private static EnqueueResult enqueueOn(Connection c, NewJob job) throws SQLException {
+        String key = job.idempotencyKey();
+        if (key == null) {
+            try (PreparedStatement ps = c.prepareStatement(QueueSql.ENQUEUE)) {
+                ps.setString(1, job.queue());
+                ps.setString(2, job.type());
+                ps.setBytes(3, job.payload());
+                ps.setInt(4, job.priority());
+                setRunAt(ps, 5, job.runAt());
+                ps.setInt(6, job.maxAttempts());
+                return new EnqueueResult(new JobId(singleLong(ps)), EnqueueResult.Outcome.CREATED);
+            }
+        }
+        byte[] digest = PayloadDigest.of(job.type(), job.payload());
+        // Loops only if the key row that beat us vanishes (rolled back, or removed by retention)
+        // between our ON CONFLICT and our read of it.
+        for (int round = 0; ; round++) {
+            try (PreparedStatement ps = c.prepareStatement(QueueSql.ENQUEUE_KEYED)) {
+                ps.setString(1, key);
+                ps.setBytes(2, digest);
+                ps.setString(3, job.queue());
+                ps.setString(4, job.type());
+                ps.setBytes(5, job.payload());
+                ps.setInt(6, job.priority());
+                setRunAt(ps, 7, job.runAt());
+                ps.setInt(8, job.maxAttempts());
+                ps.setString(9, key);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        return new EnqueueResult(new JobId(rs.getLong(1)), EnqueueResult.Outcome.CREATED);
+                    }
+                }
+            }
+            try (PreparedStatement ps = c.prepareStatement(QueueSql.FIND_KEY)) {
+                ps.setString(1, key);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        boolean same = Arrays.equals(rs.getBytes(2), digest);
+                        return new EnqueueResult(
+                                new JobId(rs.getLong(1)),
+                                same
+                                        ? EnqueueResult.Outcome.DUPLICATE
+                                        : EnqueueResult.Outcome.DUPLICATE_DIFFERENT_PAYLOAD);
+                    }
+                }
+            }
+            if (round == 2) {
+                throw new SQLException("idempotency key '" + key + "' conflicted but could not be read, 3 times");
+            }
+        }
+    }
+
+    @Override
+    public List<ClaimedJob> claim(String queue, int max, Duration lease, String worker) {
+        Objects.requireNonNull(queue, "queue");
+        Objects.requireNonNull(worker, "worker");
+        checkPositive("lease", lease);
+        if (max < 1) {
+            throw new IllegalArgumentException("max must be >= 1, got " + max);
+        }
+        try (Connection c = autoCommit()) {
+            try (PreparedStatement ps = c.prepareStatement(QueueSql.BURY_EXPIRED)) {
+                ps.setString(1, queue);
+                ps.executeUpdate();
+            }
+            List<ClaimedJob> claimed = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement(QueueSql.CLAIM)) {
+                ps.setString(1, queue);
+                ps.setInt(2, max);
+                ps.setLong(3, QueueSql.micros(lease));
+                ps.setString(4, worker);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        claimed.add(new ClaimedJob(
+                                new JobId(rs.getLong(1)),
+                                rs.getString(2),
+                                rs.getString(3),
+                                rs.getBytes(4),
+                                rs.getInt(5),
+                                rs.getInt(6),
+                                rs.getInt(7),
+                                rs.getString(8),
+                                new LeaseToken(rs.getObject(9, UUID.class)),
+                                instant(rs, 10)));
+                    }
+                }
+            }
+            claimed.sort(Comparator.comparingInt(ClaimedJob::priority).thenComparingLong(j -> j.id().value()));
+            return claimed;
+        } catch (SQLException e) {
+            throw failure("claim", e);
+        }
+    }
+
+    @Override
+    public Optional<Instant> heartbeat(JobId id, LeaseToken token, Duration lease) {
+        Objects.requireNonNull(id, "id");
+        Objects.requireNonNull(token, "token");
+        checkPositive("lease", lease);
+        try (Connection c = autoCommit();
+                PreparedStatement ps = c.prepareStatement(QueueSql.HEARTBEAT)) {
+            ps.setLong(1, QueueSql.micros(lease));
+            ps.setLong(2, id.value());
+            ps.setObject(3, token.value());
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? Optional.of(instant(rs, 1)) : Optional.empty();
+            }
+        } catch (SQLException e) {
+            throw failure("heartbeat", e);
+        }
+    }
+
+    @Override
+    public boolean complete(JobId id, LeaseToken token) {
+        Objects.requireNonNull(id, "id");
+        Objects.requireNonNull(token, "token");
+        try (Connection c = autoCommit();
+                PreparedStatement ps = c.prepareStatement(QueueSql.COMPLETE)) {
+            ps.setLong(1, id.value());
+            ps.setObject(2, token.value());
+            return singleLong(ps) == 1;
+        } catch (SQLException e) {
+            throw failure("complete", e);
+        }
+    }
+
+    @Override
+    public FailOutcome fail(JobId id, LeaseToken token, String message, String worker, @Nullable Duration retryAfter) {
+        Objects.requireNonNull(id, "id");
+        Objects.requireNonNull(token, "token");
+        Objects.requireNonNull(message, "message");
+        Objects.requireNonNull(worker, "worker");
+        if (retryAfter != null && retryAfter.isNegative()) {
+            throw new IllegalArgumentException("retryAfter must not be negative, got " + retryAfter);
+        }
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                FailOutcome outcome = failIn(c, id, token, message, worker, retryAfter);
+                c.commit();
+                return outcome;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            } finally {
+                c.setAutoCommit(true);
+            }
+        } catch (SQLException e) {
+            throw failure("fail", e);
+        }
+    }
+
+    private static FailOutcome failIn(
+            Connection c, JobId id, LeaseToken token, String message, String worker, @Nullable Duration retryAfter)
+            throws SQLException {
+        int attempt;
+        int maxAttempts;
+        try (PreparedStatement ps = c.prepareStatement(QueueSql.LOCK_LEASED)) {
+            ps.setLong(1, id.value());
+            ps.setObject(2, token.value());
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return FailOutcome.STALE_LEASE;
+                }
+                attempt = rs.getInt(1);
+                maxAttempts = rs.getInt(2);
+            }
+        }
+        try (PreparedStatement ps = c.prepareStatement(QueueSql.RECORD_ERROR)) {
+            ps.setLong(1, id.value());
+            ps.setInt(2, attempt);
+            ps.setString(3, message);
+            ps.setString(4, worker);
+            ps.executeUpdate();
+        }
+        if (retryAfter != null && attempt < maxAttempts) {
+            try (PreparedStatement ps = c.prepareStatement(QueueSql.RETRY)) {
+                ps.setLong(1, QueueSql.micros(retryAfter));
+                ps.setLong(2, id.value());
+                ps.executeUpdate();
+            }
+            return FailOutcome.RETRY_SCHEDULED;
+        }
+        try (PreparedStatement ps = c.prepareStatement(QueueSql.BURY)) {
+            ps.setLong(1, id.value());
+            ps.executeUpdate();
+        }
+        return FailOutcome.DEAD_LETTERED;
+    }
+
+    @Override
+    public List<DeadLetter> list(DeadLetterFilter filter, int limit) {
+        Objects.requireNonNull(filter, "filter");
+        if (limit < 1) {
+            throw new IllegalArgumentException("limit must be >= 1, got " + limit);
+        }
+        QueueSql.Where where = QueueSql.where(filter);
+        try (Connection c = autoCommit()) {
+            List<Object[]> rows = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement(QueueSql.list(where))) {
+                int i = bind(ps, where);
+                ps.setInt(i, limit);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        rows.add(new Object[] {
+                            rs.getLong(1),
+                            rs.getString(2),
+                            rs.getString(3),
+                            rs.getBytes(4),
+                            rs.getInt(5),
+                            rs.getInt(6),
+                            rs.getInt(7),
+                            rs.getString(8),
+                            instant(rs, 9),
+                            instant(rs, 10)
+                        });
+                    }
+                }
+            }
+            Map<Long, List<JobError>> errors =
+                    errorsOf(c, rows.stream().map(r -> (Long) r[0]).toArray(Long[]::new));
+            List<DeadLetter> out = new ArrayList<>(rows.size());
+            for (Object[] r : rows) {
+                long id = (Long) r[0];
+                out.add(new DeadLetter(
+                        new JobId(id),
+                        (String) r[1],
+                        (String) r[2],
+                        (byte[]) r[3],
+                        (Integer) r[4],
+                        (Integer) r[5],
+                        (Integer) r[6],
+                        (String) r[7],
+                        (Instant) r[8],
+                        (Instant) r[9],
+                        errors.getOrDefault(id, List.of())));
+            }
+            return out;
+        } catch (SQLException e) {
+            throw failure("list dead letters", e);
+        }
+    }
+
+    private static Map<Long, List<JobError>> errorsOf(Connection c, Long[] ids) throws SQLException {
+        Map<Long, List<JobError>> errors = new HashMap<>();
+        if (ids.length == 0) {
+            return errors;
+        }
+        Array array = c.createArrayOf("int8", ids);
+        try (PreparedStatement ps = c.prepareStatement(QueueSql.ERRORS_OF)) {
+            ps.setArray(1, array);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    errors.computeIfAbsent(rs.getLong(1), k -> new ArrayList<>())
+                            .add(new JobError(rs.getInt(2), rs.getString(3), rs.getString(4), instant(rs, 5)));
+                }
+            }
+        } finally {
+            array.free();
+        }
+        return errors;
+    }
+
+    @Override
+    public int replay(DeadLetterFilter filter) {
+        Objects.requireNonNull(filter, "filter");
+        QueueSql.Where where = QueueSql.where(filter);
+        try (Connection c = autoCommit();
+                PreparedStatement ps = c.prepareStatement(QueueSql.replay(where))) {
+            bind(ps, where);
+            return ps.executeUpdate();
+        } catch (SQLException e) {
+            throw failure("replay dead letters", e);
+        }
+    }
+
+    @Override
+    public int purge(DeadLetterFilter filter) {
+        Objects.requireNonNull(filter, "filter");
+        QueueSql.Where where = QueueSql.where(filter);
+        try (Connection c = autoCommit();
+                PreparedStatement ps = c.prepareStatement(QueueSql.purge(where))) {
+            bind(ps, where);
+            return Math.toIntExact(singleLong(ps));
+        } catch (SQLException e) {
+            throw failure("purge dead letters", e);
+        }
+    }
+
+    private Connection autoCommit() throws SQLException {
+        Connection c = dataSource.getConnection();
+        try {
+            if (!c.getAutoCommit()) {
+                c.setAutoCommit(true);
+            }
+            return c;
+        } catch (SQLException e) {
+            c.close();
+            throw e;
+        }
+    }
+
+    private static int bind(PreparedStatement ps, QueueSql.Where where) throws SQLException {
+        int i = 1;
+        for (Object p : where.params()) {
+            ps.setObject(i++, p);
+        }
+        return i;
+    }
+
+    private static void setRunAt(PreparedStatement ps, int index, @Nullable Instant runAt) throws SQLException {
+        if (runAt == null) {
+            ps.setNull(index, Types.TIMESTAMP_WITH_TIMEZONE);
+        } else {
+            ps.setObject(index, QueueSql.timestamp(runAt));
+        }
+    }
+
+    private static long singleLong(PreparedStatement ps) throws SQLException {
+        try (ResultSet rs = ps.executeQuery()) {
+            if (!rs.next()) {
+                throw new SQLException("statement returned no row");
+            }
+            return rs.getLong(1);
+        }
+    }
+
+    private static Instant instant(ResultSet rs, int column) throws SQLException {
+        OffsetDateTime t = rs.getObject(column, OffsetDateTime.class);
+        if (t == null) {
+            throw new SQLException("column " + column + " is null");
+        }
+        return t.toInstant();
+    }
+
+    private static void checkPositive(String field, Duration value) {
+        Objects.requireNonNull(value, field);
+        if (value.isNegative() || value.isZero()) {
+            throw new IllegalArgumentException(field + " must be positive, got " + value);
+        }
+    }
+
+    private static JobStoreException failure(String operation, SQLException e) {
+        return new JobStoreException(
+                "PostgreSQL job store: " + operation + " failed: " + e.getMessage() + " (SQLState " + e.getSQLState()
+                        + ")",
+                e);
+    }
+}

@@ -1,0 +1,164 @@
+package dev.headroom.queue.postgres;
+
+import dev.headroom.queue.DeadLetterFilter;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The statements of {@link PostgresJobStore}, in one place so the schema and its uses read together. */
+final class QueueSql {
+
+    private QueueSql() {}
+
+    static final String SCHEMA_RESOURCE = "/dev/headroom/queue/postgres/schema.sql";
+
+    /** Serialises concurrent {@code createSchema} calls; CREATE ... IF NOT EXISTS alone races. */
+    static final String SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(7238492309183461001)";
+
+    static final String ENQUEUE = "INSERT INTO headroom_job (queue, type, payload, priority, run_at, max_attempts)"
+            + " VALUES (?, ?, ?, ?, COALESCE(CAST(? AS timestamptz), now()), ?) RETURNING id";
+
+    /**
+     * The key row and the job in one statement: the unique key is the arbiter, so of N concurrent
+     * enqueues of one key exactly one inserts (the others wait for its transaction, then do nothing).
+     */
+    static final String ENQUEUE_KEYED = "WITH k AS ("
+            + " INSERT INTO headroom_job_key (idempotency_key, job_id, payload_sha256)"
+            + " VALUES (?, nextval('headroom_job_id_seq'), ?)"
+            + " ON CONFLICT (idempotency_key) DO NOTHING RETURNING job_id)"
+            + " INSERT INTO headroom_job (id, queue, type, payload, priority, run_at, max_attempts, idempotency_key)"
+            + " SELECT job_id, ?, ?, ?, ?, COALESCE(CAST(? AS timestamptz), now()), ?, ? FROM k RETURNING id";
+
+    static final String FIND_KEY = "SELECT job_id, payload_sha256 FROM headroom_job_key WHERE idempotency_key = ?";
+
+    /** Expired leases on their last attempt cannot be claimed again: they die, with a history line. */
+    static final String BURY_EXPIRED = "WITH expired AS MATERIALIZED ("
+            + " SELECT id FROM headroom_job WHERE queue = ? AND state = 'running'"
+            + " AND lease_expires_at <= now() AND attempt >= max_attempts FOR UPDATE SKIP LOCKED),"
+            + " gone AS (DELETE FROM headroom_job j USING expired WHERE j.id = expired.id RETURNING j.*),"
+            + " err AS (INSERT INTO headroom_job_error (job_id, attempt, message, worker)"
+            + "  SELECT id, attempt, 'lease expired on the last attempt', COALESCE(claimed_by, '') FROM gone)"
+            + " INSERT INTO headroom_dead_job"
+            + " (id, queue, type, payload, priority, attempts, max_attempts, idempotency_key, enqueued_at)"
+            + " SELECT id, queue, type, payload, priority, attempt, max_attempts, idempotency_key, enqueued_at"
+            + " FROM gone";
+
+    /**
+     * One statement claims a batch: due available jobs and expired leases (the rescue), skipping rows
+     * another claimer holds; the attempt is counted and a fresh token issued per job. The locked ids
+     * are a MATERIALIZED CTE, not an {@code id IN (subquery)}: the planner may rescan such a subquery
+     * (nested loop), and with SKIP LOCKED every rescan locks new rows, so a batch could exceed its
+     * LIMIT under concurrency.
+     */
+    static final String CLAIM = "WITH due AS MATERIALIZED ("
+            + " SELECT id FROM headroom_job WHERE queue = ?"
+            + " AND ((state = 'available' AND run_at <= now())"
+            + "  OR (state = 'running' AND lease_expires_at <= now() AND attempt < max_attempts))"
+            + " ORDER BY priority, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED)"
+            + " UPDATE headroom_job j SET state = 'running', attempt = j.attempt + 1,"
+            + " lease_token = gen_random_uuid(),"
+            + " lease_expires_at = now() + CAST(? AS bigint) * interval '1 microsecond', claimed_by = ?"
+            + " FROM due WHERE j.id = due.id"
+            + " RETURNING j.id, j.type, j.queue, j.payload, j.priority, j.attempt, j.max_attempts,"
+            + " j.idempotency_key, j.lease_token, j.lease_expires_at";
+
+    static final String HEARTBEAT =
+            "UPDATE headroom_job SET lease_expires_at = now() + CAST(? AS bigint) * interval '1 microsecond'"
+                    + " WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING lease_expires_at";
+
+    static final String COMPLETE =
+            "WITH done AS (DELETE FROM headroom_job WHERE id = ? AND lease_token = ? RETURNING id),"
+                    + " e AS (DELETE FROM headroom_job_error WHERE job_id IN (SELECT id FROM done))"
+                    + " SELECT count(*) FROM done";
+
+    static final String LOCK_LEASED =
+            "SELECT attempt, max_attempts FROM headroom_job WHERE id = ? AND lease_token = ? FOR UPDATE";
+
+    static final String RECORD_ERROR =
+            "INSERT INTO headroom_job_error (job_id, attempt, message, worker) VALUES (?, ?, ?, ?)";
+
+    static final String RETRY = "UPDATE headroom_job SET state = 'available',"
+            + " run_at = now() + CAST(? AS bigint) * interval '1 microsecond',"
+            + " lease_token = NULL, lease_expires_at = NULL WHERE id = ?";
+
+    static final String BURY = "WITH gone AS (DELETE FROM headroom_job WHERE id = ? RETURNING *)"
+            + " INSERT INTO headroom_dead_job"
+            + " (id, queue, type, payload, priority, attempts, max_attempts, idempotency_key, enqueued_at)"
+            + " SELECT id, queue, type, payload, priority, attempt, max_attempts, idempotency_key, enqueued_at"
+            + " FROM gone";
+
+    static final String ERRORS_OF = "SELECT job_id, attempt, message, worker, failed_at FROM headroom_job_error"
+            + " WHERE job_id = ANY(?) ORDER BY failed_at, attempt";
+
+    /** A WHERE clause over {@code headroom_dead_job d} and its parameters. */
+    record Where(String sql, List<Object> params) {}
+
+    static Where where(DeadLetterFilter f) {
+        List<String> clauses = new ArrayList<>();
+        List<Object> params = new ArrayList<>();
+        String type = f.type();
+        if (type != null) {
+            clauses.add("d.type = ?");
+            params.add(type);
+        }
+        String queue = f.queue();
+        if (queue != null) {
+            clauses.add("d.queue = ?");
+            params.add(queue);
+        }
+        Instant from = f.deadFrom();
+        if (from != null) {
+            clauses.add("d.dead_at >= ?");
+            params.add(timestamp(from));
+        }
+        Instant before = f.deadBefore();
+        if (before != null) {
+            clauses.add("d.dead_at < ?");
+            params.add(timestamp(before));
+        }
+        String text = f.errorContains();
+        if (text != null) {
+            clauses.add("EXISTS (SELECT 1 FROM headroom_job_error e WHERE e.job_id = d.id"
+                    + " AND strpos(e.message, ?) > 0)");
+            params.add(text);
+        }
+        return new Where(clauses.isEmpty() ? "TRUE" : String.join(" AND ", clauses), params);
+    }
+
+    static String list(Where w) {
+        return "SELECT d.id, d.type, d.queue, d.payload, d.priority, d.attempts, d.max_attempts,"
+                + " d.idempotency_key, d.enqueued_at, d.dead_at FROM headroom_dead_job d WHERE " + w.sql()
+                + " ORDER BY d.dead_at, d.id LIMIT ?";
+    }
+
+    static String replay(Where w) {
+        return "WITH moved AS (DELETE FROM headroom_dead_job d WHERE " + w.sql() + " RETURNING d.*)"
+                + " INSERT INTO headroom_job"
+                + " (id, queue, type, payload, priority, state, run_at, attempt, max_attempts, idempotency_key,"
+                + " enqueued_at)"
+                + " SELECT id, queue, type, payload, priority, 'available', now(), 0, max_attempts,"
+                + " idempotency_key, enqueued_at FROM moved";
+    }
+
+    static String purge(Where w) {
+        return "WITH p AS (DELETE FROM headroom_dead_job d WHERE " + w.sql() + " RETURNING d.id),"
+                + " e AS (DELETE FROM headroom_job_error WHERE job_id IN (SELECT id FROM p))"
+                + " SELECT count(*) FROM p";
+    }
+
+    static OffsetDateTime timestamp(Instant instant) {
+        return OffsetDateTime.ofInstant(instant, ZoneOffset.UTC);
+    }
+
+    /** Longest interval sent: 100 years, far inside PostgreSQL's interval and timestamp range. */
+    private static final long MAX_MICROS = 100L * 366 * 24 * 3600 * 1_000_000L;
+
+    static long micros(java.time.Duration d) {
+        if (d.getSeconds() >= MAX_MICROS / 1_000_000L) {
+            return MAX_MICROS;
+        }
+        return d.getSeconds() * 1_000_000L + d.getNano() / 1_000;
+    }
+}

@@ -1,0 +1,63 @@
+-- headroom-queue schema, version 1. Idempotent: safe to run again. Unqualified names: the tables
+-- land in the first schema of the search_path of the connection.
+--
+-- headroom_job is the hot table: only jobs waiting or running. A completed job is deleted, a dead
+-- one moves to headroom_dead_job, so the table that every claim scans stays small.
+
+CREATE SEQUENCE IF NOT EXISTS headroom_job_id_seq;
+
+CREATE TABLE IF NOT EXISTS headroom_job (
+    id               bigint      PRIMARY KEY DEFAULT nextval('headroom_job_id_seq'),
+    queue            text        NOT NULL,
+    type             text        NOT NULL,
+    payload          bytea       NOT NULL,
+    priority         smallint    NOT NULL DEFAULT 0,
+    state            text        NOT NULL DEFAULT 'available' CHECK (state IN ('available', 'running')),
+    run_at           timestamptz NOT NULL DEFAULT now(),
+    attempt          integer     NOT NULL DEFAULT 0,
+    max_attempts     integer     NOT NULL CHECK (max_attempts >= 1),
+    idempotency_key  text,
+    lease_token      uuid,
+    lease_expires_at timestamptz,
+    claimed_by       text,
+    enqueued_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- The two halves of the claim query: due available jobs in claim order, and expired leases.
+CREATE INDEX IF NOT EXISTS headroom_job_due
+    ON headroom_job (queue, priority, run_at, id) WHERE state = 'available';
+CREATE INDEX IF NOT EXISTS headroom_job_leased
+    ON headroom_job (queue, lease_expires_at) WHERE state = 'running';
+
+-- Idempotency keys outlive their jobs (completed jobs are deleted): the unique primary key is what
+-- makes a duplicate enqueue find the existing job, with INSERT ... ON CONFLICT.
+CREATE TABLE IF NOT EXISTS headroom_job_key (
+    idempotency_key text        PRIMARY KEY,
+    job_id          bigint      NOT NULL,
+    payload_sha256  bytea       NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per failed attempt, for jobs that are retrying or dead.
+CREATE TABLE IF NOT EXISTS headroom_job_error (
+    job_id    bigint      NOT NULL,
+    attempt   integer     NOT NULL,
+    message   text        NOT NULL,
+    worker    text        NOT NULL,
+    failed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS headroom_job_error_job ON headroom_job_error (job_id);
+
+CREATE TABLE IF NOT EXISTS headroom_dead_job (
+    id              bigint      PRIMARY KEY,
+    queue           text        NOT NULL,
+    type            text        NOT NULL,
+    payload         bytea       NOT NULL,
+    priority        smallint    NOT NULL,
+    attempts        integer     NOT NULL,
+    max_attempts    integer     NOT NULL,
+    idempotency_key text,
+    enqueued_at     timestamptz NOT NULL,
+    dead_at         timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS headroom_dead_job_dead_at ON headroom_dead_job (dead_at, id);

@@ -1,0 +1,188 @@
+package dev.headroom.queue;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.headroom.queue.postgres.PostgresJobStore;
+import dev.headroom.testing.HeadroomServices;
+import dev.headroom.testing.TestDatabase;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.util.List;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * The conformance suite on {@link PostgresJobStore} against the real PostgreSQL, each test in a
+ * schema of its own; plus what only a database store can do: enqueue inside the caller's
+ * transaction.
+ */
+@ExtendWith(HeadroomServices.class)
+class PostgresJobStoreContractIT extends JobStoreContract {
+
+    private TestDatabase db;
+    private PostgresJobStore store;
+
+    @BeforeEach
+    void createStore(TestDatabase db) {
+        this.db = db;
+        this.store = PostgresJobStore.create(db.dataSource());
+        store.createSchema();
+    }
+
+    @Override
+    protected JobStore store() {
+        return store;
+    }
+
+    @Override
+    protected void elapse(Duration d) {
+        Instant target = storeNow().plus(d);
+        await().atMost(d.plusSeconds(30))
+                .pollInterval(Duration.ofMillis(50))
+                .until(() -> !storeNow().isBefore(target));
+    }
+
+    @Override
+    protected Instant storeNow() {
+        try (Connection c = db.connect();
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT now()")) {
+            rs.next();
+            return rs.getObject(1, OffsetDateTime.class).toInstant();
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    protected Duration shortDelay() {
+        return Duration.ofSeconds(2);
+    }
+
+    private long jobRows() throws SQLException {
+        try (Connection c = db.connect();
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT count(*) FROM headroom_job")) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    @Test
+    void aTransactionalEnqueueThatRollsBackLeavesNoJob() throws SQLException {
+        JobQueue queue = JobQueue.builder(store).build();
+        try (Connection c = db.connect()) {
+            c.setAutoCommit(false);
+            queue.enqueue(
+                    c,
+                    "t",
+                    "p".getBytes(StandardCharsets.UTF_8),
+                    EnqueueOptions.builder()
+                            .queue(QUEUE_NAME)
+                            .idempotencyKey("tx-key")
+                            .build());
+            c.rollback();
+        }
+        assertThat(jobRows()).isZero();
+        assertThat(store.claim(QUEUE_NAME, 10, Duration.ofMinutes(1), "w")).isEmpty();
+        // The key was released with the rollback: the same key enqueues a job again.
+        JobId id = queue.enqueue(
+                "t",
+                "p".getBytes(StandardCharsets.UTF_8),
+                EnqueueOptions.builder()
+                        .queue(QUEUE_NAME)
+                        .idempotencyKey("tx-key")
+                        .build());
+        assertThat(store.claim(QUEUE_NAME, 10, Duration.ofMinutes(1), "w"))
+                .extracting(ClaimedJob::id)
+                .containsExactly(id);
+    }
+
+    @Test
+    void aTransactionalEnqueueThatCommitsIsVisibleOnlyAfterTheCommit() throws SQLException {
+        JobQueue queue = JobQueue.builder(store).build();
+        JobId id;
+        try (Connection c = db.connect()) {
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                s.execute("CREATE TABLE orders (id int PRIMARY KEY)");
+                s.execute("INSERT INTO orders VALUES (42)");
+            }
+            id = queue.enqueue(
+                    c,
+                    "confirm",
+                    "42",
+                    dev.headroom.core.Codec.utf8(),
+                    EnqueueOptions.builder().queue(QUEUE_NAME).build());
+            assertThat(store.claim(QUEUE_NAME, 10, Duration.ofMinutes(1), "w"))
+                    .as("before commit")
+                    .isEmpty();
+            c.commit();
+        }
+        List<ClaimedJob> claimed = store.claim(QUEUE_NAME, 10, Duration.ofMinutes(1), "w");
+        assertThat(claimed).extracting(ClaimedJob::id).containsExactly(id);
+        assertThat(dev.headroom.core.Codec.utf8().decode(claimed.get(0).payload()))
+                .isEqualTo("42");
+    }
+
+    @Test
+    void sixteenTransactionsEnqueueingOneKeyCreateExactlyOneJobWhetherTheFirstCommitsOrRollsBack() throws Exception {
+        JobQueue queue = JobQueue.builder(store).build();
+        EnqueueOptions keyed = EnqueueOptions.builder()
+                .queue(QUEUE_NAME)
+                .idempotencyKey("tx-race")
+                .build();
+        int threads = 16;
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+        java.util.Set<JobId> ids = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        try {
+            java.util.concurrent.CountDownLatch start = new java.util.concurrent.CountDownLatch(1);
+            List<java.util.concurrent.Future<?>> done = new java.util.ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                boolean rollBack = t % 2 == 0;
+                done.add(pool.submit(() -> {
+                    start.await();
+                    try (Connection c = db.connect()) {
+                        c.setAutoCommit(false);
+                        JobId id = queue.enqueue(c, "t", "p".getBytes(StandardCharsets.UTF_8), keyed);
+                        if (rollBack) {
+                            c.rollback();
+                        } else {
+                            c.commit();
+                            ids.add(id);
+                        }
+                    }
+                    return null;
+                }));
+            }
+            start.countDown();
+            for (java.util.concurrent.Future<?> f : done) {
+                f.get(60, java.util.concurrent.TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertThat(ids).as("ids seen by the committing transactions").hasSize(1);
+        assertThat(jobRows()).isEqualTo(1);
+        assertThat(store.claim(QUEUE_NAME, 10, Duration.ofMinutes(1), "w"))
+                .extracting(ClaimedJob::id)
+                .containsExactlyElementsOf(ids);
+    }
+
+    @Test
+    void theSchemaCanBeCreatedAgain() throws SQLException {
+        store.createSchema();
+        assertThat(PostgresJobStore.schemaSql()).contains("CREATE TABLE IF NOT EXISTS headroom_job");
+        assertThat(jobRows()).isZero();
+    }
+
+    private static final String QUEUE_NAME = "tx";
+}
