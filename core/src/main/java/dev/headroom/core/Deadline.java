@@ -124,7 +124,14 @@ public final class Deadline implements Comparable<Deadline> {
         return "Deadline[remaining=" + Duration.ofNanos(remainingNanos()) + "]";
     }
 
-    static long saturatedNanos(Duration duration) {
+    /**
+     * Returns {@code duration} in nanoseconds, saturated to {@link Long#MAX_VALUE} (or {@link
+     * Long#MIN_VALUE}) where {@link Duration#toNanos()} would overflow (about 292 years).
+     *
+     * @param duration any duration
+     * @return its nanoseconds, saturated
+     */
+    public static long saturatedNanos(Duration duration) {
         try {
             return duration.toNanos();
         } catch (ArithmeticException overflow) {

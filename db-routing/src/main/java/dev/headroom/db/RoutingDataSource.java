@@ -327,7 +327,7 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         if (budget < 0) {
             Optional<java.time.Duration> fromContext = ctx.maxStaleness();
             if (fromContext.isPresent()) {
-                budget = saturatedNanos(fromContext.get());
+                budget = dev.headroom.core.Deadline.saturatedNanos(fromContext.get());
             }
         }
         if (hint == null && token < 0 && !critical && budget < 0) {
@@ -428,15 +428,8 @@ public final class RoutingDataSource implements DataSource, AutoCloseable {
         if (maxStaleness.isNegative()) {
             throw new IllegalArgumentException("maxStaleness must be >= 0, got " + maxStaleness);
         }
-        return inScope(new RouteHint(Route.REPLICA, -1, false, saturatedNanos(maxStaleness)), work);
-    }
-
-    private static long saturatedNanos(java.time.Duration d) {
-        try {
-            return d.toNanos();
-        } catch (ArithmeticException e) {
-            return Long.MAX_VALUE;
-        }
+        return inScope(
+                new RouteHint(Route.REPLICA, -1, false, dev.headroom.core.Deadline.saturatedNanos(maxStaleness)), work);
     }
 
     /**

@@ -537,39 +537,32 @@ public final class RedisRemoteStore implements RemoteStore {
 
     @Override
     public CompletionStage<Boolean> tryLease(String key, String token, Duration ttl) {
-        RedisClusterAsyncCommands<String, byte[]> r = commands();
-        if (r == null) {
-            return notConnected();
-        }
-        String valueKey = redisKey(key);
-        return r.<Long>eval(
-                        TRY_LEASE,
-                        ScriptOutputType.INTEGER,
-                        new String[] {valueKey, valueKey + ":lease"}, // one hash tag: one slot in a cluster
-                        token.getBytes(StandardCharsets.UTF_8),
-                        ascii(Math.max(1, ttl.toMillis())),
-                        ascii(generation.get()))
-                .thenApply(granted -> granted == 1L);
+        return lease(key, token, ttl, -1);
     }
 
     @Override
     public CompletionStage<Boolean> tryLease(String key, String token, Duration ttl, RemoteValue read) {
-        if (read.version() < 0) {
-            return tryLease(key, token, ttl); // foreign: no version of ours to be fenced on
-        }
+        return lease(key, token, ttl, read.version()); // a foreign value has no version of ours: unfenced
+    }
+
+    /** {@code TRY_LEASE}, fenced on {@code fencedOn} (ARGV[4]) unless it is negative. */
+    private CompletionStage<Boolean> lease(String key, String token, Duration ttl, long fencedOn) {
         RedisClusterAsyncCommands<String, byte[]> r = commands();
         if (r == null) {
             return notConnected();
         }
         String valueKey = redisKey(key);
+        byte[] tokenBytes = token.getBytes(StandardCharsets.UTF_8);
+        byte[] ttlMillis = ascii(Math.max(1, ttl.toMillis()));
+        byte[] gen = ascii(generation.get());
+        byte[][] args = fencedOn < 0
+                ? new byte[][] {tokenBytes, ttlMillis, gen}
+                : new byte[][] {tokenBytes, ttlMillis, gen, ascii(fencedOn)};
         return r.<Long>eval(
                         TRY_LEASE,
                         ScriptOutputType.INTEGER,
-                        new String[] {valueKey, valueKey + ":lease"},
-                        token.getBytes(StandardCharsets.UTF_8),
-                        ascii(Math.max(1, ttl.toMillis())),
-                        ascii(generation.get()),
-                        ascii(read.version()))
+                        new String[] {valueKey, valueKey + ":lease"}, // one hash tag: one slot in a cluster
+                        args)
                 .thenApply(granted -> granted == 1L);
     }
 
