@@ -48,22 +48,47 @@ public interface RemoteStore extends AutoCloseable {
     CompletionStage<Long> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl);
 
     /**
-     * Records, fenced like {@link #putIfVersion}, that a load under the key's lease found no value
-     * in the source, for a short {@code ttl}: reads then return {@link RemoteValue#foundAbsent}, so
-     * the instances waiting on the lease take the absence instead of each loading in turn. The
-     * record must not block a later lease. The default records nothing (answers 0): waiters load.
+     * As {@link #putIfVersion(String, byte[], RemoteValue, Duration)}, by the holder of the key's
+     * {@linkplain #tryLease(String, String, Duration, RemoteValue) lease}: when {@code read} found no
+     * record (version 0), the value is written only while {@code leaseToken} still holds the lease.
+     * Every {@link #put} and {@link #invalidate} ends the key's lease. So the fence holds even when the
+     * record of a write made during the load is lost before the write-back (evicted under {@code
+     * maxmemory}, flushed, not persisted across a restart), which would otherwise leave the key
+     * absent again, at version 0, as the load read it. The default ignores the token.
+     *
+     * @param key the cache key, encoded
+     * @param value the encoded value
+     * @param read what {@link #get} returned before loading
+     * @param leaseToken the token the lease was taken with
+     * @param ttl how long the store keeps the value
+     * @return the version written, or 0 if nothing was
+     */
+    default CompletionStage<Long> putIfVersion(
+            String key, byte[] value, RemoteValue read, String leaseToken, Duration ttl) {
+        return putIfVersion(key, value, read, ttl);
+    }
+
+    /**
+     * Records, fenced like {@link #putIfVersion(String, byte[], RemoteValue, String, Duration)} (so
+     * also on the lease when {@code read} found no record), that a load under the key's lease found
+     * no value in the source, for a short {@code ttl}: reads then return {@link
+     * RemoteValue#foundAbsent}, so the instances waiting on the lease take the absence instead of
+     * each loading in turn. The record must not block a later lease. The default records nothing
+     * (answers 0): waiters load.
      *
      * @param key the cache key, encoded
      * @param read what {@link #get} returned before loading
+     * @param leaseToken the token the lease was taken with
      * @param ttl how long the record lives
      * @return the version written, or 0 if nothing was
      */
-    default CompletionStage<Long> putAbsentIfVersion(String key, RemoteValue read, Duration ttl) {
+    default CompletionStage<Long> putAbsentIfVersion(String key, RemoteValue read, String leaseToken, Duration ttl) {
         return CompletableFuture.completedFuture(0L);
     }
 
     /**
-     * Writes a value unconditionally and bumps the key's version (an explicit {@code put}).
+     * Writes a value unconditionally, bumps the key's version and ends the key's lease (an explicit
+     * {@code put}).
      *
      * @param key the cache key, encoded
      * @param value the encoded value
@@ -73,7 +98,8 @@ public interface RemoteStore extends AutoCloseable {
     CompletionStage<Long> put(String key, byte[] value, Duration ttl);
 
     /**
-     * Removes a key's value and bumps its version, so that loads already in flight cannot write.
+     * Removes a key's value, bumps its version and ends the key's lease, so that loads already in
+     * flight cannot write.
      *
      * @param key the cache key, encoded
      * @return the key's new version

@@ -392,7 +392,9 @@ public final class TieredCacheBuilder<K, V> {
      * and loads; the others poll L2 for its value and load themselves only if the lease time
      * passes without one (a holder that fails releases the lease early; one that dies frees it
      * when it expires). {@link Duration#ZERO} turns it off (then each process loads once).
-     * Default 5 s; keep it above the loader's usual time.
+     * Default 5 s; keep it above the loader's usual time: a load of a key Redis did not have writes
+     * its value back only while it still holds the lease (the lease is the load's fence if the
+     * record of a write made meanwhile is evicted), so a load that outlives it is not shared.
      *
      * @param leaseTtl zero or positive
      * @return this builder

@@ -22,6 +22,17 @@ public class ForwardingRemoteStore implements RemoteStore {
     }
 
     @Override
+    public CompletionStage<Long> putIfVersion(
+            String key, byte[] value, RemoteValue read, String leaseToken, Duration ttl) {
+        return delegate.putIfVersion(key, value, read, leaseToken, ttl);
+    }
+
+    @Override
+    public CompletionStage<Long> putAbsentIfVersion(String key, RemoteValue read, String leaseToken, Duration ttl) {
+        return delegate.putAbsentIfVersion(key, read, leaseToken, ttl);
+    }
+
+    @Override
     public CompletionStage<Long> put(String key, byte[] value, Duration ttl) {
         return delegate.put(key, value, ttl);
     }

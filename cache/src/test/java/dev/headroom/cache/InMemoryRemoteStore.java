@@ -88,6 +88,12 @@ final class InMemoryRemoteStore implements RemoteStore {
             return lastVersion.updateAndGet(last -> Math.max(last, cur) + 1);
         }
 
+        /** What every put and invalidation does to the key's lease, as Redis's scripts do. */
+        void endLease(String key) {
+            leaseHolders.remove(key);
+            leaseExpiry.remove(key);
+        }
+
         @Nullable
         String leaseHolder(String key) {
             Long expiry = leaseExpiry.get(key);
@@ -210,11 +216,24 @@ final class InMemoryRemoteStore implements RemoteStore {
 
     @Override
     public CompletionStage<Long> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
+        return fencedWrite(key, value, read, null, ttl);
+    }
+
+    @Override
+    public CompletionStage<Long> putIfVersion(
+            String key, byte[] value, RemoteValue read, String leaseToken, Duration ttl) {
+        return fencedWrite(key, value, read, leaseToken, ttl);
+    }
+
+    /**
+     * Redis's PUT_IF_VERSION: at the version and generation read, and with no record, under the lease
+     * if a token is given (a lost record would otherwise let through a load that read before it).
+     */
+    private CompletionStage<Long> fencedWrite(
+            String key, byte[] value, RemoteValue read, @Nullable String leaseToken, Duration ttl) {
         return call(() -> {
             RemoteValue current = shared.live(key);
-            long version = current == null ? 0 : current.version();
-            long gen = current == null ? 0 : current.generation();
-            if (version != read.version() || gen > read.generation()) {
+            if (!fenceHolds(key, current, read, leaseToken)) {
                 return 0L;
             }
             long written = shared.nextVersion(current);
@@ -224,12 +243,10 @@ final class InMemoryRemoteStore implements RemoteStore {
     }
 
     @Override
-    public CompletionStage<Long> putAbsentIfVersion(String key, RemoteValue read, Duration ttl) {
+    public CompletionStage<Long> putAbsentIfVersion(String key, RemoteValue read, String leaseToken, Duration ttl) {
         return call(() -> {
             RemoteValue current = shared.live(key);
-            long version = current == null ? 0 : current.version();
-            long gen = current == null ? 0 : current.generation();
-            if (version != read.version() || gen > read.generation()) {
+            if (!fenceHolds(key, current, read, leaseToken)) {
                 return 0L;
             }
             long written = shared.nextVersion(current);
@@ -238,10 +255,21 @@ final class InMemoryRemoteStore implements RemoteStore {
         });
     }
 
+    private boolean fenceHolds(
+            String key, @Nullable RemoteValue current, RemoteValue read, @Nullable String leaseToken) {
+        long version = current == null ? 0 : current.version();
+        long gen = current == null ? 0 : current.generation();
+        if (version != read.version() || gen > read.generation()) {
+            return false;
+        }
+        return version != 0 || leaseToken == null || !leases.get() || leaseToken.equals(shared.leaseHolder(key));
+    }
+
     @Override
     public CompletionStage<Long> put(String key, byte[] value, Duration ttl) {
         return call(() -> {
             RemoteValue current = shared.live(key);
+            shared.endLease(key);
             long version = shared.nextVersion(current);
             shared.write(key, new RemoteValue(value, version, generationOver(current), shared.nowMillis()), ttl);
             return version;
@@ -252,6 +280,7 @@ final class InMemoryRemoteStore implements RemoteStore {
     public CompletionStage<Long> invalidate(String key) {
         return call(() -> {
             RemoteValue current = shared.live(key);
+            shared.endLease(key);
             long version = shared.nextVersion(current);
             shared.write(key, new RemoteValue(null, version, generationOver(current)), FENCE_TTL);
             return version;

@@ -652,6 +652,53 @@ class InvalidationIT {
                 .isEmpty();
     }
 
+    /**
+     * Found by the separate-process checker (seed 11, under memory pressure): a load that read the
+     * key absent wrote its older value after another instance's invalidation, because the
+     * invalidation's tombstone had been evicted meanwhile and the key read as absent again. The
+     * write-back of a load that read "absent" must be fenced on its lease, which every write ends.
+     */
+    @Test
+    void aLoadThatReadTheKeyAbsentNeverWritesBackAfterTheInvalidationsTombstoneIsLost(TestRedis redis)
+            throws Exception {
+        CountDownLatch loading = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        // a hears no bus: its write-back reaches Redis before the invalidation's message reaches it
+        RedisRemoteStore store = RedisRemoteStore.builder()
+                .uri(redis.uri())
+                .keyPrefix(redis.keyPrefix())
+                .build();
+        TieredCache<String, String> a = TieredCache.<String, String>builder("a")
+                .remote(store, Codec.utf8())
+                .l2Timeout(L2_TIMEOUT)
+                .meterRegistry(registry)
+                .loader(k -> {
+                    String read = database.get(); // reads v1 ...
+                    loading.countDown();
+                    release.await(); // ... and returns it after the invalidation
+                    return read;
+                })
+                .build();
+        closeables.add(a);
+        TieredCache<String, String> b = instance(redis, "b", k -> database.get());
+        Future<String> slow = pool.submit(() -> a.get("k"));
+        assertThat(loading.await(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        database.set("v2");
+        b.invalidate("k");
+        // the tombstone is lost: allkeys-lru eviction, FLUSHDB or a restart without persistence
+        raw(redis, c -> c.del(redis.key("{k}")));
+        release.countDown();
+        assertThat(slow.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isEqualTo("v1"); // its caller asked before
+        // its write-back, refused or (the defect) written
+        waiting()
+                .until(() -> count("a", "headroom.cache.l2.skipped", "reason", "fenced") >= 1
+                        || redisValue(redis, "k") != null);
+        assertThat(redisValue(redis, "k"))
+                .as("Redis must not hold the load's older value")
+                .isNull();
+        assertThat(b.get("k")).isEqualTo("v2");
+    }
+
     @Test
     void aReplayedOrDelayedOlderInvalidationNeitherEvictsNorInstallsAnything(TestRedis redis) {
         AtomicInteger loads = new AtomicInteger();

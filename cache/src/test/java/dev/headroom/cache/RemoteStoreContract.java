@@ -226,10 +226,15 @@ abstract class RemoteStoreContract {
         written.put("with space", everyByte);
         written.put("ключ", bytes("значение"));
         written.put("}{", bytes("@"));
+        written.put("~}{", bytes("~")); // not the same key as "}{", which Redis stores as "~}{"
+        written.put("}", bytes("}"));
         for (Map.Entry<String, byte[]> e : written.entrySet()) {
             done(store().put(e.getKey(), e.getValue(), LONG_TTL));
         }
         assertThat(done(store().tryLease("b", "token", LONG_TTL))).isTrue();
+        assertThat(done(store().tryLease("}lease", "token", LONG_TTL)))
+                .as("a lease on a key starting with '}' (in Redis Cluster: in its key's slot)")
+                .isTrue();
         for (Map.Entry<String, byte[]> e : written.entrySet()) {
             assertThat(get(e.getKey()).value()).as(e.getKey()).isEqualTo(e.getValue());
         }
@@ -452,7 +457,8 @@ abstract class RemoteStoreContract {
     void aLeaseFencedOnAReadIsRefusedOnceItsHolderFoundTheKeyAbsentAndLeft() throws Exception {
         RemoteValue read = get("k");
         assertThat(done(store().tryLease("k", "holder", LONG_TTL, read))).isTrue();
-        assertThat(done(store().putAbsentIfVersion("k", read, LONG_TTL))).isPositive();
+        assertThat(done(store().putAbsentIfVersion("k", read, "holder", LONG_TTL)))
+                .isPositive();
         done(store().releaseLease("k", "holder"));
         assertThat(done(secondInstance().tryLease("k", "late", LONG_TTL, read)))
                 .as("read before the holder's record: the caller takes the absence, it does not load again")
@@ -541,16 +547,66 @@ abstract class RemoteStoreContract {
         assertThat(done(store().tryRefreshLease("k", "b", LONG_TTL, get("k")))).isTrue();
     }
 
+    /**
+     * The fence of a load that read the key absent must survive the loss of the record a write made
+     * meanwhile (eviction under maxmemory, a flush): the key then reads absent again, at version 0,
+     * as the load read it. Found by the separate-process checker under memory pressure.
+     */
+    @Test
+    void aWriteBackUnderALeaseIsRefusedOnceAWriteEndedTheLeaseEvenIfTheWritesRecordIsLost() throws Exception {
+        for (String write : List.of("invalidate", "put")) {
+            String key = "k-" + write;
+            RemoteValue read = get(key);
+            assertThat(done(store().tryLease(key, "holder", LONG_TTL, read))).isTrue();
+            if (write.equals("invalidate")) {
+                done(secondInstance().invalidate(key));
+            } else {
+                done(secondInstance().put(key, bytes("newer"), LONG_TTL));
+            }
+            loseRecord(key);
+            assertThat(get(key).version())
+                    .as("the record is gone: the key reads as the load read it")
+                    .isZero();
+            assertThat(wrote(store().putIfVersion(key, bytes("older"), read, "holder", LONG_TTL)))
+                    .as("written after a %s whose record was lost", write)
+                    .isFalse();
+            assertThat(done(store().putAbsentIfVersion(key, read, "holder", LONG_TTL)))
+                    .as("found-absent record written after a %s whose record was lost", write)
+                    .isZero();
+            assertThat(get(key).value()).isNull();
+        }
+    }
+
+    @Test
+    void aWriteBackUnderALeaseOnAnAbsentKeyNeedsTheLeaseStillHeld() throws Exception {
+        RemoteValue read = get("k");
+        assertThat(done(store().tryLease("k", "holder", LONG_TTL, read))).isTrue();
+        assertThat(wrote(store().putIfVersion("k", bytes("v"), read, "other", LONG_TTL)))
+                .as("another token")
+                .isFalse();
+        assertThat(wrote(store().putIfVersion("k", bytes("v"), read, "holder", LONG_TTL)))
+                .as("the holder's")
+                .isTrue();
+        assertThat(text(get("k"))).isEqualTo("v");
+        // once the key has a record, the version is the fence and the lease is not needed
+        RemoteValue present = get("k");
+        done(store().releaseLease("k", "holder"));
+        assertThat(wrote(store().putIfVersion("k", bytes("w"), present, "holder", LONG_TTL)))
+                .isTrue();
+    }
+
     @Test
     void aFoundAbsentRecordIsFencedReadAsFoundAbsentAndDoesNotBlockALease() throws Exception {
         RemoteValue read = get("k");
-        long written = done(store().putAbsentIfVersion("k", read, LONG_TTL));
+        assertThat(done(store().tryLease("k", "holder", LONG_TTL, read))).isTrue();
+        long written = done(store().putAbsentIfVersion("k", read, "holder", LONG_TTL));
         assertThat(written).isGreaterThan(read.version());
+        done(store().releaseLease("k", "holder"));
         RemoteValue again = get("k");
         assertThat(again.value()).isNull();
         assertThat(again.foundAbsent()).isTrue();
         assertThat(again.version()).isEqualTo(written);
-        assertThat(done(store().putAbsentIfVersion("k", read, LONG_TTL)))
+        assertThat(done(store().putAbsentIfVersion("k", read, "holder", LONG_TTL)))
                 .as("fenced on the read")
                 .isZero();
         assertThat(done(store().tryLease("k", "next", LONG_TTL)))
@@ -559,7 +615,10 @@ abstract class RemoteStoreContract {
         put("k", "v");
         assertThat(get("k").foundAbsent()).isFalse();
         RemoteValue afterClear = get("k");
-        done(store().putAbsentIfVersion("j", get("j"), LONG_TTL));
+        RemoteValue readJ = get("j");
+        assertThat(done(store().tryLease("j", "holder", LONG_TTL, readJ))).isTrue();
+        assertThat(done(store().putAbsentIfVersion("j", readJ, "holder", LONG_TTL)))
+                .isPositive();
         done(store().clear());
         assertThat(get("j").foundAbsent()).as("retired by a clear like a value").isFalse();
         assertThat(afterClear.value()).isNotNull();

@@ -858,7 +858,7 @@ class TieredCacheTest {
                 .isTrue();
         Future<String> waiter = executor.submit(() -> cache.get("k"));
         await().atMost(TIMEOUT).until(() -> count("headroom.cache.coalesced.waits", "scope", "cluster") == 1);
-        assertThat(other.putAbsentIfVersion("k", read, Duration.ofMinutes(5))
+        assertThat(other.putAbsentIfVersion("k", read, "holder", Duration.ofMinutes(5))
                         .toCompletableFuture()
                         .get(30, TimeUnit.SECONDS))
                 .as("the holder found nothing")

@@ -141,7 +141,8 @@ public final class BulkLoads<K, V> {
             V value = values.get(key);
             CacheEntry<V> entry = entries.toEntry(new Loads.Loaded<>(value, 0), L2Values.versionOf(read));
             if (value != null && tier != null && L2Values.writable(read)) {
-                tier.values.writeBack(tier.store, tier.remoteKey(key), value, Objects.requireNonNull(read), entry);
+                tier.values.writeBack(
+                        tier.store, tier.remoteKey(key), value, Objects.requireNonNull(read), null, entry);
             }
             if (entry != null) {
                 loaded.put(key, entry);

@@ -10,6 +10,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
+import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -78,8 +79,15 @@ public final class GuardedRemoteStore {
         return guard(() -> store.putIfVersion(key, value, read, ttl));
     }
 
-    public CompletableFuture<Long> putAbsentIfVersion(String key, RemoteValue read, Duration ttl) {
-        return guard(() -> store.putAbsentIfVersion(key, read, ttl));
+    public CompletableFuture<Long> putIfVersion(
+            String key, byte[] value, RemoteValue read, @Nullable String leaseToken, Duration ttl) {
+        return leaseToken == null
+                ? putIfVersion(key, value, read, ttl)
+                : guard(() -> store.putIfVersion(key, value, read, leaseToken, ttl));
+    }
+
+    public CompletableFuture<Long> putAbsentIfVersion(String key, RemoteValue read, String leaseToken, Duration ttl) {
+        return guard(() -> store.putAbsentIfVersion(key, read, leaseToken, ttl));
     }
 
     public CompletableFuture<Long> put(String key, byte[] value, Duration ttl) {

@@ -97,7 +97,8 @@ public final class L2Values<V> {
     }
 
     /**
-     * Writes a loaded value back to L2, fenced on what was {@code read}; the entry made of it learns
+     * Writes a loaded value back to L2, fenced on what was {@code read} (and on the lease {@code
+     * leaseToken}, if the load holds one); the entry made of it learns
      * the version it was written with, so it later knows that L2 value for its own (a refresh then
      * does not mistake it for a newer one written by another instance).
      *
@@ -105,12 +106,17 @@ public final class L2Values<V> {
      *     L2 did not answer
      */
     public CompletableFuture<Long> writeBack(
-            GuardedRemoteStore store, String remoteKey, V value, RemoteValue read, @Nullable CacheEntry<V> entry) {
+            GuardedRemoteStore store,
+            String remoteKey,
+            V value,
+            RemoteValue read,
+            @Nullable String leaseToken,
+            @Nullable CacheEntry<V> entry) {
         byte[] bytes = encodeForL2(value);
         if (bytes == null) {
             return CompletableFuture.completedFuture(0L);
         }
-        return store.putIfVersion(remoteKey, bytes, read, l2Ttl).whenComplete((written, error) -> {
+        return store.putIfVersion(remoteKey, bytes, read, leaseToken, l2Ttl).whenComplete((written, error) -> {
             if (error != null) {
                 return;
             }

@@ -198,7 +198,7 @@ public final class ReadThrough<K, V> {
                 CompletableFuture<?> written = CompletableFuture.completedFuture(null);
                 if (value != null && read != null && L2Values.writable(read)) {
                     if (current) {
-                        written = tier.values.writeBack(store, remoteKey, value, read, entry);
+                        written = tier.values.writeBack(store, remoteKey, value, read, leaseToken, entry);
                     } else {
                         metrics.l2Superseded.increment();
                     }
@@ -209,7 +209,8 @@ public final class ReadThrough<K, V> {
                 } else if (error == null && value == null && leaseToken != null && L2Values.writable(read) && current) {
                     // The lease holder found nothing: say so, fenced, for as long as anyone may wait on
                     // the lease, so the waiters take the absence instead of each loading in turn.
-                    written = store.putAbsentIfVersion(remoteKey, Objects.requireNonNull(read), tier.leaseTtl);
+                    written = store.putAbsentIfVersion(
+                            remoteKey, Objects.requireNonNull(read), leaseToken, tier.leaseTtl);
                 }
                 if (leaseToken != null) {
                     // after the write, so that waiters polling L2 find the value rather than the lease free

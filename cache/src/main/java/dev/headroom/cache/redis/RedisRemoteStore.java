@@ -108,12 +108,15 @@ public final class RedisRemoteStore implements RemoteStore {
      * Writes with the generation the value was read under, never over a newer generation's record,
      * and moves the version on: a second write-back fenced on the same read (a load abandoned at its
      * timeout, finishing after the load that replaced it) is then refused instead of overwriting
-     * the newer value.
+     * the newer value. With a lease token (ARGV[5]) and no record, the token must still hold the
+     * lease (KEYS[2]), which every put and invalidation deletes: the record of a write made since
+     * the read may have been evicted, and the key would read as absent again.
      */
     private static final String PUT_IF_VERSION = VERSION_OF + NEXT_VERSION + """
             local ver, gen = version_of(redis.call('GET', KEYS[1]))
             local read_gen = tonumber(ARGV[4])
             if ver == nil or ver ~= tonumber(ARGV[2]) or gen > read_gen then return 0 end
+            if ver == 0 and ARGV[5] and redis.call('GET', KEYS[2]) ~= ARGV[5] then return 0 end
             local written = next_version(ver)
             redis.call('SET', KEYS[1], stamp(written, read_gen) .. written_now() .. '|v' .. ARGV[1], 'PX', ARGV[3])
             return written
@@ -124,6 +127,7 @@ public final class RedisRemoteStore implements RemoteStore {
             local ver, gen = version_of(redis.call('GET', KEYS[1]))
             local read_gen = tonumber(ARGV[3])
             if ver == nil or ver ~= tonumber(ARGV[1]) or gen > read_gen then return 0 end
+            if ver == 0 and redis.call('GET', KEYS[2]) ~= ARGV[4] then return 0 end
             local written = next_version(ver)
             redis.call('SET', KEYS[1], stamp(written, read_gen) .. written_now() .. '|n', 'PX', ARGV[2])
             return written
@@ -134,6 +138,7 @@ public final class RedisRemoteStore implements RemoteStore {
             ver = next_version(ver)
             gen = math.max(gen or 0, tonumber(ARGV[3]))
             redis.call('SET', KEYS[1], stamp(ver, gen) .. written_now() .. '|v' .. ARGV[1], 'PX', ARGV[2])
+            redis.call('DEL', KEYS[2])
             return ver
             """;
     private static final String INVALIDATE = VERSION_OF + NEXT_VERSION + """
@@ -141,6 +146,7 @@ public final class RedisRemoteStore implements RemoteStore {
             ver = next_version(ver)
             gen = math.max(gen or 0, tonumber(ARGV[2]))
             redis.call('SET', KEYS[1], stamp(ver, gen) .. '|-', 'PX', ARGV[1])
+            redis.call('DEL', KEYS[2])
             return ver
             """;
     /**
@@ -377,9 +383,16 @@ public final class RedisRemoteStore implements RemoteStore {
         return new Builder();
     }
 
-    /** Returns the Redis key that holds a cache key: {@code <prefix>{<key>}}. */
+    /**
+     * Returns the Redis key that holds a cache key: {@code <prefix>{<key>}}, or {@code
+     * <prefix>{~<key>}} for a key that starts with {@code '}'} or {@code '~'}. The key is the Redis
+     * Cluster hash tag that puts its string and its lease in one slot; one starting with {@code '}'}
+     * would make the tag empty, Redis would hash the whole strings and every script on both would
+     * fail with CROSSSLOT. The {@code '~'} keeps the mapping one-to-one.
+     */
     public String redisKey(String key) {
-        return prefix + "{" + key + "}";
+        char first = key.isEmpty() ? ' ' : key.charAt(0);
+        return first == '}' || first == '~' ? prefix + "{~" + key + "}" : prefix + "{" + key + "}";
     }
 
     @Override
@@ -477,22 +490,32 @@ public final class RedisRemoteStore implements RemoteStore {
 
     @Override
     public CompletionStage<Long> putIfVersion(String key, byte[] value, RemoteValue read, Duration ttl) {
+        return fencedWrite(key, value, read, null, ttl);
+    }
+
+    @Override
+    public CompletionStage<Long> putIfVersion(
+            String key, byte[] value, RemoteValue read, String leaseToken, Duration ttl) {
+        return fencedWrite(key, value, read, leaseToken.getBytes(StandardCharsets.UTF_8), ttl);
+    }
+
+    private CompletionStage<Long> fencedWrite(
+            String key, byte[] value, RemoteValue read, byte @Nullable [] leaseToken, Duration ttl) {
         RedisClusterAsyncCommands<String, byte[]> r = commands();
         if (r == null) {
             return notConnected();
         }
-        return r.<Long>eval(
-                PUT_IF_VERSION,
-                ScriptOutputType.INTEGER,
-                new String[] {redisKey(key)},
-                value,
-                ascii(read.version()),
-                ascii(Math.max(1, ttl.toMillis())),
-                ascii(read.generation()));
+        byte[] version = ascii(read.version());
+        byte[] ttlMillis = ascii(Math.max(1, ttl.toMillis()));
+        byte[] gen = ascii(read.generation());
+        byte[][] args = leaseToken == null
+                ? new byte[][] {value, version, ttlMillis, gen}
+                : new byte[][] {value, version, ttlMillis, gen, leaseToken};
+        return r.<Long>eval(PUT_IF_VERSION, ScriptOutputType.INTEGER, keyAndLease(key), args);
     }
 
     @Override
-    public CompletionStage<Long> putAbsentIfVersion(String key, RemoteValue read, Duration ttl) {
+    public CompletionStage<Long> putAbsentIfVersion(String key, RemoteValue read, String leaseToken, Duration ttl) {
         RedisClusterAsyncCommands<String, byte[]> r = commands();
         if (r == null) {
             return notConnected();
@@ -500,10 +523,17 @@ public final class RedisRemoteStore implements RemoteStore {
         return r.<Long>eval(
                 PUT_ABSENT_IF_VERSION,
                 ScriptOutputType.INTEGER,
-                new String[] {redisKey(key)},
+                keyAndLease(key),
                 ascii(read.version()),
                 ascii(Math.max(1, ttl.toMillis())),
-                ascii(read.generation()));
+                ascii(read.generation()),
+                leaseToken.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** A key's value string and its lease: one hash tag, so one slot in a cluster. */
+    private String[] keyAndLease(String key) {
+        String valueKey = redisKey(key);
+        return new String[] {valueKey, valueKey + ":lease"};
     }
 
     @Override
@@ -515,7 +545,7 @@ public final class RedisRemoteStore implements RemoteStore {
         return r.<Long>eval(
                 PUT,
                 ScriptOutputType.INTEGER,
-                new String[] {redisKey(key)},
+                keyAndLease(key),
                 value,
                 ascii(Math.max(1, ttl.toMillis())),
                 ascii(generation.get()));
@@ -528,11 +558,7 @@ public final class RedisRemoteStore implements RemoteStore {
             return notConnected();
         }
         return r.<Long>eval(
-                INVALIDATE,
-                ScriptOutputType.INTEGER,
-                new String[] {redisKey(key)},
-                ascii(fenceTtlMillis),
-                ascii(generation.get()));
+                INVALIDATE, ScriptOutputType.INTEGER, keyAndLease(key), ascii(fenceTtlMillis), ascii(generation.get()));
     }
 
     @Override
@@ -551,18 +577,13 @@ public final class RedisRemoteStore implements RemoteStore {
         if (r == null) {
             return notConnected();
         }
-        String valueKey = redisKey(key);
         byte[] tokenBytes = token.getBytes(StandardCharsets.UTF_8);
         byte[] ttlMillis = ascii(Math.max(1, ttl.toMillis()));
         byte[] gen = ascii(generation.get());
         byte[][] args = fencedOn < 0
                 ? new byte[][] {tokenBytes, ttlMillis, gen}
                 : new byte[][] {tokenBytes, ttlMillis, gen, ascii(fencedOn)};
-        return r.<Long>eval(
-                        TRY_LEASE,
-                        ScriptOutputType.INTEGER,
-                        new String[] {valueKey, valueKey + ":lease"}, // one hash tag: one slot in a cluster
-                        args)
+        return r.<Long>eval(TRY_LEASE, ScriptOutputType.INTEGER, keyAndLease(key), args)
                 .thenApply(granted -> granted == 1L);
     }
 
@@ -572,11 +593,10 @@ public final class RedisRemoteStore implements RemoteStore {
         if (r == null) {
             return notConnected();
         }
-        String valueKey = redisKey(key);
         return r.<Long>eval(
                         TRY_REFRESH_LEASE,
                         ScriptOutputType.INTEGER,
-                        new String[] {valueKey, valueKey + ":lease"},
+                        keyAndLease(key),
                         token.getBytes(StandardCharsets.UTF_8),
                         ascii(Math.max(1, ttl.toMillis())),
                         ascii(read.version()))
