@@ -19,6 +19,8 @@ import org.jspecify.annotations.Nullable;
  * @param idempotencyKey the key it was enqueued with, or null
  * @param lease the token of this claim
  * @param leaseExpiresAt when the lease runs out by the store's clock unless extended
+ * @param dueAt when the job became due to run (its run-at time, or its enqueue time), by the store's
+ *     clock: the start of its enqueue-to-start latency
  */
 public record ClaimedJob(
         JobId id,
@@ -30,7 +32,8 @@ public record ClaimedJob(
         int maxAttempts,
         @Nullable String idempotencyKey,
         LeaseToken lease,
-        Instant leaseExpiresAt) {
+        Instant leaseExpiresAt,
+        Instant dueAt) {
 
     /**
      * Checks the fields.
@@ -44,6 +47,7 @@ public record ClaimedJob(
         Objects.requireNonNull(payload, "payload");
         Objects.requireNonNull(lease, "lease");
         Objects.requireNonNull(leaseExpiresAt, "leaseExpiresAt");
+        Objects.requireNonNull(dueAt, "dueAt");
     }
 
     /** Returns whether a failure of this attempt makes the job a dead letter. */

@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jspecify.annotations.Nullable;
 
@@ -36,6 +37,7 @@ public final class InMemoryJobStore implements JobStore {
     private final Map<String, Key> keys = new HashMap<>();
     private final Map<Long, DeadLetter> dead = new LinkedHashMap<>();
     private final Map<Long, List<JobError>> errors = new HashMap<>();
+    private final List<JobWakeups> subscribers = new CopyOnWriteArrayList<>();
     private long nextId = 1;
 
     private InMemoryJobStore(Ticker ticker, Instant origin) {
@@ -71,6 +73,48 @@ public final class InMemoryJobStore implements JobStore {
 
     @Override
     public EnqueueResult enqueue(NewJob job) {
+        EnqueueResult result = enqueueLocked(job);
+        if (result.created()) {
+            wake(job.queue());
+        }
+        return result;
+    }
+
+    private void wake(String queue) {
+        for (JobWakeups w : subscribers) {
+            w.jobsAvailable(queue);
+        }
+    }
+
+    /** Wakeups are told on the enqueuing thread, after the enqueue (this store's "commit"). */
+    @Override
+    public AutoCloseable subscribe(JobWakeups wakeups) {
+        Objects.requireNonNull(wakeups, "wakeups");
+        subscribers.add(wakeups);
+        return () -> subscribers.remove(wakeups);
+    }
+
+    @Override
+    public boolean release(JobId id, LeaseToken token) {
+        String queue;
+        lock.lock();
+        try {
+            Job j = leased(id, token);
+            if (j == null) {
+                return false;
+            }
+            j.attempt--;
+            j.lease = null;
+            j.leaseExpiresAt = null;
+            queue = j.queue;
+        } finally {
+            lock.unlock();
+        }
+        wake(queue);
+        return true;
+    }
+
+    private EnqueueResult enqueueLocked(NewJob job) {
         Objects.requireNonNull(job, "job");
         lock.lock();
         try {
@@ -144,7 +188,8 @@ public final class InMemoryJobStore implements JobStore {
                         j.maxAttempts,
                         j.idempotencyKey,
                         token,
-                        expiresAt));
+                        expiresAt,
+                        j.runAt));
             }
             return claimed;
         } finally {

@@ -13,6 +13,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -250,6 +251,52 @@ public final class JobQueue implements AutoCloseable {
     public FailOutcome failPermanently(ClaimedJob job, String message) {
         Objects.requireNonNull(message, "message");
         return counted(job, store.fail(job.id(), job.lease(), message, worker, null));
+    }
+
+    /** Completes a batch; counts each completion and each stale token. */
+    Set<JobId> completeAll(List<ClaimedJob> jobs) {
+        Set<JobId> done = store.completeAll(jobs);
+        for (ClaimedJob job : jobs) {
+            if (done.contains(job.id())) {
+                metrics.completed(job.queue());
+            } else {
+                metrics.staleTokenRefused(job.queue(), "complete");
+            }
+        }
+        return done;
+    }
+
+    /** Completes a job in the caller's transaction (see {@link TransactionalJobStore#complete(Connection, JobId, LeaseToken)}). */
+    boolean completeIn(Connection connection, ClaimedJob job) {
+        if (!(store instanceof TransactionalJobStore tx)) {
+            throw new IllegalStateException(
+                    "the store is not transactional: " + store.getClass().getName());
+        }
+        boolean done = tx.complete(connection, job.id(), job.lease());
+        if (!done) {
+            metrics.staleTokenRefused(job.queue(), "complete");
+        }
+        return done;
+    }
+
+    /** Counts a completion made in a caller's transaction once it committed. */
+    void committed(ClaimedJob job) {
+        metrics.completed(job.queue());
+    }
+
+    /** Gives back an unstarted job. */
+    boolean release(ClaimedJob job) {
+        boolean released = store.release(job.id(), job.lease());
+        if (released) {
+            metrics.released(job.queue());
+        } else {
+            metrics.staleTokenRefused(job.queue(), "release");
+        }
+        return released;
+    }
+
+    JobStore store() {
+        return store;
     }
 
     /** Returns the dead letters of the store. */

@@ -2,8 +2,11 @@ package dev.headroom.queue;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -93,4 +96,46 @@ public interface JobStore extends DeadLetters {
      * @throws JobStoreException if the store fails
      */
     FailOutcome fail(JobId id, LeaseToken token, String message, String worker, @Nullable Duration retryAfter);
+
+    /**
+     * Completes several claimed jobs in one call (a worker's batch of finished jobs), each as {@link
+     * #complete} would: only those whose token is still current. Not atomic as a whole: on an
+     * exception, some may have completed (each either did or did not).
+     *
+     * @param jobs the claimed jobs
+     * @return the ids of those completed
+     * @throws JobStoreException if the store fails
+     */
+    default Set<JobId> completeAll(Collection<ClaimedJob> jobs) {
+        Set<JobId> done = new HashSet<>();
+        for (ClaimedJob job : jobs) {
+            if (complete(job.id(), job.lease())) {
+                done.add(job.id());
+            }
+        }
+        return done;
+    }
+
+    /**
+     * Gives back a claimed job that was never started (a worker shutting down, an executor that
+     * refused it): available again at once, its attempt not counted, if the token is still current.
+     *
+     * @param id the job
+     * @param token the lease token
+     * @return true if released; false if the token is stale
+     * @throws JobStoreException if the store fails
+     */
+    boolean release(JobId id, LeaseToken token);
+
+    /**
+     * Starts telling {@code wakeups} when jobs may have become available (an enqueue committed), so
+     * workers claim at once instead of at their next poll. A hint only: it may be late, missing or
+     * spurious, so workers must poll as well. The default tells nothing.
+     *
+     * @param wakeups whom to tell; called from a thread of the store's, must not block
+     * @return stops the notifications
+     */
+    default AutoCloseable subscribe(JobWakeups wakeups) {
+        return () -> {};
+    }
 }

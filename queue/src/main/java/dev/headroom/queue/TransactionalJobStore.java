@@ -1,6 +1,7 @@
 package dev.headroom.queue;
 
 import java.sql.Connection;
+import java.sql.SQLException;
 
 /**
  * A {@link JobStore} on a relational database that can enqueue inside a caller's transaction:
@@ -21,4 +22,27 @@ public interface TransactionalJobStore extends JobStore {
      * @throws JobStoreException if the database refuses; the caller's transaction is then aborted
      */
     EnqueueResult enqueue(Connection connection, NewJob job);
+
+    /**
+     * Completes a job on the caller's connection, in its current transaction, fenced on the token:
+     * the job is gone if and only if that transaction commits. A handler's writes and its job's
+     * completion so commit together (exactly-once database effects); when this returns false the
+     * lease is stale (the job was rescued by another worker) and the caller must roll back.
+     *
+     * @param connection the caller's connection, on the store's database
+     * @param id the job
+     * @param token the lease token
+     * @return true if the job will be completed when the transaction commits; false if the token is stale
+     * @throws JobStoreException if the database refuses; the caller's transaction is then aborted
+     */
+    boolean complete(Connection connection, JobId id, LeaseToken token);
+
+    /**
+     * Opens a connection to the store's database for a transaction of the caller's, such as a
+     * handler's writes committed with its job's completion. The caller closes it.
+     *
+     * @return a new connection
+     * @throws SQLException if none can be had
+     */
+    Connection connection() throws SQLException;
 }

@@ -15,6 +15,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -432,5 +433,46 @@ abstract class JobStoreContract {
         assertThatThrownBy(() -> store().list(DeadLetterFilter.all(), 0))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("limit");
+    }
+
+    // --- worker support: release, batched completion, wakeups
+
+    @Test
+    void aReleasedJobIsAvailableAgainWithItsAttemptUncountedAndTheOldTokenStale() {
+        JobId id = store().enqueue(job("t", "p")).id();
+        ClaimedJob first = claimAll("w1").get(0);
+        assertThat(first.attempt()).isEqualTo(1);
+        assertThat(store().release(first.id(), first.lease())).isTrue();
+        assertThat(store().release(first.id(), first.lease())).as("twice").isFalse();
+        ClaimedJob again = claimAll("w2").get(0);
+        assertThat(again.id()).isEqualTo(id);
+        assertThat(again.attempt()).as("a release does not count the attempt").isEqualTo(1);
+        assertThat(store().complete(first.id(), first.lease())).isFalse();
+        assertThat(store().release(first.id(), first.lease())).isFalse();
+        assertThat(store().complete(again.id(), again.lease())).isTrue();
+    }
+
+    @Test
+    void completeAllCompletesTheCurrentLeasesOnlyAndKeepsTheStaleOnesJobs() {
+        for (int i = 0; i < 5; i++) {
+            store().enqueue(job("t", "p" + i));
+        }
+        List<ClaimedJob> claimed = claimAll("w");
+        ClaimedJob released = claimed.get(0);
+        assertThat(store().release(released.id(), released.lease())).isTrue(); // its token is stale now
+        Set<JobId> done = store().completeAll(claimed);
+        assertThat(done).hasSize(4).doesNotContain(released.id());
+        List<ClaimedJob> left = claimAll("w");
+        assertThat(left).extracting(ClaimedJob::id).containsExactly(released.id());
+        assertThat(store().completeAll(List.of())).isEmpty();
+    }
+
+    @Test
+    void aSubscriberIsToldOfAnEnqueueOnItsQueue() throws Exception {
+        LinkedBlockingQueue<String> told = new LinkedBlockingQueue<>();
+        try (AutoCloseable subscription = store().subscribe(told::add)) {
+            store().enqueue(job("t", "p"));
+            assertThat(told.poll(30, TimeUnit.SECONDS)).isEqualTo(QUEUE);
+        }
     }
 }

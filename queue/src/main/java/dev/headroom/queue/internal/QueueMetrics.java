@@ -53,6 +53,11 @@ public final class QueueMetrics {
         count("headroom.queue.dead_lettered", queue, null, null, 1);
     }
 
+    /** An unstarted job was given back. */
+    public void released(String queue) {
+        count("headroom.queue.released", queue, null, null, 1);
+    }
+
     /** A complete, fail or heartbeat was refused because its lease token was stale. */
     public void staleTokenRefused(String queue, String operation) {
         count("headroom.queue.stale_token_refused", queue, "operation", operation, 1);

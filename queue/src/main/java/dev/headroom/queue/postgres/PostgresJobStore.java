@@ -8,6 +8,7 @@ import dev.headroom.queue.FailOutcome;
 import dev.headroom.queue.JobError;
 import dev.headroom.queue.JobId;
 import dev.headroom.queue.JobStoreException;
+import dev.headroom.queue.JobWakeups;
 import dev.headroom.queue.LeaseToken;
 import dev.headroom.queue.NewJob;
 import dev.headroom.queue.TransactionalJobStore;
@@ -27,13 +28,17 @@ import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
 import org.jspecify.annotations.Nullable;
 
@@ -229,7 +234,8 @@ public final class PostgresJobStore implements TransactionalJobStore {
                                 rs.getInt(7),
                                 rs.getString(8),
                                 new LeaseToken(rs.getObject(9, UUID.class)),
-                                instant(rs, 10)));
+                                instant(rs, 10),
+                                instant(rs, 11)));
                     }
                 }
             }
@@ -270,6 +276,103 @@ public final class PostgresJobStore implements TransactionalJobStore {
         } catch (SQLException e) {
             throw failure("complete", e);
         }
+    }
+
+    @Override
+    public boolean complete(Connection connection, JobId id, LeaseToken token) {
+        Objects.requireNonNull(connection, "connection");
+        Objects.requireNonNull(id, "id");
+        Objects.requireNonNull(token, "token");
+        try (PreparedStatement ps = connection.prepareStatement(QueueSql.COMPLETE)) {
+            ps.setLong(1, id.value());
+            ps.setObject(2, token.value());
+            return singleLong(ps) == 1;
+        } catch (SQLException e) {
+            throw failure("complete", e);
+        }
+    }
+
+    /** One statement for the whole batch (ids and tokens as two arrays). */
+    @Override
+    public Set<JobId> completeAll(Collection<ClaimedJob> jobs) {
+        Objects.requireNonNull(jobs, "jobs");
+        Set<JobId> done = new HashSet<>();
+        if (jobs.isEmpty()) {
+            return done;
+        }
+        Long[] ids = new Long[jobs.size()];
+        UUID[] tokens = new UUID[jobs.size()];
+        int i = 0;
+        for (ClaimedJob job : jobs) {
+            ids[i] = job.id().value();
+            tokens[i++] = job.lease().value();
+        }
+        try (Connection c = autoCommit();
+                PreparedStatement ps = c.prepareStatement(QueueSql.COMPLETE_ALL)) {
+            ps.setArray(1, c.createArrayOf("bigint", ids));
+            ps.setArray(2, c.createArrayOf("uuid", tokens));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    done.add(new JobId(rs.getLong(1)));
+                }
+            }
+            return done;
+        } catch (SQLException e) {
+            throw failure("complete", e);
+        }
+    }
+
+    @Override
+    public boolean release(JobId id, LeaseToken token) {
+        Objects.requireNonNull(id, "id");
+        Objects.requireNonNull(token, "token");
+        try (Connection c = autoCommit();
+                PreparedStatement ps = c.prepareStatement(QueueSql.RELEASE)) {
+            ps.setLong(1, id.value());
+            ps.setObject(2, token.value());
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next();
+            }
+        } catch (SQLException e) {
+            throw failure("release", e);
+        }
+    }
+
+    @Override
+    public Connection connection() throws SQLException {
+        return dataSource.getConnection();
+    }
+
+    /**
+     * LISTENs for enqueues on a connection of its own, held from the DataSource until the returned
+     * handle is closed (count it in the pool size), on a daemon thread; probes every 30 s that
+     * notifications arrive (see {@link JobWakeups#notificationsMissing}). Returns once listening, or
+     * after 5 s if the database does not answer (the thread goes on trying every second).
+     */
+    @Override
+    public AutoCloseable subscribe(JobWakeups wakeups) {
+        return subscribe(wakeups, Duration.ofSeconds(30), Duration.ofSeconds(5));
+    }
+
+    /**
+     * As {@link #subscribe(JobWakeups)}, probing every {@code probeEvery} and reporting a probe
+     * missing after {@code probeWait}.
+     *
+     * @param wakeups whom to tell
+     * @param probeEvery how often to check that notifications arrive, positive
+     * @param probeWait how long a probe may take to come back, positive
+     * @return stops listening and closes the connection
+     */
+    public AutoCloseable subscribe(JobWakeups wakeups, Duration probeEvery, Duration probeWait) {
+        Objects.requireNonNull(wakeups, "wakeups");
+        checkPositive("probeEvery", probeEvery);
+        checkPositive("probeWait", probeWait);
+        return new JobNotificationListener(
+                        dataSource,
+                        wakeups,
+                        TimeUnit.NANOSECONDS.convert(probeEvery),
+                        TimeUnit.NANOSECONDS.convert(probeWait))
+                .start(TimeUnit.SECONDS.toNanos(5));
     }
 
     @Override

@@ -17,8 +17,16 @@ final class QueueSql {
     /** Serialises concurrent {@code createSchema} calls; CREATE ... IF NOT EXISTS alone races. */
     static final String SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(7238492309183461001)";
 
+    /**
+     * The channel workers LISTEN on; the payload is the queue. PostgreSQL delivers a notification at
+     * commit and folds identical ones of one transaction into one, so a transaction that enqueues
+     * thousands of jobs on a queue notifies once.
+     */
+    static final String CHANNEL = "headroom_job";
+
     static final String ENQUEUE = "INSERT INTO headroom_job (queue, type, payload, priority, run_at, max_attempts)"
-            + " VALUES (?, ?, ?, ?, COALESCE(CAST(? AS timestamptz), now()), ?) RETURNING id";
+            + " VALUES (?, ?, ?, ?, COALESCE(CAST(? AS timestamptz), now()), ?)"
+            + " RETURNING id, pg_notify('" + CHANNEL + "', queue)";
 
     /**
      * The key row and the job in one statement: the unique key is the arbiter, so of N concurrent
@@ -29,7 +37,8 @@ final class QueueSql {
             + " VALUES (?, nextval('headroom_job_id_seq'), ?)"
             + " ON CONFLICT (idempotency_key) DO NOTHING RETURNING job_id)"
             + " INSERT INTO headroom_job (id, queue, type, payload, priority, run_at, max_attempts, idempotency_key)"
-            + " SELECT job_id, ?, ?, ?, ?, COALESCE(CAST(? AS timestamptz), now()), ?, ? FROM k RETURNING id";
+            + " SELECT job_id, ?, ?, ?, ?, COALESCE(CAST(? AS timestamptz), now()), ?, ? FROM k"
+            + " RETURNING id, pg_notify('" + CHANNEL + "', queue)";
 
     static final String FIND_KEY = "SELECT job_id, payload_sha256 FROM headroom_job_key WHERE idempotency_key = ?";
 
@@ -62,7 +71,7 @@ final class QueueSql {
             + " lease_expires_at = now() + CAST(? AS bigint) * interval '1 microsecond', claimed_by = ?"
             + " FROM due WHERE j.id = due.id"
             + " RETURNING j.id, j.type, j.queue, j.payload, j.priority, j.attempt, j.max_attempts,"
-            + " j.idempotency_key, j.lease_token, j.lease_expires_at";
+            + " j.idempotency_key, j.lease_token, j.lease_expires_at, j.run_at";
 
     static final String HEARTBEAT =
             "UPDATE headroom_job SET lease_expires_at = now() + CAST(? AS bigint) * interval '1 microsecond'"
@@ -72,6 +81,19 @@ final class QueueSql {
             "WITH done AS (DELETE FROM headroom_job WHERE id = ? AND lease_token = ? RETURNING id),"
                     + " e AS (DELETE FROM headroom_job_error WHERE job_id IN (SELECT id FROM done))"
                     + " SELECT count(*) FROM done";
+
+    /** A batch of completions: ids and tokens as two arrays, one row per pair. */
+    static final String COMPLETE_ALL = "WITH done AS (DELETE FROM headroom_job j"
+            + " USING unnest(CAST(? AS bigint[]), CAST(? AS uuid[])) AS t(id, token)"
+            + " WHERE j.id = t.id AND j.lease_token = t.token RETURNING j.id),"
+            + " e AS (DELETE FROM headroom_job_error WHERE job_id IN (SELECT id FROM done))"
+            + " SELECT id FROM done";
+
+    /** An unstarted job back to available, its attempt uncounted; its run-at (already due) kept. */
+    static final String RELEASE = "UPDATE headroom_job SET state = 'available', attempt = attempt - 1,"
+            + " lease_token = NULL, lease_expires_at = NULL, claimed_by = NULL"
+            + " WHERE id = ? AND lease_token = ? AND state = 'running'"
+            + " RETURNING pg_notify('" + CHANNEL + "', queue)";
 
     static final String LOCK_LEASED =
             "SELECT attempt, max_attempts FROM headroom_job WHERE id = ? AND lease_token = ? FOR UPDATE";
