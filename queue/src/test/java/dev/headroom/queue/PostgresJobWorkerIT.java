@@ -1,0 +1,195 @@
+package dev.headroom.queue;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.headroom.core.Backoff;
+import dev.headroom.core.Codec;
+import dev.headroom.queue.postgres.PostgresJobStore;
+import dev.headroom.testing.HeadroomServices;
+import dev.headroom.testing.TestDatabase;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** {@link JobWorker} on the real PostgreSQL: NOTIFY wakeups and exactly-once transactional effects. */
+@ExtendWith(HeadroomServices.class)
+class PostgresJobWorkerIT {
+
+    private static final Duration TIMEOUT = Duration.ofSeconds(60);
+    private static final String Q = EnqueueOptions.DEFAULT_QUEUE;
+
+    private TestDatabase db;
+    private PostgresJobStore store;
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    private final List<JobWorker> workers = new ArrayList<>();
+
+    @BeforeEach
+    void createStore(TestDatabase db) throws SQLException {
+        this.db = db;
+        this.store = PostgresJobStore.create(db.dataSource());
+        store.createSchema();
+        execute("CREATE TABLE effects (job_id bigint NOT NULL, attempt int NOT NULL)");
+    }
+
+    @AfterEach
+    void stop() {
+        workers.forEach(w -> w.shutdown(Duration.ofSeconds(10)));
+    }
+
+    private JobQueue queue(JobStore s) {
+        return JobQueue.builder(s)
+                .backoff(Backoff.builder()
+                        .base(Duration.ofMillis(1))
+                        .cap(Duration.ofMillis(5))
+                        .maxAttempts(Integer.MAX_VALUE)
+                        .build())
+                .meterRegistry(registry)
+                .build();
+    }
+
+    private JobWorker started(JobWorker.Builder b) {
+        JobWorker w = b.meterRegistry(registry).build();
+        workers.add(w);
+        return w.start();
+    }
+
+    private void execute(String sql) throws SQLException {
+        try (Connection c = db.connect();
+                Statement s = c.createStatement()) {
+            s.execute(sql);
+        }
+    }
+
+    private long single(String sql) throws SQLException {
+        try (Connection c = db.connect();
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    private double counted(String name, String tag, String value) {
+        return registry.find(name).tag(tag, value).counters().stream()
+                .mapToDouble(c -> c.count())
+                .sum();
+    }
+
+    private static void recordEffect(JobContext ctx) throws SQLException {
+        try (PreparedStatement ps =
+                ctx.connection().prepareStatement("INSERT INTO effects (job_id, attempt) VALUES (?, ?)")) {
+            ps.setLong(1, ctx.job().id().value());
+            ps.setInt(2, ctx.job().attempt());
+            ps.executeUpdate();
+        }
+    }
+
+    @Test
+    void aCommittedTransactionalEnqueueWakesTheWorkerByNotifyNotByThePoll() throws Exception {
+        AtomicInteger claims = new AtomicInteger();
+        JobStore counting = new ForwardingJobStore(store) {
+            @Override
+            public List<ClaimedJob> claim(String q, int max, Duration lease, String worker) {
+                List<ClaimedJob> jobs = super.claim(q, max, lease, worker);
+                claims.incrementAndGet();
+                return jobs;
+            }
+        };
+        JobQueue queue = queue(counting);
+        CountDownLatch ran = new CountDownLatch(1);
+        started(JobWorker.builder(queue)
+                .queue(Q, 1)
+                .pollInterval(Duration.ofHours(1))
+                .handler("t", Codec.utf8(), (payload, ctx) -> ran.countDown()));
+        await().atMost(TIMEOUT).until(() -> claims.get() == 1); // found nothing: now waits an hour
+        try (Connection c = db.connect()) {
+            c.setAutoCommit(false);
+            JobQueue.builder(store).build().enqueue(c, "t", "x", Codec.utf8(), EnqueueOptions.defaults());
+            c.commit(); // the NOTIFY goes out here
+        }
+        assertThat(ran.await(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        assertThat(claims.get()).isBetween(2, 3);
+    }
+
+    @Test
+    void transactionalHandlersOnTwoWorkersApplyEachJobsWritesExactlyOnceThoughAttemptsFail() throws Exception {
+        int jobs = 300;
+        JobQueue enqueuer = queue(store);
+        for (int i = 0; i < jobs; i++) {
+            enqueuer.enqueue("pay", "order-" + i, Codec.utf8(), EnqueueOptions.defaults());
+        }
+        AtomicInteger thrown = new AtomicInteger();
+        JobWorker.Handler<String> handler = (payload, ctx) -> {
+            recordEffect(ctx);
+            if (ctx.job().attempt() == 1 && ThreadLocalRandom.current().nextInt(4) == 0) {
+                thrown.incrementAndGet();
+                throw new IllegalStateException("failed after writing: the write must roll back");
+            }
+        };
+        for (int w = 0; w < 2; w++) {
+            started(JobWorker.builder(queue(store)).queue(Q, 4).transactionalHandler("pay", Codec.utf8(), handler));
+        }
+        await().atMost(TIMEOUT).until(() -> single("SELECT count(*) FROM headroom_job") == 0);
+        assertThat(thrown.get()).as("some first attempts threw").isPositive();
+        assertThat(single("SELECT count(*) FROM effects")).isEqualTo(jobs);
+        assertThat(single("SELECT count(DISTINCT job_id) FROM effects")).isEqualTo(jobs);
+        assertThat(single("SELECT count(*) FROM effects WHERE attempt = 1")).isEqualTo(jobs - thrown.get());
+        assertThat(single("SELECT count(*) FROM headroom_dead_job")).isZero();
+    }
+
+    @Test
+    void aHandlerWhoseJobWasRescuedByAnotherWorkerCommitsNothing() throws Exception {
+        CountDownLatch started = new CountDownLatch(1);
+        CountDownLatch finish = new CountDownLatch(1);
+        AtomicReference<JobContext> seen = new AtomicReference<>();
+        JobQueue queue = queue(store);
+        JobId id = queue.enqueue("pay", "order-1", Codec.utf8(), EnqueueOptions.defaults());
+        started(JobWorker.builder(queue)
+                .queue(Q, 1)
+                .lease(Duration.ofSeconds(1))
+                .transactionalHandler("pay", Codec.utf8(), (payload, ctx) -> {
+                    seen.set(ctx);
+                    recordEffect(ctx);
+                    started.countDown();
+                    finish.await(); // a long pause: GC, a stuck call
+                }));
+        assertThat(started.await(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        // The lease runs out (as if the worker's heartbeats had stopped too) and another worker
+        // rescues the job with a new token.
+        AtomicReference<ClaimedJob> rescued = new AtomicReference<>();
+        await().atMost(TIMEOUT).until(() -> {
+            execute("UPDATE headroom_job SET lease_expires_at = now() - interval '1 second'");
+            List<ClaimedJob> claimed = store.claim(Q, 1, Duration.ofMinutes(5), "rescuer");
+            if (!claimed.isEmpty()) {
+                rescued.set(claimed.get(0));
+            }
+            return rescued.get() != null;
+        });
+        assertThat(rescued.get().id()).isEqualTo(id);
+        assertThat(rescued.get().attempt()).isEqualTo(2);
+        await().atMost(TIMEOUT).until(() -> seen.get().leaseLost()); // the next heartbeat finds out
+        finish.countDown();
+        await().atMost(TIMEOUT)
+                .until(() -> counted("headroom.queue.stale_token_refused", "operation", "complete") == 1);
+        assertThat(single("SELECT count(*) FROM effects"))
+                .as("the stale attempt's write rolled back")
+                .isZero();
+        assertThat(store.complete(rescued.get().id(), rescued.get().lease())).isTrue();
+    }
+}
