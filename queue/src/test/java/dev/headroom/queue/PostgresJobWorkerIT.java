@@ -6,9 +6,16 @@ import static org.awaitility.Awaitility.await;
 import dev.headroom.core.Backoff;
 import dev.headroom.core.Codec;
 import dev.headroom.queue.postgres.PostgresJobStore;
+import dev.headroom.queue.process.HandlerThatHangsProcess;
 import dev.headroom.testing.HeadroomServices;
 import dev.headroom.testing.TestDatabase;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -17,6 +24,8 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -191,5 +200,67 @@ class PostgresJobWorkerIT {
                 .as("the stale attempt's write rolled back")
                 .isZero();
         assertThat(store.complete(rescued.get().id(), rescued.get().lease())).isTrue();
+    }
+
+    @Test
+    void aWorkerProcessKilledInsideATransactionalHandlerLosesNoJobAndAppliesItsWritesOnce() throws Exception {
+        JobQueue queue = queue(store);
+        JobId id = queue.enqueue("pay", "order-7", Codec.utf8(), EnqueueOptions.defaults());
+        String javaBin = ProcessHandle.current()
+                .info()
+                .command()
+                .orElse(System.getProperty("java.home") + File.separator + "bin" + File.separator + "java");
+        Process child = new ProcessBuilder(
+                        javaBin,
+                        "-Xmx128m",
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        HandlerThatHangsProcess.class.getName(),
+                        db.jdbcUrl())
+                .redirectErrorStream(true)
+                .start();
+        String[] inHandler;
+        try {
+            inHandler = awaitLine(child, "IN-HANDLER ").split(" ");
+            child.destroyForcibly(); // SIGKILL, inside the handler, its transaction open
+            assertThat(child.waitFor(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        } finally {
+            child.destroyForcibly();
+        }
+        assertThat(Long.parseLong(inHandler[1])).isEqualTo(id.value());
+        LeaseToken deadWorkersToken = new LeaseToken(UUID.fromString(inHandler[2]));
+        // another worker rescues the job once the dead one's lease (2 s) has run out
+        started(JobWorker.builder(queue(store)).queue(Q, 1).transactionalHandler("pay", Codec.utf8(), (p, ctx) -> {
+            recordEffect(ctx);
+        }));
+        await().atMost(TIMEOUT).until(() -> single("SELECT count(*) FROM headroom_job") == 0);
+        assertThat(single("SELECT count(*) FROM effects"))
+                .as("the killed attempt's write is absent")
+                .isEqualTo(1);
+        assertThat(single("SELECT attempt FROM effects")).isEqualTo(2);
+        assertThat(store.complete(id, deadWorkersToken))
+                .as("the dead worker's token")
+                .isFalse();
+        assertThat(single("SELECT count(*) FROM headroom_dead_job")).isZero();
+    }
+
+    /** The first line of the child's output starting with {@code prefix}; fails with its output if it exits first. */
+    private static String awaitLine(Process child, String prefix) throws Exception {
+        StringBuilder seen = new StringBuilder();
+        CompletableFuture<String> line = CompletableFuture.supplyAsync(() -> {
+            try (BufferedReader r =
+                    new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
+                for (String l = r.readLine(); l != null; l = r.readLine()) {
+                    seen.append(l).append('\n');
+                    if (l.startsWith(prefix)) {
+                        return l;
+                    }
+                }
+                throw new IllegalStateException("worker process exited without '" + prefix + "':\n" + seen);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        return line.get(TIMEOUT.toSeconds(), TimeUnit.SECONDS);
     }
 }
