@@ -1,0 +1,81 @@
+package dev.headroom.queue.process;
+
+import dev.headroom.core.Backoff;
+import dev.headroom.core.Codec;
+import dev.headroom.queue.JobContext;
+import dev.headroom.queue.JobQueue;
+import dev.headroom.queue.JobWorker;
+import dev.headroom.queue.postgres.PostgresJobStore;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ThreadLocalRandom;
+import org.postgresql.ds.PGSimpleDataSource;
+
+/**
+ * A worker JVM of {@code QueueChaosCheckerIT}: consumes the default queue with a transactional
+ * handler ({@code tx}: its effect row commits with the completion) and a plain one ({@code plain}:
+ * its effect row commits on its own, at-least-once), each failing now and then. Every connection
+ * carries {@code application_name = chaos-<name>}, so the checker can terminate them. Arguments:
+ * JDBC URL (schema included), worker name.
+ */
+public final class ChaosWorkerProcess {
+
+    private ChaosWorkerProcess() {}
+
+    public static void main(String[] args) throws Exception {
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        PGSimpleDataSource ds = new PGSimpleDataSource();
+        ds.setURL(args[0]);
+        if (!args[0].contains("user=")) {
+            ds.setUser("postgres");
+        }
+        String name = args[1];
+        ds.setApplicationName("chaos-" + name);
+        JobQueue queue = JobQueue.builder(PostgresJobStore.create(ds))
+                .worker(name)
+                .backoff(Backoff.builder()
+                        .base(Duration.ofMillis(10))
+                        .cap(Duration.ofMillis(200))
+                        .maxAttempts(Integer.MAX_VALUE)
+                        .build())
+                .build();
+        JobWorker.builder(queue)
+                .queue("default", 8)
+                .lease(Duration.ofSeconds(2))
+                .pollInterval(Duration.ofMillis(200))
+                .transactionalHandler("tx", Codec.utf8(), (payload, ctx) -> {
+                    record(ctx.connection(), ctx, name, "tx");
+                    if (ThreadLocalRandom.current().nextInt(20) == 0) {
+                        throw new IllegalStateException("tx handler failed after its write (rolled back)");
+                    }
+                })
+                .handler("plain", Codec.utf8(), (payload, ctx) -> {
+                    if (ThreadLocalRandom.current().nextInt(20) == 0) {
+                        throw new IllegalStateException("plain handler failed before its write");
+                    }
+                    try (Connection c = ds.getConnection()) {
+                        record(c, ctx, name, "plain");
+                    }
+                })
+                .build()
+                .start();
+        out.println("READY");
+        new CountDownLatch(1).await(); // until killed
+    }
+
+    private static void record(Connection c, JobContext ctx, String worker, String kind) throws SQLException {
+        try (PreparedStatement ps =
+                c.prepareStatement("INSERT INTO chaos_effects (job_id, attempt, worker, kind) VALUES (?, ?, ?, ?)")) {
+            ps.setLong(1, ctx.job().id().value());
+            ps.setInt(2, ctx.job().attempt());
+            ps.setString(3, worker);
+            ps.setString(4, kind);
+            ps.executeUpdate();
+        }
+    }
+}
