@@ -214,9 +214,11 @@ public final class TieredCache<K, V> implements AutoCloseable {
     }
 
     /**
-     * The key encoder, refusing keys that encode to null or an empty string: an empty key would be
-     * {@code <prefix>{}} in Redis, whose empty hash tag puts the key and its lease in different Redis
-     * Cluster slots, and every lease would fail with CROSSSLOT.
+     * The key encoder, refusing keys that encode to null or an empty string, or to a string with an
+     * unpaired UTF-16 surrogate. An empty key would be {@code <prefix>{}} in Redis, whose empty hash
+     * tag puts the key and its lease in different Redis Cluster slots (every lease would fail with
+     * CROSSSLOT); an unpaired surrogate becomes {@code '?'} in UTF-8, so two keys would share one
+     * Redis string and one bus message.
      */
     private static <K> Function<K, String> nonEmptyKeys(String name, Function<? super K, String> encoder) {
         return key -> {
@@ -225,8 +227,26 @@ public final class TieredCache<K, V> implements AutoCloseable {
                 throw new IllegalArgumentException("cache '" + name + "': key " + key + " encodes to "
                         + (encoded == null ? "null" : "an empty string") + "; L2 keys must not be empty");
             }
+            if (!wellFormedUtf16(encoded)) {
+                throw new IllegalArgumentException("cache '" + name + "': key " + key
+                        + " encodes to a string with an unpaired UTF-16 surrogate, which UTF-8 cannot carry"
+                        + " (it would share its Redis key with another)");
+            }
             return encoded;
         };
+    }
+
+    /** Whether every surrogate in {@code s} is half of a pair. */
+    static boolean wellFormedUtf16(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

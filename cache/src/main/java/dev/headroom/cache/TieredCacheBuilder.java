@@ -447,18 +447,28 @@ public final class TieredCacheBuilder<K, V> {
         return new TieredCache<>(this);
     }
 
+    /** Longest duration taken: sums of them are kept in nanoseconds, which overflow at ~292 years. */
+    static final Duration MAX_DURATION = Duration.ofDays(3650);
+
     private static Duration positive(String field, Duration value) {
         Objects.requireNonNull(value, field);
         if (value.isNegative() || value.isZero()) {
             throw new IllegalArgumentException(field + " must be positive, got " + value);
         }
-        return value;
+        return atMostMax(field, value);
     }
 
     private static Duration nonNegative(String field, Duration value) {
         Objects.requireNonNull(value, field);
         if (value.isNegative()) {
             throw new IllegalArgumentException(field + " must not be negative, got " + value);
+        }
+        return atMostMax(field, value);
+    }
+
+    private static Duration atMostMax(String field, Duration value) {
+        if (value.compareTo(MAX_DURATION) > 0) {
+            throw new IllegalArgumentException(field + " must be at most 3650 days, got " + value);
         }
         return value;
     }

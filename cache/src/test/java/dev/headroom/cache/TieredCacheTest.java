@@ -1196,4 +1196,68 @@ class TieredCacheTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("braces");
     }
+
+    /** Found by the cache adversary: UTF-8 turned unpaired surrogates into '?', so two keys shared one Redis string. */
+    @Test
+    void aKeyWithAnUnpairedSurrogateIsRejectedAtTheCallAndPairedOnesWork() {
+        TieredCache<String, String> cache = builder()
+                .remote(new InMemoryRemoteStore(), Codec.utf8())
+                .loader(k -> "v-" + k)
+                .build();
+        for (String bad : List.of("\uD800", "user-\uDC00", "a\uD800b", "\uDC00\uD800")) {
+            assertThatThrownBy(() -> cache.get(bad))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("unpaired UTF-16 surrogate");
+            assertThatThrownBy(() -> cache.invalidate(bad)).hasMessageContaining("unpaired UTF-16 surrogate");
+        }
+        assertThat(cache.get("\uD83D\uDE00")).isEqualTo("v-\uD83D\uDE00"); // a pair: an emoji
+        assertThat(cache.get("?")).isEqualTo("v-?");
+        assertThatThrownBy(() -> RedisRemoteStore.builder().keyPrefix("p\uD800:"))
+                .hasMessageContaining("surrogates");
+    }
+
+    /** Found by the cache adversary: durations past ~292 years overflowed nanoseconds later, naming nothing. */
+    @Test
+    void durationsTooLongToCountInNanosecondsAreRejectedNamingTheSetting() {
+        Duration tooLong = Duration.ofDays(3651);
+        assertThatThrownBy(() -> builder().ttl(tooLong)).hasMessageContaining("ttl must be at most 3650 days");
+        assertThatThrownBy(() -> builder().l2LoadLease(tooLong)).hasMessageContaining("l2LoadLease");
+        assertThatThrownBy(() -> builder().loadTimeout(tooLong)).hasMessageContaining("loadTimeout");
+        assertThatThrownBy(() -> builder().staleWhileRevalidate(tooLong)).hasMessageContaining("staleWhileRevalidate");
+        assertThatThrownBy(() -> RedisRemoteStore.builder().fenceTtl(Duration.ofNanos(500_000)))
+                .hasMessageContaining("fenceTtl must be at least 1 ms");
+        TieredCache<String, String> longest = builder()
+                .remote(new InMemoryRemoteStore(), Codec.utf8())
+                .l2LoadLease(TieredCacheBuilder.MAX_DURATION)
+                .loadTimeout(TieredCacheBuilder.MAX_DURATION)
+                .loader(k -> "v")
+                .build();
+        assertThat(longest.get("k")).isEqualTo("v");
+    }
+
+    /** Found by the cache adversary: a codec answering null made every get fail as "loader failed". */
+    @Test
+    void aCodecThatEncodesToNullKeepsTheValueInL1OnlyAndCountsAnL2Error() {
+        Codec<String> broken = new Codec<>() {
+            @Override
+            public byte[] encode(String value) {
+                return null;
+            }
+
+            @Override
+            public String decode(byte[] bytes) {
+                return new String(bytes, java.nio.charset.StandardCharsets.UTF_8);
+            }
+
+            @Override
+            public String name() {
+                return "null-encoding";
+            }
+        };
+        InMemoryRemoteStore store = new InMemoryRemoteStore();
+        TieredCache<String, String> cache =
+                builder().remote(store, broken).loader(k -> "v").build();
+        assertThat(cache.get("k")).isEqualTo("v");
+        assertThat(store.data).isEmpty();
+    }
 }

@@ -249,6 +249,14 @@ public final class InFlightLoads<K, V> {
         return dropped[0];
     }
 
+    /**
+     * Unregisters every load, put and refresh in flight: none installs, and no later read joins one.
+     * Their waiters still get their results.
+     */
+    public void unregisterAll() {
+        loading.clear();
+    }
+
     /** Empties L1; loads in flight are unregistered first, so none installs what it read before. */
     public void flush() {
         loading.clear();

@@ -251,6 +251,9 @@ public final class Invalidations<K, V> {
             // served (flushesPending), then L1 is flushed; so no read after this call returns a value
             // an invalidation or clear it missed retired, and none refills L1 with one meanwhile.
             trust.flushStarted();
+            // At once, on the listener's thread: a read that starts after this call must not join
+            // a load that began before the message (it may have read what the clear retired).
+            inFlight.unregisterAll();
             learnClears(true);
         }
     }

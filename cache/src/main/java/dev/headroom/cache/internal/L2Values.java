@@ -132,8 +132,8 @@ public final class L2Values<V> {
     public byte @Nullable [] encodeForL2(V value) {
         byte[] bytes;
         try {
-            bytes = Objects.requireNonNull(codec).encode(value);
-        } catch (RuntimeException e) { // CodecException, or a codec that throws something else
+            bytes = Objects.requireNonNull(Objects.requireNonNull(codec).encode(value), "the codec encoded to null");
+        } catch (RuntimeException e) { // CodecException, a codec that throws something else or answers null
             metrics.l2Errors.increment();
             log.debug("cache '{}': value not encodable for L2; kept in L1 only", name, e);
             return null;

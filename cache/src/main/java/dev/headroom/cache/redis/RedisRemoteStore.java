@@ -702,11 +702,17 @@ public final class RedisRemoteStore implements RemoteStore {
             Objects.requireNonNull(keyPrefix, "keyPrefix");
             if (keyPrefix.isEmpty()
                     || keyPrefix.length() > 128
-                    || keyPrefix.chars().anyMatch(c -> Character.isWhitespace(c) || c == '{' || c == '}')) {
+                    || keyPrefix
+                            .chars()
+                            .anyMatch(c -> Character.isWhitespace(c)
+                                    || c == '{'
+                                    || c == '}'
+                                    || Character.isSurrogate((char) c))) {
                 // Braces would become the Redis Cluster hash tag of every key: one slot for the whole
-                // cache, or keys and their leases in different slots.
-                throw new IllegalArgumentException("keyPrefix must be 1 to 128 characters without whitespace or"
-                        + " braces, got '" + keyPrefix + "'");
+                // cache, or keys and their leases in different slots. A surrogate half may be unpaired,
+                // and UTF-8 would turn it into '?', sharing another prefix's keys.
+                throw new IllegalArgumentException("keyPrefix must be 1 to 128 characters without whitespace,"
+                        + " braces or surrogates, got '" + keyPrefix + "'");
             }
             this.keyPrefix = keyPrefix;
             return this;
@@ -771,8 +777,9 @@ public final class RedisRemoteStore implements RemoteStore {
          */
         public Builder fenceTtl(Duration fenceTtl) {
             Objects.requireNonNull(fenceTtl, "fenceTtl");
-            if (fenceTtl.isNegative() || fenceTtl.isZero()) {
-                throw new IllegalArgumentException("fenceTtl must be positive, got " + fenceTtl);
+            if (fenceTtl.compareTo(Duration.ofMillis(1)) < 0) {
+                // Redis takes whole milliseconds: below one, every invalidation would be refused
+                throw new IllegalArgumentException("fenceTtl must be at least 1 ms, got " + fenceTtl);
             }
             this.fenceTtl = fenceTtl;
             return this;
