@@ -10,10 +10,12 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.locks.ReentrantLock;
@@ -78,6 +80,31 @@ public final class InMemoryJobStore implements JobStore {
             wake(job.queue());
         }
         return result;
+    }
+
+    /** All or nothing (the jobs are checked before the first is enqueued), under the store's lock. */
+    @Override
+    public List<EnqueueResult> enqueueAll(List<NewJob> jobs) {
+        Objects.requireNonNull(jobs, "jobs");
+        for (int i = 0; i < jobs.size(); i++) {
+            Objects.requireNonNull(jobs.get(i), "jobs[" + i + "]");
+        }
+        List<EnqueueResult> results = new ArrayList<>(jobs.size());
+        Set<String> queues = new LinkedHashSet<>();
+        lock.lock();
+        try {
+            for (NewJob job : jobs) {
+                EnqueueResult r = enqueueLocked(job);
+                results.add(r);
+                if (r.created()) {
+                    queues.add(job.queue());
+                }
+            }
+        } finally {
+            lock.unlock();
+        }
+        queues.forEach(this::wake);
+        return results;
     }
 
     private void wake(String queue) {

@@ -10,6 +10,7 @@ import java.lang.management.ManagementFactory;
 import java.sql.Connection;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
@@ -108,6 +109,68 @@ public final class JobQueue implements AutoCloseable {
     public JobId enqueue(String type, byte[] payload, EnqueueOptions options) {
         NewJob job = newJob(type, payload, options);
         return accept(job, store.enqueue(job));
+    }
+
+    /** Largest batch {@link #enqueueAll(List)} takes. */
+    public static final int MAX_BATCH = 100_000;
+
+    /**
+     * Enqueues a batch of jobs: on PostgreSQL all or none, in one transaction, the jobs without
+     * idempotency keys in two statements whatever their number (keyed ones one statement each), and
+     * one {@code NOTIFY} per queue. Each job is checked as {@link #enqueue(String, byte[],
+     * EnqueueOptions)} checks it.
+     *
+     * @param jobs at most {@link #MAX_BATCH} jobs
+     * @return one id per job, in order (a taken key's existing job)
+     * @throws IllegalArgumentException naming the job and field, for a bad job or too big a batch
+     * @throws DuplicateJobException under {@link DuplicatePolicy#REJECT_DIFFERENT_PAYLOAD}; on
+     *     PostgreSQL the batch is then still enqueued
+     * @throws JobStoreException if the store fails
+     */
+    public List<JobId> enqueueAll(List<NewJob> jobs) {
+        checkBatch(jobs);
+        return acceptAll(jobs, store.enqueueAll(jobs));
+    }
+
+    /**
+     * Enqueues a batch inside the caller's transaction (see {@link #enqueueAll(List)} and {@link
+     * #enqueue(Connection, String, byte[], EnqueueOptions)}).
+     *
+     * @param connection the caller's connection, in its transaction
+     * @param jobs at most {@link #MAX_BATCH} jobs
+     * @return one id per job, in order
+     * @throws UnsupportedOperationException if the store is not transactional
+     */
+    public List<JobId> enqueueAll(Connection connection, List<NewJob> jobs) {
+        Objects.requireNonNull(connection, "connection");
+        if (!(store instanceof TransactionalJobStore transactional)) {
+            throw new UnsupportedOperationException(
+                    store.getClass().getSimpleName() + " cannot enqueue inside a caller's transaction");
+        }
+        checkBatch(jobs);
+        return acceptAll(jobs, transactional.enqueueAll(connection, jobs));
+    }
+
+    private void checkBatch(List<NewJob> jobs) {
+        Objects.requireNonNull(jobs, "jobs");
+        if (jobs.size() > MAX_BATCH) {
+            throw new IllegalArgumentException("jobs must hold at most " + MAX_BATCH + " jobs, got " + jobs.size());
+        }
+        for (int i = 0; i < jobs.size(); i++) {
+            NewJob job = Objects.requireNonNull(jobs.get(i), "jobs[" + i + "]");
+            if (job.payload().length > maxPayloadBytes) {
+                throw new IllegalArgumentException("jobs[" + i + "].payload must be at most " + maxPayloadBytes
+                        + " bytes, got " + job.payload().length);
+            }
+        }
+    }
+
+    private List<JobId> acceptAll(List<NewJob> jobs, List<EnqueueResult> results) {
+        List<JobId> ids = new ArrayList<>(results.size());
+        for (int i = 0; i < results.size(); i++) {
+            ids.add(accept(jobs.get(i), results.get(i)));
+        }
+        return ids;
     }
 
     /**

@@ -2,6 +2,7 @@ package dev.headroom.queue;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
 import java.util.List;
@@ -43,6 +44,23 @@ public interface JobStore extends DeadLetters {
      * @throws JobStoreException if the store fails
      */
     EnqueueResult enqueue(NewJob job);
+
+    /**
+     * Enqueues many jobs, each as {@link #enqueue(NewJob)} would (keys included). The default makes
+     * one call per job and is not atomic; a store that can should enqueue all or none, in few round
+     * trips.
+     *
+     * @param jobs the jobs, in order
+     * @return one result per job, in the same order
+     * @throws JobStoreException if the store fails
+     */
+    default List<EnqueueResult> enqueueAll(List<NewJob> jobs) {
+        List<EnqueueResult> results = new ArrayList<>(jobs.size());
+        for (NewJob job : jobs) {
+            results.add(enqueue(job));
+        }
+        return results;
+    }
 
     /**
      * Claims up to {@code max} due jobs of one queue: available jobs whose run-at time has come, and

@@ -2,6 +2,8 @@ package dev.headroom.queue;
 
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * A {@link JobStore} on a relational database that can enqueue inside a caller's transaction:
@@ -22,6 +24,23 @@ public interface TransactionalJobStore extends JobStore {
      * @throws JobStoreException if the database refuses; the caller's transaction is then aborted
      */
     EnqueueResult enqueue(Connection connection, NewJob job);
+
+    /**
+     * Enqueues many jobs on the caller's connection, in its current transaction (see {@link
+     * #enqueue(Connection, NewJob)}): all exist if and only if it commits.
+     *
+     * @param connection the caller's connection
+     * @param jobs the jobs, in order
+     * @return one result per job, in the same order
+     * @throws JobStoreException if the database refuses; the caller's transaction is then aborted
+     */
+    default List<EnqueueResult> enqueueAll(Connection connection, List<NewJob> jobs) {
+        List<EnqueueResult> results = new ArrayList<>(jobs.size());
+        for (NewJob job : jobs) {
+            results.add(enqueue(connection, job));
+        }
+        return results;
+    }
 
     /**
      * Completes a job on the caller's connection, in its current transaction, fenced on the token:

@@ -475,4 +475,40 @@ abstract class JobStoreContract {
             assertThat(told.poll(30, TimeUnit.SECONDS)).isEqualTo(QUEUE);
         }
     }
+
+    @Test
+    void enqueueAllEnqueuesEveryJobInOrderResolvingKeysLikeSingleEnqueues() {
+        JobId existing = store().enqueue(keyed("taken", "old")).id();
+        List<NewJob> batch = new ArrayList<>();
+        for (int i = 0; i < 1_000; i++) {
+            batch.add(job("t", "p" + i));
+        }
+        batch.add(keyed("taken", "old")); // 1000: the existing job
+        batch.add(keyed("fresh", "x")); // 1001: created
+        batch.add(keyed("fresh", "x")); // 1002: the job 1001 created
+        batch.add(new NewJob("t", bytes("later"), QUEUE, 0, storeNow().plus(Duration.ofDays(1)), 5, null));
+        List<EnqueueResult> results = store().enqueueAll(batch);
+        assertThat(results).hasSize(batch.size());
+        assertThat(results.get(1000).id()).isEqualTo(existing);
+        assertThat(results.get(1000).created()).isFalse();
+        assertThat(results.get(1001).created()).isTrue();
+        assertThat(results.get(1002).id()).isEqualTo(results.get(1001).id());
+        assertThat(results.get(1002).created()).isFalse();
+        Set<JobId> distinct = new HashSet<>();
+        results.forEach(r -> distinct.add(r.id()));
+        assertThat(distinct).hasSize(1_000 + 3);
+        List<ClaimedJob> claimed = store().claim(QUEUE, 2_000, LONG_LEASE, "w");
+        assertThat(claimed).as("all but the one due tomorrow").hasSize(1_000 + 2);
+        ClaimedJob first = claimed.stream()
+                .filter(j -> j.id().equals(results.get(0).id()))
+                .findFirst()
+                .orElseThrow();
+        assertThat(new String(first.payload(), StandardCharsets.UTF_8)).isEqualTo("p0");
+        ClaimedJob last = claimed.stream()
+                .filter(j -> j.id().equals(results.get(999).id()))
+                .findFirst()
+                .orElseThrow();
+        assertThat(new String(last.payload(), StandardCharsets.UTF_8)).isEqualTo("p999");
+        assertThat(store().enqueueAll(List.of())).isEmpty();
+    }
 }

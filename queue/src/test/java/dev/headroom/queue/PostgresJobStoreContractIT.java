@@ -185,4 +185,25 @@ class PostgresJobStoreContractIT extends JobStoreContract {
     }
 
     private static final String QUEUE_NAME = "tx";
+
+    @Test
+    void aBatchEnqueuedInACallersTransactionThatRollsBackLeavesNoJob() throws SQLException {
+        JobQueue queue = JobQueue.builder(store).build();
+        List<NewJob> batch = new java.util.ArrayList<>();
+        for (int i = 0; i < 500; i++) {
+            batch.add(new NewJob("t", ("p" + i).getBytes(StandardCharsets.UTF_8), QUEUE_NAME, 0, null, 5, null));
+        }
+        try (Connection c = db.connect()) {
+            c.setAutoCommit(false);
+            assertThat(queue.enqueueAll(c, batch)).hasSize(500);
+            c.rollback();
+        }
+        assertThat(jobRows()).isZero();
+        try (Connection c = db.connect()) {
+            c.setAutoCommit(false);
+            queue.enqueueAll(c, batch);
+            c.commit();
+        }
+        assertThat(jobRows()).isEqualTo(500);
+    }
 }

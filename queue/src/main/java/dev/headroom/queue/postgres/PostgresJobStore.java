@@ -151,6 +151,91 @@ public final class PostgresJobStore implements TransactionalJobStore {
         }
     }
 
+    /** All or nothing, in one transaction: the jobs without keys in two statements, keyed ones one by one. */
+    @Override
+    public List<EnqueueResult> enqueueAll(List<NewJob> jobs) {
+        Objects.requireNonNull(jobs, "jobs");
+        try (Connection c = dataSource.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                List<EnqueueResult> results = enqueueAllOn(c, jobs);
+                c.commit();
+                return results;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            } finally {
+                c.setAutoCommit(true);
+            }
+        } catch (SQLException e) {
+            throw failure("enqueue", e);
+        }
+    }
+
+    @Override
+    public List<EnqueueResult> enqueueAll(Connection connection, List<NewJob> jobs) {
+        Objects.requireNonNull(connection, "connection");
+        Objects.requireNonNull(jobs, "jobs");
+        try {
+            return enqueueAllOn(connection, jobs);
+        } catch (SQLException e) {
+            throw failure("enqueue", e);
+        }
+    }
+
+    private static List<EnqueueResult> enqueueAllOn(Connection c, List<NewJob> jobs) throws SQLException {
+        EnqueueResult[] results = new EnqueueResult[jobs.size()];
+        List<Integer> plain = new ArrayList<>();
+        for (int i = 0; i < jobs.size(); i++) {
+            NewJob job = Objects.requireNonNull(jobs.get(i), "jobs[" + i + "]");
+            if (job.idempotencyKey() == null) {
+                plain.add(i);
+            } else {
+                results[i] = enqueueOn(c, job);
+            }
+        }
+        if (!plain.isEmpty()) {
+            int n = plain.size();
+            Long[] ids = new Long[n];
+            try (PreparedStatement ps = c.prepareStatement(QueueSql.NEXT_IDS)) {
+                ps.setInt(1, n);
+                try (ResultSet rs = ps.executeQuery()) {
+                    for (int k = 0; k < n && rs.next(); k++) {
+                        ids[k] = rs.getLong(1);
+                    }
+                }
+            }
+            String[] queues = new String[n];
+            String[] types = new String[n];
+            byte[][] payloads = new byte[n][];
+            Integer[] priorities = new Integer[n];
+            String[] runAts = new String[n];
+            Integer[] attempts = new Integer[n];
+            for (int k = 0; k < n; k++) {
+                NewJob job = jobs.get(plain.get(k));
+                queues[k] = job.queue();
+                types[k] = job.type();
+                payloads[k] = job.payload();
+                priorities[k] = job.priority();
+                Instant runAt = job.runAt();
+                runAts[k] = runAt == null ? null : runAt.toString();
+                attempts[k] = job.maxAttempts();
+                results[plain.get(k)] = new EnqueueResult(new JobId(ids[k]), EnqueueResult.Outcome.CREATED);
+            }
+            try (PreparedStatement ps = c.prepareStatement(QueueSql.ENQUEUE_BATCH)) {
+                ps.setArray(1, c.createArrayOf("bigint", ids));
+                ps.setArray(2, c.createArrayOf("text", queues));
+                ps.setArray(3, c.createArrayOf("text", types));
+                ps.setArray(4, c.createArrayOf("bytea", payloads));
+                ps.setArray(5, c.createArrayOf("int4", priorities));
+                ps.setArray(6, c.createArrayOf("text", runAts));
+                ps.setArray(7, c.createArrayOf("int4", attempts));
+                ps.execute();
+            }
+        }
+        return Arrays.asList(results);
+    }
+
     private static EnqueueResult enqueueOn(Connection c, NewJob job) throws SQLException {
         String key = job.idempotencyKey();
         if (key == null) {

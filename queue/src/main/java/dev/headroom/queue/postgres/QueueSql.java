@@ -40,6 +40,18 @@ final class QueueSql {
             + " SELECT job_id, ?, ?, ?, ?, COALESCE(CAST(? AS timestamptz), now()), ?, ? FROM k"
             + " RETURNING id, pg_notify('" + CHANNEL + "', queue)";
 
+    /** Ids for a batch, taken before the insert so results can be matched to jobs by position. */
+    static final String NEXT_IDS = "SELECT nextval('headroom_job_id_seq') FROM generate_series(1, ?)";
+
+    /** A batch of jobs without keys: one statement, columns as arrays (one NOTIFY per queue at commit). */
+    static final String ENQUEUE_BATCH =
+            "INSERT INTO headroom_job (id, queue, type, payload, priority, run_at, max_attempts)"
+                    + " SELECT u.id, u.queue, u.type, u.payload, u.priority, COALESCE(CAST(u.run_at AS timestamptz), now()),"
+                    + " u.max_attempts FROM unnest(CAST(? AS bigint[]), CAST(? AS text[]), CAST(? AS text[]),"
+                    + " CAST(? AS bytea[]), CAST(? AS smallint[]), CAST(? AS text[]), CAST(? AS int[]))"
+                    + " AS u(id, queue, type, payload, priority, run_at, max_attempts)"
+                    + " RETURNING pg_notify('" + CHANNEL + "', queue)";
+
     static final String FIND_KEY = "SELECT job_id, payload_sha256 FROM headroom_job_key WHERE idempotency_key = ?";
 
     /** Expired leases on their last attempt cannot be claimed again: they die, with a history line. */
