@@ -162,7 +162,7 @@ public final class InMemoryJobStore implements JobStore {
             Instant runAt = job.runAt();
             jobs.put(id, new Job(id, job, job.payload().clone(), runAt != null ? runAt : now, now));
             if (key != null) {
-                keys.put(key, new Key(id, digest));
+                keys.put(key, new Key(id, digest, now));
             }
             return new EnqueueResult(new JobId(id), EnqueueResult.Outcome.CREATED);
         } finally {
@@ -431,6 +431,64 @@ public final class InMemoryJobStore implements JobStore {
                 d.errors());
     }
 
+    @Override
+    public QueueStats stats(String queue) {
+        Objects.requireNonNull(queue, "queue");
+        lock.lock();
+        try {
+            Instant now = now();
+            long ready = 0;
+            long scheduled = 0;
+            long running = 0;
+            Instant oldest = null;
+            for (Job j : jobs.values()) {
+                if (!j.queue.equals(queue)) {
+                    continue;
+                }
+                if (j.lease != null) {
+                    running++;
+                } else if (j.runAt.isAfter(now)) {
+                    scheduled++;
+                } else {
+                    ready++;
+                    if (oldest == null || j.runAt.isBefore(oldest)) {
+                        oldest = j.runAt;
+                    }
+                }
+            }
+            return new QueueStats(
+                    ready, scheduled, running, oldest == null ? Duration.ZERO : Duration.between(oldest, now));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public int purgeKeys(Duration window, int limit) {
+        Objects.requireNonNull(window, "window");
+        if (window.isNegative() || window.isZero()) {
+            throw new IllegalArgumentException("window must be positive, got " + window);
+        }
+        if (limit < 1) {
+            throw new IllegalArgumentException("limit must be >= 1, got " + limit);
+        }
+        lock.lock();
+        try {
+            Instant before = now().minus(window);
+            int n = 0;
+            for (Iterator<Key> it = keys.values().iterator(); it.hasNext() && n < limit; ) {
+                Key k = it.next();
+                if (k.createdAt.isBefore(before) && !jobs.containsKey(k.jobId) && !dead.containsKey(k.jobId)) {
+                    it.remove();
+                    n++;
+                }
+            }
+            return n;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     private static final class Job {
         final long id;
         final String type;
@@ -464,5 +522,5 @@ public final class InMemoryJobStore implements JobStore {
         }
     }
 
-    private record Key(long jobId, byte[] digest) {}
+    private record Key(long jobId, byte[] digest, Instant createdAt) {}
 }

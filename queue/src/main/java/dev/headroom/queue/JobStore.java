@@ -156,4 +156,26 @@ public interface JobStore extends DeadLetters {
     default AutoCloseable subscribe(JobWakeups wakeups) {
         return () -> {};
     }
+
+    /**
+     * Counts a queue's jobs by state, and how long its oldest ready job has waited. On PostgreSQL one
+     * scan of the queue's rows: call it every few seconds, not per job.
+     *
+     * @param queue the queue
+     * @return the stats now
+     * @throws JobStoreException if the store fails
+     */
+    QueueStats stats(String queue);
+
+    /**
+     * Frees idempotency keys taken longer ago than {@code window} whose jobs are finished (completed;
+     * not waiting, running or dead): an enqueue with such a key creates a new job again. Deletes in
+     * batches of at most {@code limit} so it never holds a long transaction.
+     *
+     * @param window how long a key stays taken at least, positive
+     * @param limit the most keys freed by this call, at least 1
+     * @return how many keys were freed
+     * @throws JobStoreException if the store fails
+     */
+    int purgeKeys(Duration window, int limit);
 }

@@ -124,6 +124,8 @@ public final class JobWorker implements AutoCloseable {
         final Semaphore free;
         final Semaphore wakeup = new Semaphore(0);
         final @Nullable Bucket rate;
+        /** The latest stats, read by the depth and age gauges. */
+        volatile QueueStats stats = QueueStats.EMPTY;
 
         Slots(String queue, int concurrency, int jobsPerSecond) {
             this.queue = queue;
@@ -152,6 +154,8 @@ public final class JobWorker implements AutoCloseable {
     private final Executor executor;
     private final @Nullable ExecutorService ownedExecutor;
     private final Duration lease;
+    private final Duration statsInterval;
+    private final @Nullable Duration idempotencyWindow;
     private final long pollNanos;
     private final int batchSize;
     private final @Nullable MeterRegistry registry;
@@ -189,6 +193,8 @@ public final class JobWorker implements AutoCloseable {
             this.executor = b.executor;
         }
         this.lease = b.lease;
+        this.statsInterval = b.statsInterval;
+        this.idempotencyWindow = b.idempotencyWindow;
         this.pollNanos = b.pollInterval.toNanos();
         this.batchSize = b.batchSize;
         this.registry = b.registry;
@@ -200,6 +206,25 @@ public final class JobWorker implements AutoCloseable {
                 meters.add(Gauge.builder("headroom.queue.busy", s, x -> x.concurrency - x.free.availablePermits())
                         .tag("queue", s.queue)
                         .description("jobs of the queue running in this worker")
+                        .register(r));
+                for (String state : List.of("ready", "scheduled", "running")) {
+                    meters.add(Gauge.builder("headroom.queue.depth", s, x -> switch (state) {
+                                case "ready" -> x.stats.ready();
+                                case "scheduled" -> x.stats.scheduled();
+                                default -> x.stats.running();
+                            })
+                            .tag("queue", s.queue)
+                            .tag("state", state)
+                            .description("jobs of the queue in the store, by state (refreshed every statsInterval)")
+                            .register(r));
+                }
+                meters.add(Gauge.builder(
+                                "headroom.queue.oldest.age",
+                                s,
+                                x -> x.stats.oldestReadyAge().toNanos() / 1e9)
+                        .tag("queue", s.queue)
+                        .baseUnit("seconds")
+                        .description("how long the oldest ready job of the queue has waited")
                         .register(r));
             }
             notificationsMissing = Counter.builder("headroom.queue.notifications.missing")
@@ -253,6 +278,12 @@ public final class JobWorker implements AutoCloseable {
         completer.start();
         long every = Math.max(1, lease.toMillis() / 3);
         heartbeats.scheduleWithFixedDelay(this::heartbeat, every, every, TimeUnit.MILLISECONDS);
+        if (registry != null) {
+            heartbeats.scheduleWithFixedDelay(this::refreshStats, 0, statsInterval.toMillis(), TimeUnit.MILLISECONDS);
+        }
+        if (idempotencyWindow != null) {
+            heartbeats.scheduleWithFixedDelay(this::purgeKeys, 1, 60, TimeUnit.SECONDS);
+        }
         for (Slots s : queues.values()) {
             Thread t = named("headroom-queue-claim-" + s.queue).newThread(() -> claimLoop(s));
             dispatchers.add(t);
@@ -533,6 +564,34 @@ public final class JobWorker implements AutoCloseable {
         }
     }
 
+    private void refreshStats() {
+        for (Slots s : queues.values()) {
+            try {
+                s.stats = queue.store().stats(s.queue);
+            } catch (RuntimeException e) {
+                log.debug("queue '{}': stats not refreshed", s.queue, e);
+            }
+        }
+    }
+
+    /** Frees expired idempotency keys, in batches of 10,000, until a batch comes back short. */
+    private void purgeKeys() {
+        Duration window = Objects.requireNonNull(idempotencyWindow);
+        try {
+            int freed;
+            long total = 0;
+            do {
+                freed = queue.store().purgeKeys(window, 10_000);
+                total += freed;
+            } while (freed == 10_000 && claiming);
+            if (total > 0) {
+                log.debug("freed {} idempotency keys older than {}", total, window);
+            }
+        } catch (RuntimeException e) {
+            log.warn("idempotency key retention failed (trying again in a minute): {}", e.toString());
+        }
+    }
+
     /**
      * Stops claiming, gives back the jobs that were claimed but have not started, and waits up to
      * {@code timeout} for running jobs to finish and be completed. Jobs still running after it keep
@@ -683,6 +742,8 @@ public final class JobWorker implements AutoCloseable {
         private Duration lease = Duration.ofSeconds(30);
         private Duration pollInterval = Duration.ofSeconds(1);
         private int batchSize = 32;
+        private Duration statsInterval = Duration.ofSeconds(10);
+        private @Nullable Duration idempotencyWindow;
         private @Nullable MeterRegistry registry;
 
         private Builder(JobQueue queue) {
@@ -827,6 +888,41 @@ public final class JobWorker implements AutoCloseable {
                 throw new IllegalArgumentException("batchSize must be >= 1, got " + batchSize);
             }
             this.batchSize = batchSize;
+            return this;
+        }
+
+        /**
+         * Sets how often the depth and oldest-age gauges are refreshed (one count query per queue,
+         * only with a meter registry). Default 10 s.
+         *
+         * @param statsInterval at least 1 s
+         * @return this builder
+         */
+        public Builder statsInterval(Duration statsInterval) {
+            Objects.requireNonNull(statsInterval, "statsInterval");
+            if (statsInterval.compareTo(Duration.ofSeconds(1)) < 0) {
+                throw new IllegalArgumentException("statsInterval must be at least 1 s, got " + statsInterval);
+            }
+            this.statsInterval = statsInterval;
+            return this;
+        }
+
+        /**
+         * Frees idempotency keys older than {@code window} whose jobs are finished, once a minute
+         * (in batches, no long transaction): a duplicate enqueue inside the window returns the
+         * existing job, one after it creates a new job. Default: keys are kept forever. Any number of
+         * workers may run it. Keep it longer than any retry of an enqueue, and longer than a
+         * recurring schedule's period.
+         *
+         * @param window at least 1 minute
+         * @return this builder
+         */
+        public Builder idempotencyWindow(Duration window) {
+            Objects.requireNonNull(window, "window");
+            if (window.compareTo(Duration.ofMinutes(1)) < 0) {
+                throw new IllegalArgumentException("idempotencyWindow must be at least 1 minute, got " + window);
+            }
+            this.idempotencyWindow = window;
             return this;
         }
 

@@ -70,4 +70,14 @@ class ForwardingJobStore implements JobStore {
     public int purge(DeadLetterFilter filter) {
         return delegate.purge(filter);
     }
+
+    @Override
+    public QueueStats stats(String queue) {
+        return delegate.stats(queue);
+    }
+
+    @Override
+    public int purgeKeys(Duration window, int limit) {
+        return delegate.purgeKeys(window, limit);
+    }
 }

@@ -511,4 +511,56 @@ abstract class JobStoreContract {
         assertThat(new String(last.payload(), StandardCharsets.UTF_8)).isEqualTo("p999");
         assertThat(store().enqueueAll(List.of())).isEmpty();
     }
+
+    @Test
+    void statsCountReadyScheduledAndRunningJobsAndTheOldestReadyAge() {
+        assertThat(store().stats(QUEUE)).isEqualTo(QueueStats.EMPTY);
+        for (int i = 0; i < 3; i++) {
+            store().enqueue(job("t", "ready" + i));
+        }
+        store().enqueue(new NewJob("t", bytes("later"), QUEUE, 0, storeNow().plus(Duration.ofDays(1)), 5, null));
+        store().enqueue(new NewJob("t", bytes("elsewhere"), "other-queue", 0, null, 5, null));
+        store().claim(QUEUE, 1, LONG_LEASE, "w");
+        elapse(shortDelay());
+        QueueStats stats = store().stats(QUEUE);
+        assertThat(stats.ready()).isEqualTo(2);
+        assertThat(stats.scheduled()).isEqualTo(1);
+        assertThat(stats.running()).isEqualTo(1);
+        assertThat(stats.oldestReadyAge()).isGreaterThanOrEqualTo(shortDelay());
+    }
+
+    @Test
+    void purgeKeysFreesOnlyOldKeysOfFinishedJobs() {
+        JobId done = store().enqueue(keyed("done-old", "p")).id();
+        store().enqueue(keyed("waiting-old", "p"));
+        JobId dying = store().enqueue(new NewJob("t", bytes("p"), QUEUE, 0, null, 1, "dead-old"))
+                .id();
+        for (ClaimedJob j : claimAll("w")) {
+            if (j.id().equals(done)) {
+                assertThat(store().complete(j.id(), j.lease())).isTrue();
+            } else if (j.id().equals(dying)) {
+                store().fail(j.id(), j.lease(), "boom", "w", null);
+            } else {
+                store().release(j.id(), j.lease());
+            }
+        }
+        elapse(shortDelay().multipliedBy(2));
+        JobId young = store().enqueue(keyed("done-young", "p")).id();
+        ClaimedJob y = claimAll("w").stream()
+                .filter(j -> j.id().equals(young))
+                .findFirst()
+                .orElseThrow();
+        store().complete(y.id(), y.lease());
+        assertThat(store().purgeKeys(shortDelay(), 100)).as("only done-old").isEqualTo(1);
+        assertThat(store().enqueue(keyed("done-old", "p")).created())
+                .as("freed: a new job")
+                .isTrue();
+        assertThat(store().enqueue(keyed("waiting-old", "p")).created()).isFalse();
+        assertThat(store().enqueue(keyed("dead-old", "p")).created())
+                .as("a dead job keeps its key")
+                .isFalse();
+        assertThat(store().enqueue(keyed("done-young", "p")).created())
+                .as("inside the window")
+                .isFalse();
+    }
 }

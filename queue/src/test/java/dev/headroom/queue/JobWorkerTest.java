@@ -256,4 +256,25 @@ class JobWorkerTest {
         w.start();
         assertThatThrownBy(w::start).hasMessageContaining("already started");
     }
+
+    @Test
+    void depthAndOldestAgeGaugesFollowTheStore() throws Exception {
+        CountDownLatch finish = new CountDownLatch(1);
+        for (int i = 0; i < 5; i++) {
+            queue.enqueue("hold", "x" + i, Codec.utf8(), EnqueueOptions.defaults());
+        }
+        started(JobWorker.builder(queue)
+                .queue(EnqueueOptions.DEFAULT_QUEUE, 2)
+                .statsInterval(Duration.ofSeconds(1))
+                .handler("hold", Codec.utf8(), (payload, ctx) -> finish.await()));
+        await().atMost(TIMEOUT).until(() -> depth("running") == 2 && depth("ready") == 3 && depth("scheduled") == 0);
+        assertThat(registry.get("headroom.queue.oldest.age").gauge().value()).isGreaterThanOrEqualTo(0);
+        assertThat(registry.get("headroom.queue.busy").gauge().value()).isEqualTo(2);
+        finish.countDown();
+        await().atMost(TIMEOUT).until(() -> depth("running") == 0 && depth("ready") == 0);
+    }
+
+    private double depth(String state) {
+        return registry.get("headroom.queue.depth").tag("state", state).gauge().value();
+    }
 }

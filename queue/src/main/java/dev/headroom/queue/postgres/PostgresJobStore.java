@@ -11,6 +11,7 @@ import dev.headroom.queue.JobStoreException;
 import dev.headroom.queue.JobWakeups;
 import dev.headroom.queue.LeaseToken;
 import dev.headroom.queue.NewJob;
+import dev.headroom.queue.QueueStats;
 import dev.headroom.queue.TransactionalJobStore;
 import dev.headroom.queue.internal.PayloadDigest;
 import java.io.IOException;
@@ -420,6 +421,38 @@ public final class PostgresJobStore implements TransactionalJobStore {
             }
         } catch (SQLException e) {
             throw failure("release", e);
+        }
+    }
+
+    @Override
+    public QueueStats stats(String queue) {
+        Objects.requireNonNull(queue, "queue");
+        try (Connection c = autoCommit();
+                PreparedStatement ps = c.prepareStatement(QueueSql.STATS)) {
+            ps.setString(1, queue);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return new QueueStats(
+                        rs.getLong(1), rs.getLong(2), rs.getLong(3), Duration.ofNanos(rs.getLong(4) * 1_000L));
+            }
+        } catch (SQLException e) {
+            throw failure("stats", e);
+        }
+    }
+
+    @Override
+    public int purgeKeys(Duration window, int limit) {
+        checkPositive("window", window);
+        if (limit < 1) {
+            throw new IllegalArgumentException("limit must be >= 1, got " + limit);
+        }
+        try (Connection c = autoCommit();
+                PreparedStatement ps = c.prepareStatement(QueueSql.PURGE_KEYS)) {
+            ps.setLong(1, QueueSql.micros(window));
+            ps.setInt(2, limit);
+            return ps.executeUpdate();
+        } catch (SQLException e) {
+            throw failure("purge keys", e);
         }
     }
 

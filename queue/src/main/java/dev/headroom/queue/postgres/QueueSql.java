@@ -52,6 +52,21 @@ final class QueueSql {
                     + " AS u(id, queue, type, payload, priority, run_at, max_attempts)"
                     + " RETURNING pg_notify('" + CHANNEL + "', queue)";
 
+    static final String STATS = "SELECT count(*) FILTER (WHERE state = 'available' AND run_at <= now()),"
+            + " count(*) FILTER (WHERE state = 'available' AND run_at > now()),"
+            + " count(*) FILTER (WHERE state = 'running'),"
+            + " COALESCE(EXTRACT(EPOCH FROM now() - min(run_at) FILTER (WHERE state = 'available' AND run_at <= now()))"
+            + " * 1000000, 0)"
+            + " FROM headroom_job WHERE queue = ?";
+
+    /** Keys of finished jobs older than the window, a bounded batch per statement (no long transaction). */
+    static final String PURGE_KEYS = "WITH doomed AS (SELECT k.idempotency_key FROM headroom_job_key k"
+            + " WHERE k.created_at < now() - CAST(? AS bigint) * interval '1 microsecond'"
+            + " AND NOT EXISTS (SELECT 1 FROM headroom_job j WHERE j.id = k.job_id)"
+            + " AND NOT EXISTS (SELECT 1 FROM headroom_dead_job d WHERE d.id = k.job_id)"
+            + " ORDER BY k.created_at LIMIT ? FOR UPDATE SKIP LOCKED)"
+            + " DELETE FROM headroom_job_key k USING doomed WHERE k.idempotency_key = doomed.idempotency_key";
+
     static final String FIND_KEY = "SELECT job_id, payload_sha256 FROM headroom_job_key WHERE idempotency_key = ?";
 
     /** Expired leases on their last attempt cannot be claimed again: they die, with a history line. */

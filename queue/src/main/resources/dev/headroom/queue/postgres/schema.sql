@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS headroom_job_key (
     payload_sha256  bytea       NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
+-- Key retention (purgeKeys) walks the oldest keys first.
+CREATE INDEX IF NOT EXISTS headroom_job_key_created ON headroom_job_key (created_at);
 
 -- One row per failed attempt, for jobs that are retrying or dead.
 CREATE TABLE IF NOT EXISTS headroom_job_error (
