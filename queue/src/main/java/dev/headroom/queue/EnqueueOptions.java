@@ -85,6 +85,21 @@ public final class EnqueueOptions {
         return maxAttempts;
     }
 
+    /**
+     * Returns a builder holding these options, to derive others from them.
+     *
+     * @return a new builder
+     */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.idempotencyKey = idempotencyKey;
+        b.queue = queue;
+        b.priority = priority;
+        b.runAt = runAt;
+        b.maxAttempts = maxAttempts;
+        return b;
+    }
+
     @Override
     public String toString() {
         return "EnqueueOptions[idempotencyKey=" + idempotencyKey + ", queue=" + queue + ", priority=" + priority
