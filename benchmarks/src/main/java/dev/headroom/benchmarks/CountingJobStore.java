@@ -10,6 +10,7 @@ import dev.headroom.queue.JobStore;
 import dev.headroom.queue.JobWakeups;
 import dev.headroom.queue.LeaseToken;
 import dev.headroom.queue.NewJob;
+import dev.headroom.queue.QueueStats;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Collection;
@@ -135,5 +136,15 @@ final class CountingJobStore implements JobStore {
     @Override
     public int purge(DeadLetterFilter filter) {
         return delegate.purge(filter);
+    }
+
+    @Override
+    public QueueStats stats(String queue) {
+        return delegate.stats(queue);
+    }
+
+    @Override
+    public int purgeKeys(Duration window, int limit) {
+        return delegate.purgeKeys(window, limit);
     }
 }
