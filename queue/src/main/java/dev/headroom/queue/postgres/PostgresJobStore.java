@@ -306,8 +306,11 @@ public final class PostgresJobStore implements TransactionalJobStore {
             try (PreparedStatement ps = c.prepareStatement(QueueSql.CLAIM)) {
                 ps.setString(1, queue);
                 ps.setInt(2, max);
-                ps.setLong(3, QueueSql.micros(lease));
-                ps.setString(4, worker);
+                ps.setString(3, queue);
+                ps.setInt(4, max);
+                ps.setInt(5, max);
+                ps.setLong(6, QueueSql.micros(lease));
+                ps.setString(7, worker);
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         claimed.add(new ClaimedJob(
