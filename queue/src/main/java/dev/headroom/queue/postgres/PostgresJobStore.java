@@ -75,9 +75,11 @@ import org.jspecify.annotations.Nullable;
 public final class PostgresJobStore implements TransactionalJobStore {
 
     private final DataSource dataSource;
+    private final EnqueueNotifier notifier;
 
     private PostgresJobStore(DataSource dataSource) {
         this.dataSource = dataSource;
+        this.notifier = new EnqueueNotifier(dataSource);
     }
 
     /**
@@ -135,7 +137,11 @@ public final class PostgresJobStore implements TransactionalJobStore {
     public EnqueueResult enqueue(NewJob job) {
         Objects.requireNonNull(job, "job");
         try (Connection c = autoCommit()) {
-            return enqueueOn(c, job);
+            EnqueueResult result = enqueueOn(c, job, false);
+            if (result.created()) {
+                notifier.signal(job.queue()); // committed: a coalesced NOTIFY follows
+            }
+            return result;
         } catch (SQLException e) {
             throw failure("enqueue", e);
         }
@@ -146,7 +152,7 @@ public final class PostgresJobStore implements TransactionalJobStore {
         Objects.requireNonNull(connection, "connection");
         Objects.requireNonNull(job, "job");
         try {
-            return enqueueOn(connection, job);
+            return enqueueOn(connection, job, true);
         } catch (SQLException e) {
             throw failure("enqueue", e);
         }
@@ -192,7 +198,7 @@ public final class PostgresJobStore implements TransactionalJobStore {
             if (job.idempotencyKey() == null) {
                 plain.add(i);
             } else {
-                results[i] = enqueueOn(c, job);
+                results[i] = enqueueOn(c, job, true);
             }
         }
         if (!plain.isEmpty()) {
@@ -237,10 +243,11 @@ public final class PostgresJobStore implements TransactionalJobStore {
         return Arrays.asList(results);
     }
 
-    private static EnqueueResult enqueueOn(Connection c, NewJob job) throws SQLException {
+    /** One job; {@code notify}: the statement carries its NOTIFY (delivered when the caller commits). */
+    private static EnqueueResult enqueueOn(Connection c, NewJob job, boolean notify) throws SQLException {
         String key = job.idempotencyKey();
         if (key == null) {
-            try (PreparedStatement ps = c.prepareStatement(QueueSql.ENQUEUE)) {
+            try (PreparedStatement ps = c.prepareStatement(notify ? QueueSql.ENQUEUE : QueueSql.ENQUEUE_QUIET)) {
                 ps.setString(1, job.queue());
                 ps.setString(2, job.type());
                 ps.setBytes(3, job.payload());
@@ -254,7 +261,8 @@ public final class PostgresJobStore implements TransactionalJobStore {
         // Loops only if the key row that beat us vanishes (rolled back, or removed by retention)
         // between our ON CONFLICT and our read of it.
         for (int round = 0; ; round++) {
-            try (PreparedStatement ps = c.prepareStatement(QueueSql.ENQUEUE_KEYED)) {
+            try (PreparedStatement ps =
+                    c.prepareStatement(notify ? QueueSql.ENQUEUE_KEYED : QueueSql.ENQUEUE_KEYED_QUIET)) {
                 ps.setString(1, key);
                 ps.setBytes(2, digest);
                 ps.setString(3, job.queue());
@@ -298,19 +306,16 @@ public final class PostgresJobStore implements TransactionalJobStore {
             throw new IllegalArgumentException("max must be >= 1, got " + max);
         }
         try (Connection c = autoCommit()) {
-            try (PreparedStatement ps = c.prepareStatement(QueueSql.BURY_EXPIRED)) {
-                ps.setString(1, queue);
-                ps.executeUpdate();
-            }
             List<ClaimedJob> claimed = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement(QueueSql.CLAIM)) {
                 ps.setString(1, queue);
-                ps.setInt(2, max);
-                ps.setString(3, queue);
-                ps.setInt(4, max);
+                ps.setString(2, queue);
+                ps.setInt(3, max);
+                ps.setString(4, queue);
                 ps.setInt(5, max);
-                ps.setLong(6, QueueSql.micros(lease));
-                ps.setString(7, worker);
+                ps.setInt(6, max);
+                ps.setLong(7, QueueSql.micros(lease));
+                ps.setString(8, worker);
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         claimed.add(new ClaimedJob(

@@ -67,19 +67,16 @@ final class QueueSql {
             + " ORDER BY k.created_at LIMIT ? FOR UPDATE SKIP LOCKED)"
             + " DELETE FROM headroom_job_key k USING doomed WHERE k.idempotency_key = doomed.idempotency_key";
 
-    static final String FIND_KEY = "SELECT job_id, payload_sha256 FROM headroom_job_key WHERE idempotency_key = ?";
+    /** The NOTIFY the enqueue statements carry, for use inside a caller's transaction. */
+    private static final String RETURNING_NOTIFY = ", pg_notify('" + CHANNEL + "', queue)";
 
-    /** Expired leases on their last attempt cannot be claimed again: they die, with a history line. */
-    static final String BURY_EXPIRED = "WITH expired AS MATERIALIZED ("
-            + " SELECT id FROM headroom_job WHERE queue = ? AND state = 'running'"
-            + " AND lease_expires_at <= now() AND attempt >= max_attempts FOR UPDATE SKIP LOCKED),"
-            + " gone AS (DELETE FROM headroom_job j USING expired WHERE j.id = expired.id RETURNING j.*),"
-            + " err AS (INSERT INTO headroom_job_error (job_id, attempt, message, worker)"
-            + "  SELECT id, attempt, 'lease expired on the last attempt', COALESCE(claimed_by, '') FROM gone)"
-            + " INSERT INTO headroom_dead_job"
-            + " (id, queue, type, payload, priority, attempts, max_attempts, idempotency_key, enqueued_at)"
-            + " SELECT id, queue, type, payload, priority, attempt, max_attempts, idempotency_key, enqueued_at"
-            + " FROM gone";
+    /** {@link #ENQUEUE} without its NOTIFY: for an enqueue that commits alone (see EnqueueNotifier). */
+    static final String ENQUEUE_QUIET = ENQUEUE.replace(RETURNING_NOTIFY, "");
+
+    /** {@link #ENQUEUE_KEYED} without its NOTIFY. */
+    static final String ENQUEUE_KEYED_QUIET = ENQUEUE_KEYED.replace(RETURNING_NOTIFY, "");
+
+    static final String FIND_KEY = "SELECT job_id, payload_sha256 FROM headroom_job_key WHERE idempotency_key = ?";
 
     /**
      * One statement claims a batch: due available jobs and expired leases (the rescue), skipping rows
@@ -90,8 +87,20 @@ final class QueueSql {
      * CTEs, not an {@code id IN (subquery)}: the planner may rescan such a subquery (nested loop), and
      * with SKIP LOCKED every rescan locks new rows, so a batch could exceed its LIMIT under
      * concurrency. Rows of the two halves not picked stay locked only until the statement ends.
+     * Expired leases on their last attempt cannot be claimed again: the same statement moves them to
+     * the dead letters with a history line (a third, disjoint set of rows).
      */
-    static final String CLAIM = "WITH ready AS MATERIALIZED ("
+    static final String CLAIM = "WITH lost AS MATERIALIZED ("
+            + " SELECT id FROM headroom_job WHERE queue = ? AND state = 'running'"
+            + " AND lease_expires_at <= now() AND attempt >= max_attempts FOR UPDATE SKIP LOCKED),"
+            + " gone AS (DELETE FROM headroom_job j USING lost WHERE j.id = lost.id RETURNING j.*),"
+            + " gone_error AS (INSERT INTO headroom_job_error (job_id, attempt, message, worker)"
+            + "  SELECT id, attempt, 'lease expired on the last attempt', COALESCE(claimed_by, '') FROM gone),"
+            + " gone_dead AS (INSERT INTO headroom_dead_job"
+            + " (id, queue, type, payload, priority, attempts, max_attempts, idempotency_key, enqueued_at)"
+            + " SELECT id, queue, type, payload, priority, attempt, max_attempts, idempotency_key, enqueued_at"
+            + " FROM gone),"
+            + " ready AS MATERIALIZED ("
             + " SELECT id, priority, run_at FROM headroom_job WHERE queue = ? AND state = 'available'"
             + " AND run_at <= now() ORDER BY priority, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED),"
             + " expired AS MATERIALIZED ("
