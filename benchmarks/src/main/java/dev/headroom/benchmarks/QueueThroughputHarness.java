@@ -41,7 +41,7 @@ import org.jspecify.annotations.Nullable;
  * (its fastest polling strategy), instances scheduled through its {@code SchedulerClient} before
  * the scheduler starts. Both sides use a HikariCP pool of {@value #POOL_SIZE} connections.
  *
- * <p>Run: {@code scripts/queue-bench [--jobs 20000] [--rounds 2] [--per-second]} with PostgreSQL at
+ * <p>Run: {@code scripts/queue-bench [--jobs 20000] [--rounds 2] [--per-second] [--prefetch 0]} with PostgreSQL at
  * {@code HEADROOM_PG_URL} or jdbc:postgresql://127.0.0.1:5432/test (user {@code HEADROOM_PG_USER}
  * or postgres). The databases it creates ({@code qbench_headroom_*}, {@code qbench_dbs_*}) are
  * dropped at the end of each run.
@@ -78,12 +78,14 @@ public final class QueueThroughputHarness {
     private final String user;
     private final int jobs;
     private final boolean perSecond;
+    private final int prefetch;
 
-    private QueueThroughputHarness(String adminUrl, String user, int jobs, boolean perSecond) {
+    private QueueThroughputHarness(String adminUrl, String user, int jobs, boolean perSecond, int prefetch) {
         this.adminUrl = adminUrl;
         this.user = user;
         this.jobs = jobs;
         this.perSecond = perSecond;
+        this.prefetch = prefetch;
     }
 
     /** One run's result. */
@@ -93,19 +95,21 @@ public final class QueueThroughputHarness {
         int jobs = 20_000;
         int rounds = 2;
         boolean perSecond = false;
+        int prefetch = 0;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--jobs" -> jobs = Integer.parseInt(args[++i]);
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
                 case "--per-second" -> perSecond = true;
+                case "--prefetch" -> prefetch = Integer.parseInt(args[++i]);
                 default ->
-                    throw new IllegalArgumentException(
-                            "unknown argument '" + args[i] + "'; usage: [--jobs N] [--rounds R] [--per-second]");
+                    throw new IllegalArgumentException("unknown argument '" + args[i]
+                            + "'; usage: [--jobs N] [--rounds R] [--per-second] [--prefetch N]");
             }
         }
         String url = env("HEADROOM_PG_URL", "jdbc:postgresql://127.0.0.1:5432/test");
         String user = env("HEADROOM_PG_USER", "postgres");
-        QueueThroughputHarness h = new QueueThroughputHarness(url, user, jobs, perSecond);
+        QueueThroughputHarness h = new QueueThroughputHarness(url, user, jobs, perSecond, prefetch);
 
         System.out.printf(
                 Locale.ROOT,
@@ -120,10 +124,11 @@ public final class QueueThroughputHarness {
         System.out.printf(
                 Locale.ROOT,
                 "workload: %d no-op jobs per run; enqueue: single rows from %d threads; process: %d worker threads;"
-                        + " pool: HikariCP %d connections; rounds: %d%n",
+                        + " headroom prefetch %d; pool: HikariCP %d connections; rounds: %d%n",
                 jobs,
                 ENQUEUE_THREADS,
                 WORKER_THREADS,
+                prefetch,
                 POOL_SIZE,
                 rounds);
 
@@ -177,6 +182,7 @@ public final class QueueThroughputHarness {
                 AtomicLong ran = new AtomicLong();
                 JobWorker worker = JobWorker.builder(queue)
                         .queue("default", WORKER_THREADS)
+                        .prefetch(prefetch)
                         .handler("noop", Codec.byteArray(), (p, ctx) -> ran.incrementAndGet())
                         .build();
                 long start = System.nanoTime();

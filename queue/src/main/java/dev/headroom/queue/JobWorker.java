@@ -121,16 +121,21 @@ public final class JobWorker implements AutoCloseable {
     static final class Slots {
         final String queue;
         final int concurrency;
+        /** Claimed and unfinished jobs: concurrency plus prefetch. */
         final Semaphore free;
+        /** Running handlers: concurrency. */
+        final Semaphore running;
+
         final Semaphore wakeup = new Semaphore(0);
         final @Nullable Bucket rate;
         /** The latest stats, read by the depth and age gauges. */
         volatile QueueStats stats = QueueStats.EMPTY;
 
-        Slots(String queue, int concurrency, int jobsPerSecond) {
+        Slots(String queue, int concurrency, int prefetch, int jobsPerSecond) {
             this.queue = queue;
             this.concurrency = concurrency;
-            this.free = new Semaphore(concurrency);
+            this.free = new Semaphore(concurrency + prefetch);
+            this.running = new Semaphore(concurrency);
             this.rate = jobsPerSecond <= 0
                     ? null
                     : Bucket.builder()
@@ -182,7 +187,8 @@ public final class JobWorker implements AutoCloseable {
         this.queue = b.queue;
         this.handlers = Map.copyOf(b.handlers);
         Map<String, Slots> slots = new LinkedHashMap<>();
-        b.concurrency.forEach((name, n) -> slots.put(name, new Slots(name, n, b.rates.getOrDefault(name, 0))));
+        b.concurrency.forEach(
+                (name, n) -> slots.put(name, new Slots(name, n, b.prefetch, b.rates.getOrDefault(name, 0))));
         this.queues = Map.copyOf(slots);
         int total = b.concurrency.values().stream().mapToInt(Integer::intValue).sum();
         if (b.executor == null) {
@@ -203,7 +209,7 @@ public final class JobWorker implements AutoCloseable {
         MeterRegistry r = registry;
         if (r != null) {
             for (Slots s : queues.values()) {
-                meters.add(Gauge.builder("headroom.queue.busy", s, x -> x.concurrency - x.free.availablePermits())
+                meters.add(Gauge.builder("headroom.queue.busy", s, x -> x.concurrency - x.running.availablePermits())
                         .tag("queue", s.queue)
                         .description("jobs of the queue running in this worker")
                         .register(r));
@@ -402,7 +408,17 @@ public final class JobWorker implements AutoCloseable {
     }
 
     private void run(Running r) {
+        try {
+            r.slots.running.acquire(); // a prefetched job waits here for a running slot
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            if (r.giveBack()) {
+                giveBack(r);
+            }
+            return;
+        }
         if (!r.start()) {
+            r.slots.running.release();
             return; // given back by a shutdown before it started
         }
         ClaimedJob job = r.job;
@@ -426,6 +442,7 @@ public final class JobWorker implements AutoCloseable {
             fail(job, e);
         } finally {
             recordExecution(job.queue(), outcome, System.nanoTime() - started);
+            r.slots.running.release();
             r.slots.free.release();
             if (completing) {
                 toComplete.add(r);
@@ -742,6 +759,7 @@ public final class JobWorker implements AutoCloseable {
         private Duration lease = Duration.ofSeconds(30);
         private Duration pollInterval = Duration.ofSeconds(1);
         private int batchSize = 32;
+        private int prefetch;
         private Duration statsInterval = Duration.ofSeconds(10);
         private @Nullable Duration idempotencyWindow;
         private @Nullable MeterRegistry registry;
@@ -874,6 +892,23 @@ public final class JobWorker implements AutoCloseable {
                 throw new IllegalArgumentException("pollInterval must be positive, got " + pollInterval);
             }
             this.pollInterval = pollInterval;
+            return this;
+        }
+
+        /**
+         * Lets each queue hold up to {@code prefetch} claimed jobs beyond its concurrency, waiting in
+         * this worker for a running slot: claims then take bigger batches (fewer round trips and
+         * commits per job), at the cost of jobs waiting here while another worker may be idle (their
+         * leases are renewed meanwhile; shutdown gives them back). For short jobs. Default 0.
+         *
+         * @param prefetch zero or more
+         * @return this builder
+         */
+        public Builder prefetch(int prefetch) {
+            if (prefetch < 0) {
+                throw new IllegalArgumentException("prefetch must be >= 0, got " + prefetch);
+            }
+            this.prefetch = prefetch;
             return this;
         }
 

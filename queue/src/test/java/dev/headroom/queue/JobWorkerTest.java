@@ -14,9 +14,12 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -60,6 +63,30 @@ class JobWorkerTest {
 
     @Test
     void everyJobRunsExactlyOnceAndNeverMoreAtOnceThanTheConcurrency() {
+        runsEachOnceWithinConcurrency(0, null);
+    }
+
+    @Test
+    void withPrefetchOnVirtualThreadsEveryJobStillRunsOnceAndNeverMoreAtOnceThanTheConcurrency() throws Exception {
+        ExecutorService virtual = newVirtualThreadExecutorOrPool();
+        try {
+            runsEachOnceWithinConcurrency(24, virtual);
+        } finally {
+            virtual.shutdownNow();
+        }
+    }
+
+    /** Virtual threads on JDK 21+ (each task its own thread, so only the worker bounds them); a big pool on 17. */
+    private static ExecutorService newVirtualThreadExecutorOrPool() throws Exception {
+        try {
+            return (ExecutorService)
+                    Executors.class.getMethod("newVirtualThreadPerTaskExecutor").invoke(null);
+        } catch (NoSuchMethodException e) {
+            return Executors.newFixedThreadPool(64);
+        }
+    }
+
+    private void runsEachOnceWithinConcurrency(int prefetch, @Nullable Executor executor) {
         int jobs = 2_000;
         int concurrency = 8;
         Map<String, AtomicInteger> runs = new ConcurrentHashMap<>();
@@ -68,16 +95,20 @@ class JobWorkerTest {
         for (int i = 0; i < jobs; i++) {
             queue.enqueue("count", "job-" + i, Codec.utf8(), EnqueueOptions.defaults());
         }
-        started(JobWorker.builder(queue)
+        JobWorker.Builder b = JobWorker.builder(queue)
                 .queue(EnqueueOptions.DEFAULT_QUEUE, concurrency)
                 .batchSize(5)
-                .handler("count", Codec.utf8(), (payload, ctx) -> {
-                    int now = running.incrementAndGet();
-                    mostAtOnce.accumulateAndGet(now, Math::max);
-                    runs.computeIfAbsent(payload, k -> new AtomicInteger()).incrementAndGet();
-                    Thread.yield(); // widen the window in which others run alongside
-                    running.decrementAndGet();
-                }));
+                .prefetch(prefetch);
+        if (executor != null) {
+            b.executor(executor);
+        }
+        started(b.handler("count", Codec.utf8(), (payload, ctx) -> {
+            int now = running.incrementAndGet();
+            mostAtOnce.accumulateAndGet(now, Math::max);
+            runs.computeIfAbsent(payload, k -> new AtomicInteger()).incrementAndGet();
+            Thread.yield(); // widen the window in which others run alongside
+            running.decrementAndGet();
+        }));
         await().atMost(TIMEOUT).until(() -> counted("headroom.queue.completed") == jobs);
         assertThat(runs).hasSize(jobs);
         assertThat(runs.values()).allSatisfy(n -> assertThat(n).hasValue(1));
