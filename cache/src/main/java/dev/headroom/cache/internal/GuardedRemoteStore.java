@@ -118,8 +118,9 @@ public final class GuardedRemoteStore {
         return write(store::clear);
     }
 
+    /** Like a write, not refused by an open breaker: a clear this store missed must be learned. */
     public CompletableFuture<Boolean> refreshClears() {
-        return guard(store::refreshClears);
+        return write(store::refreshClears);
     }
 
     public void close() {

@@ -288,6 +288,14 @@ public final class Invalidations<K, V> {
                     } else if (flushAnyway) {
                         inFlight.flush();
                     }
+                    if (error == null) {
+                        trust.generationKnown();
+                    } else if (flushAnyway) {
+                        // The store may not know a clear the message announced: until a check answers,
+                        // no L2 value is served (it could be from before that clear); L1 refills from
+                        // the loader.
+                        trust.generationUnknown();
+                    }
                     if (flushAnyway) {
                         trust.flushDone(); // after the flush: no old entry is served between
                     }

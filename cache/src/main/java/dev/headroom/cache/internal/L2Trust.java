@@ -26,6 +26,8 @@ public final class L2Trust {
     private final AtomicInteger flushesPending = new AtomicInteger();
     /** Ticker time until which no L2 value is served (0: none). */
     private volatile long allUntil;
+    /** A flush's clear check got no answer: L2 values are not served until one does. */
+    private volatile boolean generationUnknown;
 
     /**
      * @param repairs this instance's own pending invalidations (null without L2)
@@ -40,7 +42,7 @@ public final class L2Trust {
 
     /** Whether the key's L2 value may be older than an invalidation or clear this instance knows of. */
     public boolean suspect(String remoteKey) {
-        if ((repairs != null && repairs.isPending(remoteKey)) || flushesPending.get() != 0) {
+        if ((repairs != null && repairs.isPending(remoteKey)) || flushesPending.get() != 0 || generationUnknown) {
             return true;
         }
         long all = allUntil;
@@ -97,6 +99,16 @@ public final class L2Trust {
     /** A clear that L2 took (this instance's, or another's announced by a flush). */
     public void cleared() {
         allUntil = 0;
+    }
+
+    /** A flush's clear check failed: no L2 value is served until {@link #generationKnown()}. */
+    public void generationUnknown() {
+        generationUnknown = true;
+    }
+
+    /** A clear check answered: the store knows the latest clear. */
+    public void generationKnown() {
+        generationUnknown = false;
     }
 
     /** A flush for possibly lost messages has begun: nothing of L1 or L2 is served until it is done. */
