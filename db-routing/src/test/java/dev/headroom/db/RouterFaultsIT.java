@@ -301,7 +301,9 @@ class RouterFaultsIT {
                 .replica("owned", pool)
                 .probeInterval(Duration.ofMinutes(10)));
         waiting().until(() -> router.isServing("owned"));
-        waiting().until(() -> pool.getHikariPoolMXBean().getIdleConnections() == 3);
+        // idle pooled connections to evict: once in CI (a loaded machine) the pool never reached all
+        // 3 idle within a minute; what the test needs is that some are idle before the crash
+        waiting().until(() -> pool.getHikariPoolMXBean().getIdleConnections() >= 1);
         assertThat(onReplica(router)).isTrue();
 
         owned.stopImmediately();
