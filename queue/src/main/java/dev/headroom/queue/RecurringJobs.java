@@ -53,8 +53,8 @@ public final class RecurringJobs implements AutoCloseable {
         final String type;
         final byte[] payload;
         final EnqueueOptions options;
-        /** The tick to enqueue next. */
-        Instant due;
+        /** The tick to enqueue next; set from the clock by {@link RecurringJobs}' constructor. */
+        Instant due = Instant.MIN;
 
         Schedule(String name, Rule rule, String type, byte[] payload, EnqueueOptions options) {
             this.name = name;

@@ -216,7 +216,7 @@ public final class PostgresJobStore implements TransactionalJobStore {
             String[] types = new String[n];
             byte[][] payloads = new byte[n][];
             Integer[] priorities = new Integer[n];
-            String[] runAts = new String[n];
+            @Nullable String[] runAts = new @Nullable String[n];
             Integer[] attempts = new Integer[n];
             for (int k = 0; k < n; k++) {
                 NewJob job = jobs.get(plain.get(k));
