@@ -254,6 +254,7 @@ public final class PostgresJobStore implements TransactionalJobStore {
                 ps.setInt(4, job.priority());
                 setRunAt(ps, 5, job.runAt());
                 ps.setInt(6, job.maxAttempts());
+                setRunAt(ps, 7, job.runAt());
                 return new EnqueueResult(new JobId(singleLong(ps)), EnqueueResult.Outcome.CREATED);
             }
         }
@@ -272,6 +273,7 @@ public final class PostgresJobStore implements TransactionalJobStore {
                 setRunAt(ps, 7, job.runAt());
                 ps.setInt(8, job.maxAttempts());
                 ps.setString(9, key);
+                setRunAt(ps, 10, job.runAt());
                 try (ResultSet rs = ps.executeQuery()) {
                     if (rs.next()) {
                         return new EnqueueResult(new JobId(rs.getLong(1)), EnqueueResult.Outcome.CREATED);
@@ -313,9 +315,11 @@ public final class PostgresJobStore implements TransactionalJobStore {
                 ps.setInt(3, max);
                 ps.setString(4, queue);
                 ps.setInt(5, max);
-                ps.setInt(6, max);
-                ps.setLong(7, QueueSql.micros(lease));
-                ps.setString(8, worker);
+                ps.setString(6, queue);
+                ps.setInt(7, max);
+                ps.setInt(8, max);
+                ps.setLong(9, QueueSql.micros(lease));
+                ps.setString(10, worker);
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         claimed.add(new ClaimedJob(
@@ -553,7 +557,8 @@ public final class PostgresJobStore implements TransactionalJobStore {
         if (retryAfter != null && attempt < maxAttempts) {
             try (PreparedStatement ps = c.prepareStatement(QueueSql.RETRY)) {
                 ps.setLong(1, QueueSql.micros(retryAfter));
-                ps.setLong(2, id.value());
+                ps.setLong(2, QueueSql.micros(retryAfter));
+                ps.setLong(3, id.value());
                 ps.executeUpdate();
             }
             return FailOutcome.RETRY_SCHEDULED;

@@ -1,8 +1,13 @@
--- headroom-queue schema, version 1. Idempotent: safe to run again. Unqualified names: the tables
--- land in the first schema of the search_path of the connection.
+-- headroom-queue schema, version 2. Idempotent: safe to run again, and it upgrades a version-1
+-- schema in place (see below). Unqualified names: the tables land in the first schema of the
+-- search_path of the connection.
 --
 -- headroom_job is the hot table: only jobs waiting or running. A completed job is deleted, a dead
 -- one moves to headroom_dead_job, so the table that every claim scans stays small.
+--
+-- Version history: 1 — first release; 2 — state 'scheduled' for jobs whose run-at is still to come
+-- (future enqueues and retries after a delay), with their own index, so that a backlog of them does
+-- not lengthen every claim.
 
 CREATE SEQUENCE IF NOT EXISTS headroom_job_id_seq;
 
@@ -12,7 +17,9 @@ CREATE TABLE IF NOT EXISTS headroom_job (
     type             text        NOT NULL,
     payload          bytea       NOT NULL,
     priority         smallint    NOT NULL DEFAULT 0,
-    state            text        NOT NULL DEFAULT 'available' CHECK (state IN ('available', 'running')),
+    state            text        NOT NULL DEFAULT 'available'
+                                 CONSTRAINT headroom_job_state_check
+                                 CHECK (state IN ('available', 'scheduled', 'running')),
     run_at           timestamptz NOT NULL DEFAULT now(),
     attempt          integer     NOT NULL DEFAULT 0,
     max_attempts     integer     NOT NULL CHECK (max_attempts >= 1),
@@ -23,11 +30,29 @@ CREATE TABLE IF NOT EXISTS headroom_job (
     enqueued_at      timestamptz NOT NULL DEFAULT now()
 );
 
--- The two halves of the claim query: due available jobs in claim order, and expired leases.
+-- Version 1 to 2: allow 'scheduled', and move waiting jobs whose run-at is to come there. Runs
+-- once (the constraint then names 'scheduled'); takes a short exclusive lock on headroom_job.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = 'headroom_job'::regclass AND conname = 'headroom_job_state_check'
+                     AND pg_get_constraintdef(oid) LIKE '%scheduled%') THEN
+        ALTER TABLE headroom_job DROP CONSTRAINT IF EXISTS headroom_job_state_check;
+        ALTER TABLE headroom_job ADD CONSTRAINT headroom_job_state_check
+            CHECK (state IN ('available', 'scheduled', 'running'));
+        UPDATE headroom_job SET state = 'scheduled' WHERE state = 'available' AND run_at > now();
+    END IF;
+END
+$$;
+
+-- The three parts of the claim query: available jobs in claim order, expired leases, and scheduled
+-- jobs in run-at order (a range scan that stops at now()).
 CREATE INDEX IF NOT EXISTS headroom_job_due
     ON headroom_job (queue, priority, run_at, id) WHERE state = 'available';
 CREATE INDEX IF NOT EXISTS headroom_job_leased
     ON headroom_job (queue, lease_expires_at) WHERE state = 'running';
+CREATE INDEX IF NOT EXISTS headroom_job_scheduled
+    ON headroom_job (queue, run_at, id) WHERE state = 'scheduled';
 
 -- Idempotency keys outlive their jobs (completed jobs are deleted): the unique primary key is what
 -- makes a duplicate enqueue find the existing job, with INSERT ... ON CONFLICT.
