@@ -137,6 +137,24 @@ public final class Backoff {
         return Duration.ofNanos(baseNanos);
     }
 
+    /**
+     * Returns the exponential step for attempt {@code failedAttempt} without jitter, {@code min(cap,
+     * base * 2^(n-1))}: the {@link Jitter#NONE} delay, and the upper bound of the {@link Jitter#FULL}
+     * one. A caller that cannot keep the previous delay of a {@link Jitter#DECORRELATED} backoff (a
+     * persisted job, say) may pass {@code ceiling(n - 1)} as it, so that delays still grow with the
+     * attempt number.
+     *
+     * @param failedAttempt the 1-based attempt number
+     * @return a duration in {@code [base, cap]}
+     * @throws IllegalArgumentException if {@code failedAttempt < 1}
+     */
+    public Duration ceiling(int failedAttempt) {
+        if (failedAttempt < 1) {
+            throw new IllegalArgumentException("failedAttempt must be >= 1, got " + failedAttempt);
+        }
+        return Duration.ofNanos(ceilingNanos(failedAttempt));
+    }
+
     /** Returns the largest delay this backoff returns. */
     public Duration cap() {
         return Duration.ofNanos(capNanos);

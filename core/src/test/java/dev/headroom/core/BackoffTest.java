@@ -171,4 +171,19 @@ class BackoffTest {
         }
         return out;
     }
+
+    @Test
+    void ceilingIsTheUnjitteredExponentialStepCappedAndRefusesAttemptZero() {
+        Backoff b = Backoff.builder()
+                .base(Duration.ofMillis(100))
+                .cap(Duration.ofSeconds(1))
+                .build();
+        assertThat(b.ceiling(1)).isEqualTo(Duration.ofMillis(100));
+        assertThat(b.ceiling(4)).isEqualTo(Duration.ofMillis(800));
+        assertThat(b.ceiling(5)).isEqualTo(Duration.ofSeconds(1));
+        assertThat(b.ceiling(Integer.MAX_VALUE)).isEqualTo(Duration.ofSeconds(1));
+        assertThatThrownBy(() -> b.ceiling(0))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("failedAttempt");
+    }
 }

@@ -299,7 +299,11 @@ public final class JobQueue implements AutoCloseable {
      */
     public FailOutcome fail(ClaimedJob job, String message) {
         Objects.requireNonNull(message, "message");
-        Duration delay = backoff.delay(Math.max(1, job.attempt()), Duration.ZERO);
+        int attempt = Math.max(1, job.attempt());
+        // A job does not carry its last delay: a DECORRELATED backoff gets the previous attempt's
+        // un-jittered step instead, so that its delays still grow (with ZERO they never did).
+        Duration previous = attempt > 1 ? backoff.ceiling(attempt - 1) : Duration.ZERO;
+        Duration delay = backoff.delay(attempt, previous);
         return counted(job, store.fail(job.id(), job.lease(), message, worker, delay));
     }
 

@@ -10,6 +10,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.random.RandomGenerator;
 import org.junit.jupiter.api.Test;
 
 class JobQueueTest {
@@ -130,6 +131,44 @@ class JobQueueTest {
         assertThat(count("headroom.queue.claimed", "queue", "default")).isEqualTo(3);
         assertThat(count("headroom.queue.failed", "queue", "default")).isEqualTo(2);
         assertThat(count("headroom.queue.dead_lettered", "queue", "default")).isEqualTo(1);
+    }
+
+    @Test
+    void decorrelatedRetryDelaysGrowWithTheAttemptThoughAJobDoesNotCarryItsLastDelay() {
+        RandomGenerator highest = new RandomGenerator() {
+            @Override
+            public long nextLong() {
+                return Long.MAX_VALUE;
+            }
+
+            @Override
+            public long nextLong(long bound) {
+                return bound - 1;
+            }
+        };
+        JobQueue decorrelated = JobQueue.builder(store)
+                .backoff(Backoff.builder()
+                        .base(Duration.ofSeconds(10))
+                        .cap(Duration.ofHours(1))
+                        .jitter(Backoff.Jitter.DECORRELATED)
+                        .random(highest)
+                        .build())
+                .build();
+        decorrelated.enqueue(
+                "t", bytes("p"), EnqueueOptions.builder().maxAttempts(10).build());
+        // Always the top of [base, 3 x previous], previous = the un-jittered step of the attempt
+        // before: 30 s, 30 s, 60 s, 120 s (with no previous delay it stayed at 30 s forever).
+        for (Duration expected : List.of(
+                Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofSeconds(60), Duration.ofSeconds(120))) {
+            ClaimedJob job = decorrelated.claim("default", 1, LEASE).get(0);
+            assertThat(decorrelated.fail(job, "again")).isEqualTo(FailOutcome.RETRY_SCHEDULED);
+            ticker.advance(expected.minusMillis(1));
+            assertThat(decorrelated.claim("default", 1, LEASE))
+                    .as("retry %d before %s", job.attempt(), expected)
+                    .isEmpty();
+            ticker.advance(Duration.ofMillis(1));
+        }
+        assertThat(decorrelated.claim("default", 1, LEASE)).hasSize(1);
     }
 
     @Test
