@@ -37,7 +37,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * worker, kind) and the queue's own tables; over it the checker counts lost jobs (no committed
  * effect, not dead: must be 0), transactional effects applied twice (must be 0) and plain
  * re-executions (allowed after faults; printed). {@code -Dqueue.chaos.seed} and {@code
- * -Dqueue.chaos.jobs} set the run.
+ * -Dqueue.chaos.jobs} set the run. A second, smaller run with sabotaged workers (the transactional
+ * handler writes outside the job's transaction, the plain one skips some writes) shows the checker
+ * sees both kinds of violation.
  */
 @ExtendWith(HeadroomServices.class)
 class QueueChaosCheckerIT {
@@ -49,6 +51,30 @@ class QueueChaosCheckerIT {
     void noJobIsLostAndNoTransactionalEffectIsAppliedTwiceWhileWorkersAreKilled(TestDatabase db) throws Exception {
         long seed = Long.getLong("queue.chaos.seed", 20261204L);
         int jobs = Integer.getInteger("queue.chaos.jobs", 10_000);
+        Run run = run(db, seed, jobs, false);
+        Report r = run.report();
+        String text = run.text();
+        assertThat(r.lost).as("jobs lost%s", text).isZero();
+        assertThat(r.txTwice).as("transactional effects applied twice%s", text).isZero();
+        assertThat(r.dead).as("dead letters (50 attempts each)%s", text).isZero();
+        assertThat(r.succeeded + r.dead).as(text).isEqualTo(jobs);
+        assertThat(run.faults().getOrDefault("workerKilled", 0)).as(text).isPositive();
+    }
+
+    @Test
+    void theCheckerSeesLostJobsAndDoubleEffectsFromSabotagedWorkers(TestDatabase db) throws Exception {
+        Run run = run(db, 7L, 400, true);
+        assertThat(run.report().lost)
+                .as("jobs the sabotaged plain handler skipped%s", run.text())
+                .isPositive();
+        assertThat(run.report().txTwice)
+                .as("tx effects written outside the job's transaction, then failed and retried%s", run.text())
+                .isPositive();
+    }
+
+    private record Run(Report report, Map<String, Integer> faults, String text) {}
+
+    private Run run(TestDatabase db, long seed, int jobs, boolean sabotage) throws Exception {
         Random random = new Random(seed);
         PostgresJobStore store = PostgresJobStore.create(db.dataSource());
         store.createSchema();
@@ -81,7 +107,7 @@ class QueueChaosCheckerIT {
         long deadline = System.nanoTime() + DEADLINE.toNanos();
         try {
             for (; launched < WORKERS; launched++) {
-                workers.add(launch(db, "w" + launched));
+                workers.add(launch(db, "w" + launched, sabotage));
             }
             while (pending(db) > 0) {
                 assertThat(System.nanoTime() - deadline)
@@ -92,7 +118,7 @@ class QueueChaosCheckerIT {
                 if (random.nextInt(3) == 0) {
                     int victim = random.nextInt(workers.size());
                     workers.get(victim).destroyForcibly().waitFor();
-                    workers.set(victim, launch(db, "w" + launched++));
+                    workers.set(victim, launch(db, "w" + launched++, sabotage));
                     faults.merge("workerKilled", 1, Integer::sum);
                 } else {
                     int terminated = terminateOneConnection(db, random);
@@ -105,14 +131,10 @@ class QueueChaosCheckerIT {
             }
         }
         Report r = report(db, jobs);
-        String text = "\n=== queue chaos checker: seed " + seed + ", " + jobs + " jobs, " + WORKERS
-                + " worker JVMs, faults " + faults + "\n" + r + "\n";
+        String text = "\n=== queue chaos checker" + (sabotage ? " (SABOTAGED workers)" : "") + ": seed " + seed + ", "
+                + jobs + " jobs, " + WORKERS + " worker JVMs, faults " + faults + "\n" + r + "\n";
         System.out.println(text);
-        assertThat(r.lost).as("jobs lost%s", text).isZero();
-        assertThat(r.txTwice).as("transactional effects applied twice%s", text).isZero();
-        assertThat(r.dead).as("dead letters (50 attempts each)%s", text).isZero();
-        assertThat(r.succeeded + r.dead).as(text).isEqualTo(jobs);
-        assertThat(faults.getOrDefault("workerKilled", 0)).as(text).isPositive();
+        return new Run(r, faults, text);
     }
 
     private record Report(long succeeded, long dead, long lost, long txTwice, long plainReexecuted, long attemptsMax) {
@@ -171,7 +193,7 @@ class QueueChaosCheckerIT {
         }
     }
 
-    private static Process launch(TestDatabase db, String name) throws IOException {
+    private static Process launch(TestDatabase db, String name, boolean sabotage) throws IOException {
         String javaBin = ProcessHandle.current()
                 .info()
                 .command()
@@ -185,7 +207,8 @@ class QueueChaosCheckerIT {
                         System.getProperty("java.class.path"),
                         ChaosWorkerProcess.class.getName(),
                         db.jdbcUrl(),
-                        name)
+                        name,
+                        sabotage ? "sabotage" : "honest")
                 .redirectErrorStream(true)
                 .start();
         drain(p);

@@ -21,7 +21,10 @@ import org.postgresql.ds.PGSimpleDataSource;
  * handler ({@code tx}: its effect row commits with the completion) and a plain one ({@code plain}:
  * its effect row commits on its own, at-least-once), each failing now and then. Every connection
  * carries {@code application_name = chaos-<name>}, so the checker can terminate them. Arguments:
- * JDBC URL (schema included), worker name.
+ * JDBC URL (schema included), worker name, {@code honest} or {@code sabotage}: a sabotaged worker's
+ * transactional handler writes its effect on a connection of its own (so a failure after the write
+ * leaves it behind, and the retry writes it again) and its plain handler skips the write of one job
+ * in 50 (the job completes with no effect): the checker must see both.
  */
 public final class ChaosWorkerProcess {
 
@@ -35,6 +38,7 @@ public final class ChaosWorkerProcess {
             ds.setUser("postgres");
         }
         String name = args[1];
+        boolean sabotage = args.length > 2 && args[2].equals("sabotage");
         ds.setApplicationName("chaos-" + name);
         JobQueue queue = JobQueue.builder(PostgresJobStore.create(ds))
                 .worker(name)
@@ -49,7 +53,13 @@ public final class ChaosWorkerProcess {
                 .lease(Duration.ofSeconds(2))
                 .pollInterval(Duration.ofMillis(200))
                 .transactionalHandler("tx", Codec.utf8(), (payload, ctx) -> {
-                    record(ctx.connection(), ctx, name, "tx");
+                    if (sabotage) {
+                        try (Connection outside = ds.getConnection()) {
+                            record(outside, ctx, name, "tx");
+                        }
+                    } else {
+                        record(ctx.connection(), ctx, name, "tx");
+                    }
                     if (ThreadLocalRandom.current().nextInt(20) == 0) {
                         throw new IllegalStateException("tx handler failed after its write (rolled back)");
                     }
@@ -57,6 +67,9 @@ public final class ChaosWorkerProcess {
                 .handler("plain", Codec.utf8(), (payload, ctx) -> {
                     if (ThreadLocalRandom.current().nextInt(20) == 0) {
                         throw new IllegalStateException("plain handler failed before its write");
+                    }
+                    if (sabotage && ctx.job().id().value() % 50 == 0) {
+                        return;
                     }
                     try (Connection c = ds.getConnection()) {
                         record(c, ctx, name, "plain");
