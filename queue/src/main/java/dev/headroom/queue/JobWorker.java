@@ -438,8 +438,11 @@ public final class JobWorker implements AutoCloseable {
             Ran ran = execute(r, h);
             completing = ran == Ran.TO_COMPLETE;
             outcome = ran == Ran.UNDECODABLE ? "rejected" : "success";
-        } catch (Exception e) {
+        } catch (Throwable e) { // Errors too (an AssertionError, a StackOverflowError): recorded, retried
             fail(job, e);
+            if (isFatal(e)) {
+                throw (Error) e;
+            }
         } finally {
             recordExecution(job.queue(), outcome, System.nanoTime() - started);
             r.slots.running.release();
@@ -467,7 +470,7 @@ public final class JobWorker implements AutoCloseable {
         T payload;
         try {
             payload = h.codec().decode(job.payload());
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | StackOverflowError | LinkageError e) {
             queue.failPermanently(job, "undecodable payload for job type '" + job.type() + "': " + e);
             return Ran.UNDECODABLE;
         }
@@ -478,30 +481,44 @@ public final class JobWorker implements AutoCloseable {
         TransactionalJobStore store = (TransactionalJobStore) queue.store();
         try (Connection c = store.connection()) {
             c.setAutoCommit(false);
+            boolean ended = false;
             try {
-                h.handler().handle(payload, new JobContext(job, c, r));
+                h.handler().handle(payload, new JobContext(job, HandlerConnection.of(c), r));
                 if (queue.completeIn(c, job)) {
                     c.commit();
+                    ended = true;
                     queue.committed(job);
                 } else {
                     c.rollback(); // stale lease: the job is another worker's now, and so are its effects
+                    ended = true;
                 }
-            } catch (Exception e) {
-                rollbackQuietly(c, e);
-                throw e;
             } finally {
-                restoreAutoCommit(c);
+                // Whatever the handler threw (an Error too), its writes are rolled back before
+                // auto-commit is restored: restoring it on an open transaction would commit them.
+                // If the rollback fails, auto-commit is left off: closing the connection (pool or
+                // server) then discards the transaction.
+                if (ended || rollback(c)) {
+                    restoreAutoCommit(c);
+                }
             }
         }
         return Ran.FINISHED;
     }
 
-    private static void rollbackQuietly(Connection c, Exception cause) {
+    /** Rolls back; false if that failed (the connection is then left as it is, to be discarded). */
+    private static boolean rollback(Connection c) {
         try {
             c.rollback();
+            return true;
         } catch (SQLException e) {
-            cause.addSuppressed(e);
+            log.debug("could not roll back a failed transactional handler's transaction", e);
+            return false;
         }
+    }
+
+    /** Errors after which nothing should go on as usual: rethrown once the failure is recorded. */
+    private static boolean isFatal(Throwable t) {
+        return t instanceof VirtualMachineError && !(t instanceof StackOverflowError);
     }
 
     private static void restoreAutoCommit(Connection c) {
@@ -512,7 +529,7 @@ public final class JobWorker implements AutoCloseable {
         }
     }
 
-    private void fail(ClaimedJob job, Exception e) {
+    private void fail(ClaimedJob job, Throwable e) {
         try {
             FailOutcome outcome = queue.fail(job, e);
             log.debug(

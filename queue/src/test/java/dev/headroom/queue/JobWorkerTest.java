@@ -157,6 +157,55 @@ class JobWorkerTest {
         assertThat(calls).hasValue(0);
     }
 
+    /**
+     * Adversary finding: an {@code Error} from a handler or a codec was neither recorded nor
+     * dead-lettered; the job ran again only when its lease expired, and died of that.
+     */
+    @Test
+    void errorsFromHandlersAndCodecsAreRecordedLikeExceptions() {
+        queue.enqueue("asserts", "x", Codec.utf8(), attempts(3));
+        queue.enqueue("deep", new byte[] {1}, attempts(5));
+        Codec<String> overflowing = new Codec<>() {
+            @Override
+            public byte[] encode(String value) {
+                return value.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            }
+
+            @Override
+            public String decode(byte[] bytes) {
+                throw new StackOverflowError("a payload nested too deep for the codec");
+            }
+
+            @Override
+            public String name() {
+                return "overflowing";
+            }
+        };
+        started(JobWorker.builder(queue)
+                .queue(EnqueueOptions.DEFAULT_QUEUE, 2)
+                .handler("asserts", Codec.utf8(), (payload, ctx) -> {
+                    throw new AssertionError(
+                            "an Error from attempt " + ctx.job().attempt());
+                })
+                .handler("deep", overflowing, (payload, ctx) -> {}));
+        await().atMost(TIMEOUT)
+                .until(() ->
+                        queue.deadLetters().list(DeadLetterFilter.all(), 10).size() == 2);
+        List<DeadLetter> dead = queue.deadLetters().list(DeadLetterFilter.all(), 10);
+        DeadLetter asserts = dead.stream()
+                .filter(d -> d.type().equals("asserts"))
+                .findFirst()
+                .orElseThrow();
+        DeadLetter deep =
+                dead.stream().filter(d -> d.type().equals("deep")).findFirst().orElseThrow();
+        assertThat(asserts.errors())
+                .extracting(JobError::message)
+                .hasSize(3)
+                .allSatisfy(m -> assertThat(m).contains("AssertionError: an Error from attempt"));
+        assertThat(deep.attempts()).as("dead-lettered at once").isEqualTo(1);
+        assertThat(deep.errors().get(0).message()).contains("undecodable payload", "StackOverflowError");
+    }
+
     @Test
     void aWakeupClaimsANewJobWithoutWaitingForThePoll() {
         AtomicInteger claims = new AtomicInteger();

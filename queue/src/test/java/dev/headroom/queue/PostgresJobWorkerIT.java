@@ -136,6 +136,75 @@ class PostgresJobWorkerIT {
         assertThat(claims.get()).isBetween(2, 3);
     }
 
+    /**
+     * Adversary finding: an {@code Error} (not an {@code Exception}) thrown after the handler's write
+     * skipped the rollback, and restoring auto-commit then committed the write without the
+     * completion: the retry wrote it again.
+     */
+    @Test
+    void aTransactionalHandlerThatThrowsAnErrorAfterItsWriteCommitsNothingAndItsFailureIsRecorded() throws Exception {
+        JobQueue queue = queue(store);
+        CountDownLatch done = new CountDownLatch(1);
+        started(JobWorker.builder(queue)
+                .queue(Q, 1)
+                .pollInterval(Duration.ofMillis(100))
+                .transactionalHandler("t", Codec.utf8(), (payload, ctx) -> {
+                    recordEffect(ctx);
+                    if (ctx.job().attempt() == 1) {
+                        throw new AssertionError("an Error after the write");
+                    }
+                    done.countDown();
+                }));
+        queue.enqueue("t", "x", Codec.utf8(), EnqueueOptions.defaults());
+
+        assertThat(done.await(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        await().atMost(TIMEOUT).until(() -> single("SELECT count(*) FROM headroom_job") == 0);
+        assertThat(single("SELECT count(*) FROM effects"))
+                .as("the first attempt's write rolled back")
+                .isEqualTo(1);
+        assertThat(single("SELECT attempt FROM effects")).isEqualTo(2);
+        assertThat(counted("headroom.queue.failed", "queue", Q))
+                .as("the Error recorded as a failure (retried by the backoff, not by lease expiry)")
+                .isEqualTo(1);
+    }
+
+    @Test
+    void aTransactionalHandlerCannotCommitRollBackOrCloseTheJobsConnection() throws Exception {
+        JobQueue queue = queue(store);
+        List<String> refused = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CountDownLatch done = new CountDownLatch(1);
+        started(JobWorker.builder(queue)
+                .queue(Q, 1)
+                .pollInterval(Duration.ofMillis(100))
+                .transactionalHandler("t", Codec.utf8(), (payload, ctx) -> {
+                    recordEffect(ctx);
+                    Connection c = ctx.connection();
+                    for (String op : List.of("commit", "rollback", "setAutoCommit", "close")) {
+                        try {
+                            switch (op) {
+                                case "commit" -> c.commit();
+                                case "rollback" -> c.rollback();
+                                case "setAutoCommit" -> c.setAutoCommit(true);
+                                default -> c.close();
+                            }
+                        } catch (SQLException e) {
+                            refused.add(op + ": " + e.getMessage());
+                        }
+                    }
+                    done.countDown();
+                    throw new IllegalStateException("fails after trying to commit its write on its own");
+                }));
+        queue.enqueue(
+                "t", "x", Codec.utf8(), EnqueueOptions.builder().maxAttempts(1).build());
+
+        assertThat(done.await(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        await().atMost(TIMEOUT).until(() -> single("SELECT count(*) FROM headroom_dead_job") == 1);
+        assertThat(refused).hasSize(4).allSatisfy(m -> assertThat(m).contains("transactional handler"));
+        assertThat(single("SELECT count(*) FROM effects"))
+                .as("nothing committed by the handler")
+                .isZero();
+    }
+
     @Test
     void transactionalHandlersOnTwoWorkersApplyEachJobsWritesExactlyOnceThoughAttemptsFail() throws Exception {
         int jobs = 300;
