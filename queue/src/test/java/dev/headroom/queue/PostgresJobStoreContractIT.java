@@ -76,6 +76,47 @@ class PostgresJobStoreContractIT extends JobStoreContract {
         }
     }
 
+    /** Adversary finding: two batches with the same keys in different orders deadlocked. */
+    @Test
+    void concurrentBatchesWithTheSameKeysInDifferentOrdersNeverDeadlock() throws Exception {
+        int rounds = 10;
+        for (int round = 0; round < rounds; round++) {
+            List<NewJob> forward = new java.util.ArrayList<>();
+            for (int k = 0; k < 20; k++) {
+                forward.add(NewJob.of(
+                        "t",
+                        new byte[] {(byte) k},
+                        EnqueueOptions.builder()
+                                .idempotencyKey("r" + round + "-k" + k)
+                                .build()));
+            }
+            List<NewJob> backward = new java.util.ArrayList<>(forward);
+            java.util.Collections.reverse(backward);
+            java.util.concurrent.CyclicBarrier together = new java.util.concurrent.CyclicBarrier(4);
+            List<java.util.concurrent.Future<List<EnqueueResult>>> calls = new java.util.ArrayList<>();
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+            try {
+                for (int t = 0; t < 4; t++) {
+                    List<NewJob> batch = t % 2 == 0 ? forward : backward;
+                    calls.add(pool.submit(() -> {
+                        together.await();
+                        return store.enqueueAll(batch);
+                    }));
+                }
+                for (java.util.concurrent.Future<List<EnqueueResult>> call : calls) {
+                    assertThat(call.get(TIMEOUT_SECONDS, java.util.concurrent.TimeUnit.SECONDS))
+                            .as("round %d", round)
+                            .hasSize(20);
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+        assertThat(jobRows()).as("one job per key").isEqualTo(20L * rounds);
+    }
+
+    private static final long TIMEOUT_SECONDS = 60;
+
     @Test
     void aTransactionalEnqueueThatRollsBackLeavesNoJob() throws SQLException {
         JobQueue queue = JobQueue.builder(store).build();

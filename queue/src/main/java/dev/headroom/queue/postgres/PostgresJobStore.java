@@ -193,13 +193,16 @@ public final class PostgresJobStore implements TransactionalJobStore {
     private static List<EnqueueResult> enqueueAllOn(Connection c, List<NewJob> jobs) throws SQLException {
         EnqueueResult[] results = new EnqueueResult[jobs.size()];
         List<Integer> plain = new ArrayList<>();
+        List<Integer> keyed = new ArrayList<>();
         for (int i = 0; i < jobs.size(); i++) {
             NewJob job = Objects.requireNonNull(jobs.get(i), "jobs[" + i + "]");
-            if (job.idempotencyKey() == null) {
-                plain.add(i);
-            } else {
-                results[i] = enqueueOn(c, job, true);
-            }
+            (job.idempotencyKey() == null ? plain : keyed).add(i);
+        }
+        // Keys in one global order: two batches taking the same keys in different orders would
+        // otherwise each wait for a key row the other holds (a deadlock, one batch aborted).
+        keyed.sort(Comparator.comparing(i -> Objects.requireNonNull(jobs.get(i).idempotencyKey())));
+        for (int i : keyed) {
+            results[i] = enqueueOn(c, jobs.get(i), true);
         }
         if (!plain.isEmpty()) {
             int n = plain.size();
