@@ -1,7 +1,6 @@
 package dev.headroom.queue;
 
 import java.time.Instant;
-import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -150,10 +149,7 @@ public final class EnqueueOptions {
          * @throws IllegalArgumentException if out of range
          */
         public Builder priority(int priority) {
-            if (priority < Short.MIN_VALUE || priority > Short.MAX_VALUE) {
-                throw new IllegalArgumentException("priority must be in [-32768, 32767], got " + priority);
-            }
-            this.priority = priority;
+            this.priority = NewJob.checkPriority(priority);
             return this;
         }
 
@@ -164,7 +160,7 @@ public final class EnqueueOptions {
          * @return this builder
          */
         public Builder runAt(Instant runAt) {
-            this.runAt = Objects.requireNonNull(runAt, "runAt");
+            this.runAt = NewJob.checkRunAt(runAt);
             return this;
         }
 

@@ -294,7 +294,7 @@ public final class JobQueue implements AutoCloseable {
      * Records a failed attempt with a message (see {@link #fail(ClaimedJob, Throwable)}).
      *
      * @param job the claimed job
-     * @param message what went wrong
+     * @param message what went wrong; kept up to 8,192 characters, a NUL character as U+FFFD
      * @return what happened
      */
     public FailOutcome fail(ClaimedJob job, String message) {
@@ -304,7 +304,7 @@ public final class JobQueue implements AutoCloseable {
         // un-jittered step instead, so that its delays still grow (with ZERO they never did).
         Duration previous = attempt > 1 ? backoff.ceiling(attempt - 1) : Duration.ZERO;
         Duration delay = backoff.delay(attempt, previous);
-        return counted(job, store.fail(job.id(), job.lease(), message, worker, delay));
+        return counted(job, store.fail(job.id(), job.lease(), errorText(message), worker, delay));
     }
 
     /**
@@ -317,7 +317,7 @@ public final class JobQueue implements AutoCloseable {
      */
     public FailOutcome failPermanently(ClaimedJob job, String message) {
         Objects.requireNonNull(message, "message");
-        return counted(job, store.fail(job.id(), job.lease(), message, worker, null));
+        return counted(job, store.fail(job.id(), job.lease(), errorText(message), worker, null));
     }
 
     /** Completes a batch; counts each completion and each stale token. */
@@ -416,8 +416,16 @@ public final class JobQueue implements AutoCloseable {
         Objects.requireNonNull(error, "error");
         StringWriter out = new StringWriter();
         error.printStackTrace(new PrintWriter(out));
-        String text = out.toString();
-        return text.length() <= MAX_ERROR_CHARS ? text : text.substring(0, MAX_ERROR_CHARS);
+        return out.toString();
+    }
+
+    /**
+     * An error message as the history keeps it: at most {@value #MAX_ERROR_CHARS} characters, NUL
+     * characters (which PostgreSQL text refuses: the failure itself would fail) shown as U+FFFD.
+     */
+    static String errorText(String message) {
+        String text = message.length() <= MAX_ERROR_CHARS ? message : message.substring(0, MAX_ERROR_CHARS);
+        return text.indexOf('\0') < 0 ? text : text.replace('\0', '\uFFFD');
     }
 
     /** Builds a {@link JobQueue}; each setter checks its argument. Not thread-safe. */

@@ -9,11 +9,11 @@ import org.jspecify.annotations.Nullable;
  * type, a blank queue or fewer than one attempt. The payload array is not copied; neither side may
  * modify it after handing it over. Immutable.
  *
- * @param type the job type, non-blank, at most 255 characters
+ * @param type the job type, non-blank, at most 255 characters, no NUL character
  * @param payload the payload bytes
- * @param queue the queue, non-blank, at most 255 characters
- * @param priority lower is claimed first
- * @param runAt the earliest claim time, or null for the store's "now"
+ * @param queue the queue, non-blank, at most 255 characters, no NUL character
+ * @param priority lower is claimed first, in {@code [-32768, 32767]}
+ * @param runAt the earliest claim time (years 1 to 9999), or null for the store's "now"
  * @param maxAttempts at least 1
  * @param idempotencyKey the key, or null for none
  */
@@ -36,6 +36,10 @@ public record NewJob(
         checkName("type", type);
         Objects.requireNonNull(payload, "payload");
         checkName("queue", queue);
+        checkPriority(priority);
+        if (runAt != null) {
+            checkRunAt(runAt);
+        }
         checkMaxAttempts(maxAttempts);
         if (idempotencyKey != null) {
             checkName("idempotencyKey", idempotencyKey);
@@ -70,7 +74,31 @@ public record NewJob(
             throw new IllegalArgumentException(field + " must be at most " + EnqueueOptions.MAX_NAME_LENGTH
                     + " characters, got " + value.length());
         }
+        if (value.indexOf('\0') >= 0) {
+            throw new IllegalArgumentException(field + " must not contain a NUL character (PostgreSQL text cannot"
+                    + " hold one), at index " + value.indexOf('\0'));
+        }
         return value;
+    }
+
+    static int checkPriority(int priority) {
+        if (priority < Short.MIN_VALUE || priority > Short.MAX_VALUE) {
+            throw new IllegalArgumentException("priority must be in [-32768, 32767], got " + priority);
+        }
+        return priority;
+    }
+
+    /** Earliest run-at taken: 0001-01-01T00:00:00Z. */
+    static final Instant MIN_RUN_AT = Instant.parse("0001-01-01T00:00:00Z");
+    /** Latest run-at taken: 9999-12-31T23:59:59Z. */
+    static final Instant MAX_RUN_AT = Instant.parse("9999-12-31T23:59:59Z");
+
+    static Instant checkRunAt(Instant runAt) {
+        Objects.requireNonNull(runAt, "runAt");
+        if (runAt.isBefore(MIN_RUN_AT) || runAt.isAfter(MAX_RUN_AT)) {
+            throw new IllegalArgumentException("runAt must be within the years 1 to 9999, got " + runAt);
+        }
+        return runAt;
     }
 
     static int checkMaxAttempts(int maxAttempts) {

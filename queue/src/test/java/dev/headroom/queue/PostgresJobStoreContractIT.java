@@ -1,6 +1,7 @@
 package dev.headroom.queue;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.headroom.queue.postgres.PostgresJobStore;
@@ -116,6 +117,56 @@ class PostgresJobStoreContractIT extends JobStoreContract {
     }
 
     private static final long TIMEOUT_SECONDS = 60;
+
+    /**
+     * Adversary finding: a NUL in an error message made recording the failure itself fail (no
+     * history, no backoff); a 50 MB message was stored whole.
+     */
+    @Test
+    void aFailureMessageWithANulAndFiftyThousandCharactersIsRecordedCleanedAndCut() {
+        JobQueue queue = JobQueue.builder(store).build();
+        queue.enqueue("t", new byte[0], EnqueueOptions.builder().maxAttempts(1).build());
+        ClaimedJob job = queue.claim("default", 1, Duration.ofSeconds(30)).get(0);
+        String message = "bad\0byte " + "x".repeat(50_000);
+        assertThat(queue.fail(job, message)).isEqualTo(FailOutcome.DEAD_LETTERED);
+        assertThat(queue.failPermanently(job, "late\0")).isEqualTo(FailOutcome.STALE_LEASE);
+        DeadLetter dead = queue.deadLetters().list(DeadLetterFilter.all(), 1).get(0);
+        assertThat(dead.errors().get(0).message())
+                .startsWith("bad\uFFFDbyte xxx")
+                .hasSize(8_192);
+    }
+
+    @Test
+    void namesWithANulAreRefusedNamingTheFieldNotAsADatabaseError() {
+        JobQueue queue = JobQueue.builder(store).build();
+        assertThatThrownBy(() -> queue.enqueue("t\0", new byte[0]))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("type must not contain a NUL");
+        assertThatThrownBy(() -> EnqueueOptions.builder().queue("q\0"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("queue must not contain a NUL");
+        assertThatThrownBy(() -> EnqueueOptions.builder().idempotencyKey("k\0"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("idempotencyKey must not contain a NUL");
+        assertThatThrownBy(() -> JobQueue.builder(store).worker("w\0"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("worker must not contain a NUL");
+        assertThatThrownBy(() -> store.enqueueAll(List.of(new NewJob("t", new byte[0], "q", 40_000, null, 1, null))))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("priority must be in [-32768, 32767]");
+        for (Instant odd : List.of(Instant.parse("+10000-01-01T00:00:00Z"), Instant.MAX, Instant.MIN)) {
+            assertThatThrownBy(() -> EnqueueOptions.builder().runAt(odd))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("runAt must be within the years 1 to 9999");
+        }
+        List<EnqueueResult> far = store.enqueueAll(List.of(NewJob.of(
+                "t",
+                new byte[0],
+                EnqueueOptions.builder()
+                        .runAt(Instant.parse("9999-12-31T23:59:59Z"))
+                        .build())));
+        assertThat(far).hasSize(1);
+    }
 
     @Test
     void aTransactionalEnqueueThatRollsBackLeavesNoJob() throws SQLException {
