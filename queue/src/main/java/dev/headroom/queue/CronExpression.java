@@ -1,8 +1,11 @@
 package dev.headroom.queue;
 
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
 import java.time.temporal.ChronoUnit;
 import java.util.BitSet;
+import java.util.List;
 import java.util.Objects;
 import org.jspecify.annotations.Nullable;
 
@@ -12,11 +15,12 @@ import org.jspecify.annotations.Nullable;
  * a,b} and steps {@code a/n} (from a to the maximum), {@code a-b/n} and a star followed by {@code /n}. As in classic cron, when
  * both the day of month and the day of week are restricted, a day matching either fires. Times are
  * wall-clock times of the zone given to {@link #next}: a time skipped by a daylight-saving jump does
- * not fire, one repeated fires once. Immutable.
+ * not fire, one repeated fires once (at its first occurrence). Immutable.
  */
 public final class CronExpression {
 
-    private static final int SEARCH_YEARS = 5;
+    /** Far enough for February 29th across a century year that is not a leap year (2096, 2104). */
+    private static final int SEARCH_YEARS = 9;
 
     private final String text;
     private final BitSet minutes;
@@ -38,8 +42,9 @@ public final class CronExpression {
             dow.set(0);
         }
         this.daysOfWeek = dow;
-        this.domRestricted = !f[2].equals("*");
-        this.dowRestricted = !f[4].equals("*");
+        // As classic cron: a field starting with '*' (such as */1) leaves its day unrestricted.
+        this.domRestricted = !f[2].startsWith("*");
+        this.dowRestricted = !f[4].startsWith("*");
     }
 
     /**
@@ -67,14 +72,19 @@ public final class CronExpression {
     }
 
     /**
-     * Returns the first firing time strictly after {@code after}, in its zone.
+     * Returns the first firing time strictly after {@code after}, in its zone. The search runs over
+     * wall-clock times (which only move forward, whatever the zone's transitions) and maps each
+     * match to an instant: a wall-clock time in a gap is skipped, one in an overlap takes its
+     * earlier offset, and a match that is not after {@code after} (the repeated hour, seen again)
+     * is passed over. Always terminates.
      *
      * @param after the time to search from
-     * @return the next firing time, or null if none within five years
+     * @return the next firing time, or null if none within nine years
      */
     public @Nullable ZonedDateTime next(ZonedDateTime after) {
-        ZonedDateTime t = after.truncatedTo(ChronoUnit.MINUTES).plusMinutes(1);
-        ZonedDateTime limit = after.plusYears(SEARCH_YEARS);
+        LocalDateTime t =
+                after.toLocalDateTime().truncatedTo(ChronoUnit.MINUTES).plusMinutes(1);
+        LocalDateTime limit = t.plusYears(SEARCH_YEARS);
         while (t.isBefore(limit)) {
             if (!months.get(t.getMonthValue())) {
                 t = t.withDayOfMonth(1).truncatedTo(ChronoUnit.DAYS).plusMonths(1);
@@ -85,13 +95,20 @@ public final class CronExpression {
             } else if (!minutes.get(t.getMinute())) {
                 t = t.plusMinutes(1);
             } else {
-                return t;
+                List<ZoneOffset> offsets = after.getZone().getRules().getValidOffsets(t);
+                if (!offsets.isEmpty()) { // empty: skipped by a jump forward
+                    ZonedDateTime fire = ZonedDateTime.ofLocal(t, after.getZone(), offsets.get(0));
+                    if (fire.isAfter(after)) {
+                        return fire;
+                    }
+                }
+                t = t.plusMinutes(1);
             }
         }
         return null;
     }
 
-    private boolean dayMatches(ZonedDateTime t) {
+    private boolean dayMatches(LocalDateTime t) {
         boolean dom = daysOfMonth.get(t.getDayOfMonth());
         boolean dow = daysOfWeek.get(t.getDayOfWeek().getValue() % 7);
         if (domRestricted && dowRestricted) {
@@ -134,12 +151,10 @@ public final class CronExpression {
     }
 
     private static int number(String name, String s, int min, int max) {
-        int v;
-        try {
-            v = Integer.parseInt(s);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("cron " + name + " '" + s + "' is not a number", e);
+        if (s.isEmpty() || s.length() > 2 || !s.chars().allMatch(c -> c >= '0' && c <= '9')) {
+            throw new IllegalArgumentException("cron " + name + " '" + s + "' is not a number (ASCII digits)");
         }
+        int v = Integer.parseInt(s);
         if (v < min || v > max) {
             throw new IllegalArgumentException("cron " + name + " " + v + " is out of range " + min + "-" + max);
         }

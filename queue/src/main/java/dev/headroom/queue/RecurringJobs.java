@@ -55,6 +55,8 @@ public final class RecurringJobs implements AutoCloseable {
         final EnqueueOptions options;
         /** The tick to enqueue next; set from the clock by {@link RecurringJobs}' constructor. */
         Instant due = Instant.MIN;
+        /** Set when the schedule failed in a way retrying cannot mend (no tick left): skipped since. */
+        boolean disabled;
 
         Schedule(String name, Rule rule, String type, byte[] payload, EnqueueOptions options) {
             this.name = name;
@@ -64,6 +66,9 @@ public final class RecurringJobs implements AutoCloseable {
             this.options = options;
         }
     }
+
+    /** Longest schedule name: {@code "schedule:" + name + ":" + epochMillis} stays within a key's 255. */
+    public static final int MAX_NAME_LENGTH = EnqueueOptions.MAX_NAME_LENGTH - "schedule:".length() - 1 - 15;
 
     private final JobQueue queue;
     private final Clock clock;
@@ -131,22 +136,34 @@ public final class RecurringJobs implements AutoCloseable {
         Instant now = clock.instant();
         long wait = Long.MAX_VALUE;
         for (Schedule s : schedules) {
-            if (!s.due.isAfter(now)) {
-                if (enqueue(s, s.due)) {
-                    Instant next = s.rule.nextAfter(now); // ticks already passed are skipped
-                    s.due = next;
-                } else {
-                    Instant next = s.rule.nextAfter(s.due);
-                    if (!next.isAfter(now)) {
-                        s.due = s.rule.nextAfter(now); // gave up on a tick another one replaced
-                    }
-                    wait = Math.min(wait, RETRY_MILLIS);
-                    continue;
-                }
+            if (s.disabled) {
+                continue;
             }
-            wait = Math.min(wait, Math.max(1, Duration.between(now, s.due).toMillis()));
+            try {
+                wait = Math.min(wait, fire(s, now));
+            } catch (RuntimeException e) { // one broken schedule must not stop the others
+                s.disabled = true;
+                log.error("schedule '{}' disabled: {}", s.name, e.toString());
+            }
         }
         return wait == Long.MAX_VALUE ? RETRY_MILLIS : wait;
+    }
+
+    /** Fires one schedule if due; returns how long until it needs looking at again. */
+    private long fire(Schedule s, Instant now) {
+        if (!s.due.isAfter(now)) {
+            if (enqueue(s, s.due)) {
+                s.due = s.rule.nextAfter(now); // ticks already passed are skipped
+            } else {
+                Instant next = s.rule.nextAfter(s.due);
+                if (!next.isAfter(now)) {
+                    s.due = s.rule.nextAfter(now); // gave up on a tick another one replaced
+                }
+                return RETRY_MILLIS;
+            }
+        }
+        return Math.max(
+                1, Math.min(RETRY_MILLIS * 3600, Duration.between(now, s.due).toMillis()));
     }
 
     private boolean enqueue(Schedule s, Instant tick) {
@@ -156,6 +173,11 @@ public final class RecurringJobs implements AutoCloseable {
                 .build();
         try {
             queue.enqueue(s.type, s.payload, options);
+            return true;
+        } catch (DuplicateJobException e) {
+            // Another instance enqueued this tick with another payload (a rolling deploy that
+            // changed it): the tick is taken all the same.
+            log.debug("schedule '{}': tick {} already enqueued with another payload", s.name, tick);
             return true;
         } catch (RuntimeException e) {
             log.warn("schedule '{}': tick {} not enqueued ({}); retrying in 1 s", s.name, tick, e.toString());
@@ -251,6 +273,11 @@ public final class RecurringJobs implements AutoCloseable {
 
         private Builder add(String name, Rule rule, String type, byte[] payload) {
             NewJob.checkName("name", name);
+            if (name.length() > MAX_NAME_LENGTH) {
+                throw new IllegalArgumentException("name of schedule must be at most " + MAX_NAME_LENGTH
+                        + " characters (its ticks' idempotency keys, schedule:<name>:<epoch ms>, must fit in "
+                        + EnqueueOptions.MAX_NAME_LENGTH + "), got " + name.length());
+            }
             NewJob.checkName("type", type);
             Objects.requireNonNull(payload, "payload");
             if (schedules.containsKey(name)) {

@@ -2,6 +2,7 @@ package dev.headroom.queue;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import java.time.Clock;
 import java.time.Duration;
@@ -169,6 +170,93 @@ class RecurringJobsTest {
         ZonedDateTime beforeJump = ZonedDateTime.of(2027, 3, 28, 1, 0, 0, 0, paris);
         assertThat(CronExpression.parse("30 2 * * *").next(beforeJump).toLocalDate())
                 .isNotEqualTo(beforeJump.toLocalDate().minusDays(1));
+    }
+
+    /**
+     * Adversary findings: across Lord Howe's half-hour fall-back the search never ended; in Paris's
+     * repeated hour a daily tick fired twice (two instants, two keys, two jobs).
+     */
+    @Test
+    void acrossDaylightSavingTransitionsEachWallClockTickFiresOnceAndTheSearchEnds() {
+        assertTimeoutPreemptively(Duration.ofSeconds(30), () -> {
+            ZoneId lordHowe = ZoneId.of("Australia/Lord_Howe"); // 2027-04-04 02:00 (+11) -> 01:30 (+10:30)
+            for (String expression : List.of("0 3 * * *", "0 12 * * *", "45 1 * * *", "*/10 * * * *")) {
+                CronExpression cron = CronExpression.parse(expression);
+                ZonedDateTime t = ZonedDateTime.of(2027, 4, 3, 0, 0, 0, 0, lordHowe);
+                java.util.Set<java.time.LocalDateTime> seen = new java.util.HashSet<>();
+                for (int i = 0; i < 300; i++) {
+                    ZonedDateTime next = cron.next(t);
+                    assertThat(next)
+                            .as("%s after %s", expression, t)
+                            .isNotNull()
+                            .isAfter(t);
+                    assertThat(seen.add(next.toLocalDateTime()))
+                            .as("%s fires once at wall-clock %s", expression, next)
+                            .isTrue();
+                    t = next;
+                }
+            }
+            ZoneId paris = ZoneId.of("Europe/Paris"); // 2026-10-25 03:00 (+02) -> 02:00 (+01)
+            CronExpression daily = CronExpression.parse("30 2 * * *");
+            ZonedDateTime first = daily.next(ZonedDateTime.of(2026, 10, 24, 12, 0, 0, 0, paris));
+            assertThat(first)
+                    .isEqualTo(ZonedDateTime.ofLocal(
+                            java.time.LocalDateTime.of(2026, 10, 25, 2, 30), paris, ZoneOffset.ofHours(2)));
+            assertThat(daily.next(first))
+                    .as("not again at 02:30+01:00")
+                    .isEqualTo(ZonedDateTime.ofLocal(
+                            java.time.LocalDateTime.of(2026, 10, 26, 2, 30), paris, ZoneOffset.ofHours(1)));
+            assertThat(daily.next(ZonedDateTime.of(2027, 3, 28, 1, 0, 0, 0, paris)))
+                    .as("02:30 does not exist on 2027-03-28: the next day's")
+                    .isEqualTo(ZonedDateTime.of(2027, 3, 29, 2, 30, 0, 0, paris));
+            assertThat(CronExpression.parse("0 0 29 2 *").next(ZonedDateTime.of(2096, 3, 1, 0, 0, 0, 0, paris)))
+                    .as("2100 is no leap year: the next leap day is in 2104")
+                    .isEqualTo(ZonedDateTime.of(2104, 2, 29, 0, 0, 0, 0, paris));
+        });
+    }
+
+    @Test
+    void cronFieldsTakeAsciiNumbersOnlyAndAStarStepLeavesTheDayUnrestricted() {
+        assertThatThrownBy(() -> CronExpression.parse("\u0663 * * * *")).hasMessageContaining("is not a number");
+        assertThatThrownBy(() -> CronExpression.parse("+5 * * * *")).hasMessageContaining("is not a number");
+        ZonedDateTime friday = ZonedDateTime.of(2026, 12, 4, 10, 7, 0, 0, ZoneOffset.UTC);
+        assertThat(CronExpression.parse("0 0 */1 * 1").next(friday))
+                .as("*/1 leaves the day of month unrestricted, as in classic cron: Mondays only")
+                .isEqualTo(ZonedDateTime.of(2026, 12, 7, 0, 0, 0, 0, ZoneOffset.UTC));
+    }
+
+    @Test
+    void aTickAnotherInstanceEnqueuedWithAnotherPayloadCountsAsTakenEvenWhenDifferentPayloadsAreRejected() {
+        InMemoryJobStore store = InMemoryJobStore.create();
+        JobQueue queue = JobQueue.builder(store)
+                .duplicatePolicy(DuplicatePolicy.REJECT_DIFFERENT_PAYLOAD)
+                .build();
+        MovableClock clock = new MovableClock();
+        RecurringJobs oldDeploy = RecurringJobs.builder(queue)
+                .clock(clock)
+                .every("s", Duration.ofMinutes(1), "t", new byte[] {1})
+                .build();
+        RecurringJobs newDeploy = RecurringJobs.builder(queue)
+                .clock(clock)
+                .every("s", Duration.ofMinutes(1), "t", new byte[] {2})
+                .build();
+        clock.advance(Duration.ofSeconds(61));
+        oldDeploy.fireDue();
+        assertThat(newDeploy.fireDue())
+                .as("no retry every second until the next tick")
+                .isGreaterThan(1_000);
+        assertThat(newDeploy.due("s")).isEqualTo(T0.plus(Duration.ofMinutes(2)));
+        assertThat(store.stats(EnqueueOptions.DEFAULT_QUEUE).ready()).isEqualTo(1);
+    }
+
+    @Test
+    void aScheduleNameTooLongForItsTicksKeysIsRefusedAtBuild() {
+        JobQueue queue = JobQueue.builder(InMemoryJobStore.create()).build();
+        assertThatThrownBy(() ->
+                        RecurringJobs.builder(queue).every("n".repeat(231), Duration.ofMinutes(1), "t", new byte[0]))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("name of schedule must be at most 230 characters");
+        RecurringJobs.builder(queue).every("n".repeat(230), Duration.ofMinutes(1), "t", new byte[0]);
     }
 
     @Test
