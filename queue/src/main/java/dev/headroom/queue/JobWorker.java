@@ -100,6 +100,11 @@ public final class JobWorker implements AutoCloseable {
         private final AtomicInteger state = new AtomicInteger();
 
         volatile boolean leaseLost;
+        /**
+         * Set once the handler is done and the job is being completed or failed: its row may be
+         * gone or its token cleared any moment, so a heartbeat that finds it so is no lost lease.
+         */
+        volatile boolean finishing;
 
         Running(ClaimedJob job, Slots slots) {
             this.job = job;
@@ -177,6 +182,9 @@ public final class JobWorker implements AutoCloseable {
     private final List<Thread> dispatchers = new ArrayList<>();
     private final Thread completer;
     private final ScheduledExecutorService heartbeats;
+    /** Stats and key retention, on a thread of their own: a slow purge must not delay a heartbeat. */
+    private final ScheduledExecutorService maintenance;
+
     private final Object idle = new Object();
     private volatile boolean claiming;
     private volatile boolean stopped;
@@ -206,6 +214,7 @@ public final class JobWorker implements AutoCloseable {
         this.registry = b.registry;
         this.completer = named("headroom-queue-completer").newThread(this::completeLoop);
         this.heartbeats = Executors.newSingleThreadScheduledExecutor(named("headroom-queue-heartbeat"));
+        this.maintenance = Executors.newSingleThreadScheduledExecutor(named("headroom-queue-maintenance"));
         MeterRegistry r = registry;
         if (r != null) {
             for (Slots s : queues.values()) {
@@ -285,10 +294,11 @@ public final class JobWorker implements AutoCloseable {
         long every = Math.max(1, lease.toMillis() / 3);
         heartbeats.scheduleWithFixedDelay(this::heartbeat, every, every, TimeUnit.MILLISECONDS);
         if (registry != null) {
-            heartbeats.scheduleWithFixedDelay(this::refreshStats, 0, statsInterval.toMillis(), TimeUnit.MILLISECONDS);
+            var unused = maintenance.scheduleWithFixedDelay(
+                    this::refreshStats, 0, statsInterval.toMillis(), TimeUnit.MILLISECONDS);
         }
         if (idempotencyWindow != null) {
-            heartbeats.scheduleWithFixedDelay(this::purgeKeys, 1, 60, TimeUnit.SECONDS);
+            var unused = maintenance.scheduleWithFixedDelay(this::purgeKeys, 1, 60, TimeUnit.SECONDS);
         }
         for (Slots s : queues.values()) {
             Thread t = named("headroom-queue-claim-" + s.queue).newThread(() -> claimLoop(s));
@@ -439,6 +449,7 @@ public final class JobWorker implements AutoCloseable {
             completing = ran == Ran.TO_COMPLETE;
             outcome = ran == Ran.UNDECODABLE ? "rejected" : "success";
         } catch (Throwable e) { // Errors too (an AssertionError, a StackOverflowError): recorded, retried
+            r.finishing = true;
             fail(job, e);
             if (isFatal(e)) {
                 throw (Error) e;
@@ -448,6 +459,7 @@ public final class JobWorker implements AutoCloseable {
             r.slots.running.release();
             r.slots.free.release();
             if (completing) {
+                r.finishing = true;
                 toComplete.add(r);
             } else {
                 done(r);
@@ -484,6 +496,7 @@ public final class JobWorker implements AutoCloseable {
             boolean ended = false;
             try {
                 h.handler().handle(payload, new JobContext(job, HandlerConnection.of(c), r));
+                r.finishing = true;
                 if (queue.completeIn(c, job)) {
                     c.commit();
                     ended = true;
@@ -581,11 +594,11 @@ public final class JobWorker implements AutoCloseable {
 
     private void heartbeat() {
         for (Running r : inFlight) {
-            if (r.leaseLost) {
+            if (r.leaseLost || r.finishing) {
                 continue;
             }
             try {
-                if (queue.heartbeat(r.job, lease).isEmpty()) {
+                if (queue.heartbeat(r.job, lease).isEmpty() && !r.finishing) {
                     r.leaseLost = true;
                     log.warn(
                             "queue '{}': job {} lost its lease (it ran past its expiry and was claimed again)",
@@ -658,6 +671,7 @@ public final class JobWorker implements AutoCloseable {
             joinQuietly(completer);
         }
         heartbeats.shutdownNow();
+        maintenance.shutdownNow();
         if (ownedExecutor != null) {
             ownedExecutor.shutdown();
         }

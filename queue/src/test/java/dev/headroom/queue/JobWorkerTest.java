@@ -206,6 +206,56 @@ class JobWorkerTest {
         assertThat(deep.errors().get(0).message()).contains("undecodable payload", "StackOverflowError");
     }
 
+    /**
+     * Adversary finding: key retention (and stats) ran on the heartbeat thread, so a long purge
+     * stopped heartbeats and a running job's lease expired under it.
+     */
+    @Test
+    void aSlowKeyRetentionRunDoesNotHoldUpHeartbeats() throws Exception {
+        AtomicInteger heartbeats = new AtomicInteger();
+        CountDownLatch purging = new CountDownLatch(1);
+        CountDownLatch releasePurge = new CountDownLatch(1);
+        JobStore slowPurge = new ForwardingJobStore(store) {
+            @Override
+            public java.util.Optional<java.time.Instant> heartbeat(JobId id, LeaseToken token, Duration lease) {
+                heartbeats.incrementAndGet();
+                return super.heartbeat(id, token, lease);
+            }
+
+            @Override
+            public int purgeKeys(Duration window, int limit) {
+                purging.countDown();
+                try {
+                    releasePurge.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return 0;
+            }
+        };
+        JobQueue q = JobQueue.builder(slowPurge).build();
+        q.enqueue("long", "x", Codec.utf8(), EnqueueOptions.defaults());
+        CountDownLatch done = new CountDownLatch(1);
+        AtomicInteger beatsWhilePurging = new AtomicInteger(-1);
+        try {
+            started(JobWorker.builder(q)
+                    .queue(EnqueueOptions.DEFAULT_QUEUE, 1)
+                    .lease(Duration.ofSeconds(1))
+                    .idempotencyWindow(Duration.ofMinutes(1))
+                    .handler("long", Codec.utf8(), (payload, ctx) -> {
+                        purging.await(); // retention is stuck from here on
+                        int before = heartbeats.get();
+                        await().atMost(Duration.ofSeconds(20)).until(() -> heartbeats.get() >= before + 3);
+                        beatsWhilePurging.set(heartbeats.get() - before);
+                        done.countDown();
+                    }));
+            assertThat(done.await(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+            assertThat(beatsWhilePurging.get()).isGreaterThanOrEqualTo(3);
+        } finally {
+            releasePurge.countDown();
+        }
+    }
+
     @Test
     void aWakeupClaimsANewJobWithoutWaitingForThePoll() {
         AtomicInteger claims = new AtomicInteger();
