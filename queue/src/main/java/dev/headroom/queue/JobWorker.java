@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -132,6 +133,13 @@ public final class JobWorker implements AutoCloseable {
         final Semaphore running;
 
         final Semaphore wakeup = new Semaphore(0);
+        /**
+         * Claimed jobs waiting for a running slot (prefetched): handed to the executor only with a
+         * slot in hand, so no executor thread ever waits for one (a prefetched job blocking a pool
+         * thread starved the other queues of threads).
+         */
+        final ConcurrentLinkedQueue<Running> ready = new ConcurrentLinkedQueue<>();
+
         final @Nullable Bucket rate;
         /** The latest stats, read by the depth and age gauges. */
         volatile QueueStats stats = QueueStats.EMPTY;
@@ -344,8 +352,11 @@ public final class JobWorker implements AutoCloseable {
                     refund(rate, n - jobs.size());
                 }
                 for (ClaimedJob job : jobs) {
-                    submit(new Running(job, s));
+                    Running r = new Running(job, s);
+                    inFlight.add(r);
+                    s.ready.add(r);
                 }
+                startReady(s);
                 if (jobs.size() < n) {
                     waitForWork(s);
                 }
@@ -381,14 +392,26 @@ public final class JobWorker implements AutoCloseable {
         }
     }
 
-    private void submit(Running r) {
-        inFlight.add(r);
-        try {
-            executor.execute(() -> run(r));
-        } catch (RejectedExecutionException e) {
-            log.warn("queue '{}': executor refused job {}; giving it back", r.job.queue(), r.job.id());
-            if (r.giveBack()) {
-                giveBack(r);
+    /**
+     * Starts ready jobs while running slots are free. Called by the claimer after adding jobs and
+     * by every job that ends after freeing its slot, so a job added while all slots were taken is
+     * started by whichever of them comes last.
+     */
+    private void startReady(Slots s) {
+        while (!s.ready.isEmpty() && s.running.tryAcquire()) {
+            Running r = s.ready.poll();
+            if (r == null) {
+                s.running.release();
+                continue;
+            }
+            try {
+                executor.execute(() -> run(r));
+            } catch (RejectedExecutionException e) {
+                s.running.release();
+                log.warn("queue '{}': executor refused job {}; giving it back", r.job.queue(), r.job.id());
+                if (r.giveBack()) {
+                    giveBack(r);
+                }
             }
         }
     }
@@ -417,18 +440,11 @@ public final class JobWorker implements AutoCloseable {
         }
     }
 
+    /** Runs a job; the caller holds a running slot for it, which this gives back. */
     private void run(Running r) {
-        try {
-            r.slots.running.acquire(); // a prefetched job waits here for a running slot
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            if (r.giveBack()) {
-                giveBack(r);
-            }
-            return;
-        }
         if (!r.start()) {
             r.slots.running.release();
+            startReady(r.slots);
             return; // given back by a shutdown before it started
         }
         ClaimedJob job = r.job;
@@ -458,6 +474,7 @@ public final class JobWorker implements AutoCloseable {
             recordExecution(job.queue(), outcome, System.nanoTime() - started);
             r.slots.running.release();
             r.slots.free.release();
+            startReady(r.slots);
             if (completing) {
                 r.finishing = true;
                 toComplete.add(r);

@@ -256,6 +256,47 @@ class JobWorkerTest {
         }
     }
 
+    /**
+     * Adversary finding: with prefetch, a busy queue's prefetched jobs each took a thread of the
+     * default pool (sized to the total concurrency) to wait for a running slot, and an idle
+     * queue's job waited behind them for a thread.
+     */
+    @Test
+    void aBusyQueuesPrefetchedJobsDoNotTakeTheThreadsOfAnotherQueue() throws Exception {
+        CountDownLatch slowStarted = new CountDownLatch(1);
+        CountDownLatch releaseSlow = new CountDownLatch(1);
+        CountDownLatch fastRan = new CountDownLatch(1);
+        for (int i = 0; i < 6; i++) {
+            queue.enqueue(
+                    "slow",
+                    "s" + i,
+                    Codec.utf8(),
+                    EnqueueOptions.builder().queue("busy").build());
+        }
+        try {
+            started(JobWorker.builder(queue)
+                    .queue("busy", 1)
+                    .queue("idle", 1)
+                    .prefetch(5)
+                    .handler("slow", Codec.utf8(), (payload, ctx) -> {
+                        slowStarted.countDown();
+                        releaseSlow.await();
+                    })
+                    .handler("fast", Codec.utf8(), (payload, ctx) -> fastRan.countDown()));
+            assertThat(slowStarted.await(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+            queue.enqueue(
+                    "fast",
+                    "f",
+                    Codec.utf8(),
+                    EnqueueOptions.builder().queue("idle").build());
+            assertThat(fastRan.await(TIMEOUT.toSeconds(), TimeUnit.SECONDS))
+                    .as("the idle queue's job ran while the busy queue's prefetched jobs waited")
+                    .isTrue();
+        } finally {
+            releaseSlow.countDown();
+        }
+    }
+
     @Test
     void aWakeupClaimsANewJobWithoutWaitingForThePoll() {
         AtomicInteger claims = new AtomicInteger();
