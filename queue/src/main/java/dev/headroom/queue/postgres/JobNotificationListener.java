@@ -111,6 +111,11 @@ final class JobNotificationListener implements AutoCloseable {
             }
             checkProbe();
         }
+        // Closed: the connection goes back to its pool, where a LISTEN nobody reads would buffer
+        // notifications in the driver without bound (and hold back the server's queue).
+        try (Statement s = c.createStatement()) {
+            s.execute("UNLISTEN *");
+        }
     }
 
     private void probeReturned(String probe) {
