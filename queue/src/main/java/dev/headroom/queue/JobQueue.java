@@ -43,7 +43,9 @@ import org.jspecify.annotations.Nullable;
  *       return that they were refused, and count {@code headroom.queue.stale_token_refused};
  *   <li>a failed attempt is retried after {@code backoff.delay(attempt)}; the last one moves the job
  *       to the dead letters with its error history;
- *   <li>a store failure surfaces as {@link JobStoreException} and the operation had no effect.
+ *   <li>a store failure surfaces as {@link JobStoreException}: the operation had no effect, unless
+ *       the connection broke after its commit was sent (see {@link JobStoreException}: give enqueues
+ *       that may be retried an idempotency key).
  * </ul>
  *
  * <p>Thread-safe. Closing removes the meters; the store is the caller's to close.

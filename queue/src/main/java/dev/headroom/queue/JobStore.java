@@ -32,7 +32,8 @@ import org.jspecify.annotations.Nullable;
  *       expires on the last attempt moves the job to the {@link DeadLetters} with its error history.
  * </ul>
  *
- * <p>Every method is atomic: on an exception it had no effect. Implementations are thread-safe.
+ * <p>Every method is atomic: on an exception it had no effect, or — if the reply was lost after the
+ * commit — all of it (see {@link JobStoreException}). Implementations are thread-safe.
  */
 public interface JobStore extends DeadLetters {
 
