@@ -115,8 +115,8 @@ class QueueChaosCheckerIT {
                 assertThat(System.nanoTime() - deadline)
                         .as("all jobs done within %s (seed %d); %s", DEADLINE, seed, faults)
                         .isNegative();
-                // a fault every 0.5-2 s, the seed choosing which and whom
-                TimeUnit.MILLISECONDS.sleep(500 + random.nextInt(1500)); // a fault: the schedule's gap
+                // a fault every 0.3-1 s, the seed choosing which and whom
+                TimeUnit.MILLISECONDS.sleep(300 + random.nextInt(700)); // a fault: the schedule's gap
                 if (faults.values().stream().mapToInt(Integer::intValue).sum() >= MAX_FAULTS) {
                     // Budget spent: the rest drains without faults. Without a budget a loaded
                     // machine (each restarted JVM slow to start) could make no progress at all.

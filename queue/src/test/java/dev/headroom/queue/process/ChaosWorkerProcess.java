@@ -1,5 +1,7 @@
 package dev.headroom.queue.process;
 
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
 import dev.headroom.core.Backoff;
 import dev.headroom.core.Codec;
 import dev.headroom.queue.JobContext;
@@ -14,7 +16,6 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadLocalRandom;
-import org.postgresql.ds.PGSimpleDataSource;
 
 /**
  * A worker JVM of {@code QueueChaosCheckerIT}: consumes the default queue with a transactional
@@ -32,14 +33,20 @@ public final class ChaosWorkerProcess {
 
     public static void main(String[] args) throws Exception {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        PGSimpleDataSource ds = new PGSimpleDataSource();
-        ds.setURL(args[0]);
-        if (!args[0].contains("user=")) {
-            ds.setUser("postgres");
-        }
         String name = args[1];
         boolean sabotage = args.length > 2 && args[2].equals("sabotage");
-        ds.setApplicationName("chaos-" + name);
+        // Pooled, as in production: a new PostgreSQL session per operation costs ~20 ms of CPU on
+        // some of these machines, which made the workers crawl. pg_terminate_backend still hits
+        // pooled sessions; the pool replaces them.
+        HikariConfig config = new HikariConfig();
+        config.setJdbcUrl(args[0]);
+        if (!args[0].contains("user=")) {
+            config.setUsername("postgres");
+        }
+        config.addDataSourceProperty("ApplicationName", "chaos-" + name);
+        config.setMaximumPoolSize(16);
+        config.setPoolName("chaos-" + name);
+        HikariDataSource ds = new HikariDataSource(config);
         JobQueue queue = JobQueue.builder(PostgresJobStore.create(ds))
                 .worker(name)
                 .backoff(Backoff.builder()
@@ -53,6 +60,7 @@ public final class ChaosWorkerProcess {
                 .lease(Duration.ofSeconds(2))
                 .pollInterval(Duration.ofMillis(200))
                 .transactionalHandler("tx", Codec.utf8(), (payload, ctx) -> {
+                    work(); // so that kills and terminations land inside handlers too
                     if (sabotage) {
                         try (Connection outside = ds.getConnection()) {
                             record(outside, ctx, name, "tx");
@@ -65,6 +73,7 @@ public final class ChaosWorkerProcess {
                     }
                 })
                 .handler("plain", Codec.utf8(), (payload, ctx) -> {
+                    work();
                     if (ThreadLocalRandom.current().nextInt(20) == 0) {
                         throw new IllegalStateException("plain handler failed before its write");
                     }
@@ -79,6 +88,11 @@ public final class ChaosWorkerProcess {
                 .start();
         out.println("READY");
         new CountDownLatch(1).await(); // until killed
+    }
+
+    /** A handler's own work: 20-80 ms of waiting on something, as a call to a service would. */
+    private static void work() throws InterruptedException {
+        Thread.sleep(20 + ThreadLocalRandom.current().nextInt(60));
     }
 
     private static void record(Connection c, JobContext ctx, String worker, String kind) throws SQLException {
