@@ -76,6 +76,7 @@ public final class PostgresJobStore implements TransactionalJobStore {
 
     private final DataSource dataSource;
     private final EnqueueNotifier notifier;
+    private final Map<String, ClaimCursor> cursors = new java.util.concurrent.ConcurrentHashMap<>();
 
     private PostgresJobStore(DataSource dataSource) {
         this.dataSource = dataSource;
@@ -310,40 +311,143 @@ public final class PostgresJobStore implements TransactionalJobStore {
         if (max < 1) {
             throw new IllegalArgumentException("max must be >= 1, got " + max);
         }
+        ClaimCursor cursor = cursors.computeIfAbsent(queue, q -> new ClaimCursor());
         try (Connection c = autoCommit()) {
             List<ClaimedJob> claimed = new ArrayList<>();
-            try (PreparedStatement ps = c.prepareStatement(QueueSql.CLAIM)) {
-                ps.setString(1, queue);
-                ps.setString(2, queue);
-                ps.setInt(3, max);
-                ps.setString(4, queue);
-                ps.setInt(5, max);
-                ps.setString(6, queue);
-                ps.setInt(7, max);
-                ps.setInt(8, max);
-                ps.setLong(9, QueueSql.micros(lease));
-                ps.setString(10, worker);
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        claimed.add(new ClaimedJob(
-                                new JobId(rs.getLong(1)),
-                                rs.getString(2),
-                                rs.getString(3),
-                                rs.getBytes(4),
-                                rs.getInt(5),
-                                rs.getInt(6),
-                                rs.getInt(7),
-                                rs.getString(8),
-                                new LeaseToken(rs.getObject(9, UUID.class)),
-                                instant(rs, 10),
-                                instant(rs, 11)));
-                    }
-                }
+            long now = System.nanoTime();
+            ClaimKey after = cursor.after(now);
+            boolean fullScan = after == null;
+            int fromAvailable = claimOnce(c, queue, max, lease, worker, after, claimed, cursor);
+            if (!fullScan && claimed.size() < max) {
+                // Short after the key: jobs below it (released, enqueued with an earlier run-at or
+                // a higher priority, committed late) are looked for now.
+                fullScan = true;
+                fromAvailable += claimOnce(c, queue, max - claimed.size(), lease, worker, null, claimed, cursor);
             }
+            cursor.claimed(now, fullScan, claimed.size() == max && fromAvailable > 0);
             claimed.sort(Comparator.comparingInt(ClaimedJob::priority).thenComparingLong(j -> j.id().value()));
             return claimed;
         } catch (SQLException e) {
             throw failure("claim", e);
+        }
+    }
+
+    /** The highest claim key this store's claims of {@code queue} have reached, for tests. */
+    @Nullable
+    ClaimKey claimedUpTo(String queue) {
+        ClaimCursor cursor = cursors.get(queue);
+        return cursor == null ? null : cursor.highest.get();
+    }
+
+    /** One claim statement; returns how many of its jobs were available ones (not rescues). */
+    private static int claimOnce(
+            Connection c,
+            String queue,
+            int max,
+            Duration lease,
+            String worker,
+            @Nullable ClaimKey after,
+            List<ClaimedJob> into,
+            ClaimCursor cursor)
+            throws SQLException {
+        int fromAvailable = 0;
+        try (PreparedStatement ps = c.prepareStatement(after == null ? QueueSql.CLAIM : QueueSql.CLAIM_AFTER)) {
+            int i = 1;
+            ps.setString(i++, queue);
+            ps.setString(i++, queue);
+            if (after != null) {
+                ps.setInt(i++, after.priority());
+                ps.setObject(i++, after.runAt());
+                ps.setLong(i++, after.id());
+            }
+            ps.setInt(i++, max);
+            ps.setString(i++, queue);
+            ps.setInt(i++, max);
+            ps.setString(i++, queue);
+            ps.setInt(i++, max);
+            ps.setInt(i++, max);
+            ps.setLong(i++, QueueSql.micros(lease));
+            ps.setString(i, worker);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    ClaimedJob job = new ClaimedJob(
+                            new JobId(rs.getLong(1)),
+                            rs.getString(2),
+                            rs.getString(3),
+                            rs.getBytes(4),
+                            rs.getInt(5),
+                            rs.getInt(6),
+                            rs.getInt(7),
+                            rs.getString(8),
+                            new LeaseToken(rs.getObject(9, UUID.class)),
+                            instant(rs, 10),
+                            instant(rs, 11));
+                    into.add(job);
+                    if (rs.getBoolean(12)) {
+                        fromAvailable++;
+                        cursor.advance(new ClaimKey(
+                                job.priority(),
+                                rs.getObject(11, OffsetDateTime.class),
+                                job.id().value()));
+                    }
+                }
+            }
+        }
+        return fromAvailable;
+    }
+
+    /** A position in claim order: (priority, run-at, id). */
+    record ClaimKey(int priority, OffsetDateTime runAt, long id) implements Comparable<ClaimKey> {
+        @Override
+        public int compareTo(ClaimKey o) {
+            int c = Integer.compare(priority, o.priority);
+            if (c == 0) {
+                c = runAt.toInstant().compareTo(o.runAt.toInstant());
+            }
+            return c != 0 ? c : Long.compare(id, o.id);
+        }
+    }
+
+    /**
+     * Where this store's claims of one queue left off. While claims come back full, the next one
+     * scans the available jobs after the highest key claimed so far, not from the start: under a
+     * pinned xmin (a long transaction, a replica's {@code hot_standby_feedback}) vacuum removes no
+     * index entry of a claimed job, and a scan from the start walked them all at every claim (the
+     * claim rate fell with every job done). Jobs that become available below that key — released,
+     * enqueued with an earlier run-at or a higher priority, committed late — are found by a full
+     * scan: at least every {@value #FULL_SCAN_EVERY_MILLIS} ms, and at once when a claim after the
+     * key comes back short. Thread-safe; a hint only, never a correctness condition.
+     */
+    static final class ClaimCursor {
+        static final long FULL_SCAN_EVERY_MILLIS = 250;
+        private static final long FULL_SCAN_EVERY_NANOS = FULL_SCAN_EVERY_MILLIS * 1_000_000L;
+
+        private final java.util.concurrent.atomic.AtomicReference<@Nullable ClaimKey> highest =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        private volatile long lastFullScan;
+        private volatile boolean lastFull;
+        private volatile boolean scanned;
+
+        /** The key to claim after, or null for a full scan. */
+        @Nullable
+        ClaimKey after(long now) {
+            ClaimKey key = highest.get();
+            if (key == null || !lastFull || !scanned || now - lastFullScan >= FULL_SCAN_EVERY_NANOS) {
+                return null;
+            }
+            return key;
+        }
+
+        void advance(ClaimKey key) {
+            highest.accumulateAndGet(key, (a, b) -> a == null || b.compareTo(a) > 0 ? b : a);
+        }
+
+        void claimed(long now, boolean fullScan, boolean full) {
+            if (fullScan) {
+                lastFullScan = now;
+                scanned = true;
+            }
+            lastFull = full;
         }
     }
 

@@ -109,6 +109,10 @@ final class QueueSql {
      * Expired leases on their last attempt cannot be claimed again: the same statement moves them to
      * the dead letters with a history line (a third, disjoint set of rows).
      */
+    private static final String AFTER_HINT_MARK = " /*after*/";
+
+    private static final String AFTER_HINT = AFTER_HINT_MARK;
+
     static final String CLAIM = "WITH lost AS MATERIALIZED ("
             + " SELECT id FROM headroom_job WHERE queue = ? AND state = 'running'"
             + " AND lease_expires_at <= now() AND attempt >= max_attempts FOR UPDATE SKIP LOCKED),"
@@ -120,16 +124,16 @@ final class QueueSql {
             + " SELECT id, queue, type, payload, priority, attempt, max_attempts, idempotency_key, enqueued_at"
             + " FROM gone),"
             + " ready AS MATERIALIZED ("
-            + " SELECT id, priority, run_at FROM headroom_job WHERE queue = ? AND state = 'available'"
-            + " AND run_at <= now() ORDER BY priority, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED),"
+            + " SELECT id, priority, run_at, true AS avail FROM headroom_job WHERE queue = ? AND state = 'available'"
+            + " AND run_at <= now()" + AFTER_HINT + " ORDER BY priority, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED),"
             + " expired AS MATERIALIZED ("
-            + " SELECT id, priority, run_at FROM headroom_job WHERE queue = ? AND state = 'running'"
+            + " SELECT id, priority, run_at, false AS avail FROM headroom_job WHERE queue = ? AND state = 'running'"
             + " AND lease_expires_at <= now() AND attempt < max_attempts"
             + " ORDER BY lease_expires_at LIMIT ? FOR UPDATE SKIP LOCKED),"
             + " came_due AS MATERIALIZED ("
-            + " SELECT id, priority, run_at FROM headroom_job WHERE queue = ? AND state = 'scheduled'"
+            + " SELECT id, priority, run_at, false AS avail FROM headroom_job WHERE queue = ? AND state = 'scheduled'"
             + " AND run_at <= now() ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED),"
-            + " due AS (SELECT id FROM"
+            + " due AS (SELECT id, avail FROM"
             + " (SELECT * FROM ready UNION ALL SELECT * FROM expired UNION ALL SELECT * FROM came_due) u"
             + " ORDER BY priority, run_at, id LIMIT ?)"
             + " UPDATE headroom_job j SET state = 'running', attempt = j.attempt + 1,"
@@ -137,7 +141,17 @@ final class QueueSql {
             + " lease_expires_at = now() + CAST(? AS bigint) * interval '1 microsecond', claimed_by = ?"
             + " FROM due WHERE j.id = due.id"
             + " RETURNING j.id, j.type, j.queue, j.payload, j.priority, j.attempt, j.max_attempts,"
-            + " j.idempotency_key, j.lease_token, j.lease_expires_at, j.run_at";
+            + " j.idempotency_key, j.lease_token, j.lease_expires_at, j.run_at, due.avail";
+
+    /**
+     * {@link #CLAIM} with the available jobs' scan starting after a claim key (priority, run-at,
+     * id): bound after the ready part's queue. Under a pinned xmin, the index entries of jobs
+     * already claimed stay (vacuum may remove none) and a scan from the start walks all of them
+     * at every claim; one that starts after the last claimed key does not.
+     */
+    static final String CLAIM_AFTER = CLAIM.replace(
+            AFTER_HINT_MARK,
+            " AND (priority, run_at, id) > (CAST(? AS smallint), CAST(? AS timestamptz), CAST(? AS bigint))");
 
     static final String HEARTBEAT =
             "UPDATE headroom_job SET lease_expires_at = now() + CAST(? AS bigint) * interval '1 microsecond'"
