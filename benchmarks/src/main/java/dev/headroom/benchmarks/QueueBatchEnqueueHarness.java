@@ -13,7 +13,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Batch enqueue beside single enqueues, Headroom ({@code enqueueAll}, one transaction per batch,
@@ -113,7 +112,7 @@ public final class QueueBatchEnqueueHarness {
         try (JobQueue queue = JobQueue.builder(PostgresJobStore.create(ds)).build()) {
             byte[] payload = new byte[0];
             if (batch == 0) {
-                inThreads(jobs, i -> queue.enqueue("noop", payload));
+                QueueBenchDatabases.inThreads(SINGLE_THREADS, jobs, i -> queue.enqueue("noop", payload));
                 return;
             }
             for (int done = 0; done < jobs; done += batch) {
@@ -131,7 +130,7 @@ public final class QueueBatchEnqueueHarness {
         SchedulerClient client = SchedulerClient.Builder.create(ds, task).build();
         Instant now = Instant.now();
         if (batch == 0) {
-            inThreads(jobs, i -> client.schedule(task.instance("job-" + i), now));
+            QueueBenchDatabases.inThreads(SINGLE_THREADS, jobs, i -> client.schedule(task.instance("job-" + i), now));
             return;
         }
         for (int done = 0; done < jobs; done += batch) {
@@ -140,31 +139,6 @@ public final class QueueBatchEnqueueHarness {
                 chunk.add(task.instance("job-" + i));
             }
             client.scheduleBatch(chunk, now);
-        }
-    }
-
-    private static void inThreads(int jobs, java.util.function.IntConsumer one) throws InterruptedException {
-        AtomicLong failures = new AtomicLong();
-        List<Thread> threads = new ArrayList<>();
-        for (int t = 0; t < SINGLE_THREADS; t++) {
-            int first = t;
-            Thread thread = new Thread(() -> {
-                for (int i = first; i < jobs; i += SINGLE_THREADS) {
-                    try {
-                        one.accept(i);
-                    } catch (RuntimeException e) {
-                        failures.incrementAndGet();
-                    }
-                }
-            });
-            threads.add(thread);
-            thread.start();
-        }
-        for (Thread thread : threads) {
-            thread.join();
-        }
-        if (failures.get() > 0) {
-            throw new IllegalStateException(failures.get() + " enqueues failed");
         }
     }
 }

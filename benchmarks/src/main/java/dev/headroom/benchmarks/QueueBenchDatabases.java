@@ -134,6 +134,39 @@ final class QueueBenchDatabases {
         }
     }
 
+    /**
+     * Runs {@code one.accept(i)} for every i in [0, jobs) from {@code threads} threads (thread t
+     * takes t, t + threads, ...); prints the first failure and throws if any call failed.
+     */
+    static void inThreads(int threads, int jobs, java.util.function.IntConsumer one) throws InterruptedException {
+        java.util.List<Thread> started = new java.util.ArrayList<>();
+        java.util.concurrent.atomic.AtomicLong failures = new java.util.concurrent.atomic.AtomicLong();
+        for (int t = 0; t < threads; t++) {
+            int first = t;
+            Thread thread = new Thread(
+                    () -> {
+                        for (int i = first; i < jobs; i += threads) {
+                            try {
+                                one.accept(i);
+                            } catch (RuntimeException e) {
+                                if (failures.getAndIncrement() == 0) {
+                                    e.printStackTrace();
+                                }
+                            }
+                        }
+                    },
+                    "qbench-enqueue-" + t);
+            started.add(thread);
+            thread.start();
+        }
+        for (Thread thread : started) {
+            thread.join();
+        }
+        if (failures.get() > 0) {
+            throw new IllegalStateException(failures.get() + " enqueues failed");
+        }
+    }
+
     static double seconds(long nanos) {
         return nanos / 1e9;
     }

@@ -345,35 +345,9 @@ public final class QueueThroughputHarness {
 
     /** Enqueues {@code jobs} jobs from {@value #ENQUEUE_THREADS} threads; returns jobs/s. */
     private double enqueue(IntConsumer enqueueOne) throws InterruptedException {
-        List<Thread> threads = new ArrayList<>();
-        AtomicLong failures = new AtomicLong();
         long start = System.nanoTime();
-        for (int t = 0; t < ENQUEUE_THREADS; t++) {
-            int first = t;
-            Thread thread = new Thread(
-                    () -> {
-                        for (int i = first; i < jobs; i += ENQUEUE_THREADS) {
-                            try {
-                                enqueueOne.accept(i);
-                            } catch (RuntimeException e) {
-                                if (failures.getAndIncrement() == 0) {
-                                    e.printStackTrace();
-                                }
-                            }
-                        }
-                    },
-                    "qbench-enqueue-" + t);
-            threads.add(thread);
-            thread.start();
-        }
-        for (Thread thread : threads) {
-            thread.join();
-        }
-        long elapsed = System.nanoTime() - start;
-        if (failures.get() > 0) {
-            throw new IllegalStateException(failures.get() + " enqueues failed");
-        }
-        return jobs / QueueBenchDatabases.seconds(elapsed);
+        QueueBenchDatabases.inThreads(ENQUEUE_THREADS, jobs, enqueueOne);
+        return jobs / QueueBenchDatabases.seconds(System.nanoTime() - start);
     }
 
     /**

@@ -111,8 +111,6 @@ final class QueueSql {
      */
     private static final String AFTER_HINT_MARK = " /*after*/";
 
-    private static final String AFTER_HINT = AFTER_HINT_MARK;
-
     static final String CLAIM = "WITH lost AS MATERIALIZED ("
             + " SELECT id FROM headroom_job WHERE queue = ? AND state = 'running'"
             + " AND lease_expires_at <= now() AND attempt >= max_attempts FOR UPDATE SKIP LOCKED),"
@@ -125,7 +123,8 @@ final class QueueSql {
             + " FROM gone),"
             + " ready AS MATERIALIZED ("
             + " SELECT id, priority, run_at, true AS avail FROM headroom_job WHERE queue = ? AND state = 'available'"
-            + " AND run_at <= now()" + AFTER_HINT + " ORDER BY priority, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED),"
+            + " AND run_at <= now()" + AFTER_HINT_MARK
+            + " ORDER BY priority, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED),"
             + " expired AS MATERIALIZED ("
             + " SELECT id, priority, run_at, false AS avail FROM headroom_job WHERE queue = ? AND state = 'running'"
             + " AND lease_expires_at <= now() AND attempt < max_attempts"
