@@ -50,10 +50,11 @@ import org.jspecify.annotations.Nullable;
  * hot_standby_feedback}. Every run prints its table's heap and index size before and after.
  *
  * <p>Run: {@code scripts/queue-bench [--jobs 20000] [--rounds 2] [--per-second] [--prefetch 0]
- * [--variants plain,backlog,pinned] [--backlog 1000000]} with PostgreSQL at {@code HEADROOM_PG_URL}
+ * [--variants plain,backlog,pinned] [--backlog 1000000] [--warmup 1]} with PostgreSQL at {@code HEADROOM_PG_URL}
  * or jdbc:postgresql://127.0.0.1:5432/test (user {@code HEADROOM_PG_USER} or postgres). The
  * databases it creates ({@code qbench_headroom_*}, {@code qbench_dbs_*}) are dropped at the end of
- * each run.
+ * each run. {@code --warmup} unrecorded plain runs of each side (10,000 jobs at most) come first,
+ * so that neither side's first recorded run includes its JIT warm-up.
  */
 public final class QueueThroughputHarness {
     private static final int WORKER_THREADS = 16;
@@ -96,12 +97,16 @@ public final class QueueThroughputHarness {
             double processPerSecond,
             String profile) {}
 
+    /** Jobs in each warm-up run. */
+    private static final int WARMUP_JOBS = 10_000;
+
     public static void main(String[] args) throws Exception {
         int jobs = 20_000;
         int rounds = 2;
         boolean perSecond = false;
         int prefetch = 0;
         int backlog = 1_000_000;
+        int warmup = 1;
         Set<Variant> variants = EnumSet.of(Variant.PLAIN);
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -110,6 +115,7 @@ public final class QueueThroughputHarness {
                 case "--per-second" -> perSecond = true;
                 case "--prefetch" -> prefetch = Integer.parseInt(args[++i]);
                 case "--backlog" -> backlog = Integer.parseInt(args[++i]);
+                case "--warmup" -> warmup = Integer.parseInt(args[++i]);
                 case "--variants" -> {
                     variants = EnumSet.noneOf(Variant.class);
                     for (String v : args[++i].split(",")) {
@@ -119,7 +125,7 @@ public final class QueueThroughputHarness {
                 default ->
                     throw new IllegalArgumentException("unknown argument '" + args[i]
                             + "'; usage: [--jobs N] [--rounds R] [--per-second] [--prefetch N]"
-                            + " [--variants plain,backlog,pinned] [--backlog N]");
+                            + " [--variants plain,backlog,pinned] [--backlog N] [--warmup N]");
             }
         }
         QueueBenchDatabases databases = QueueBenchDatabases.fromEnvironment();
@@ -139,7 +145,7 @@ public final class QueueThroughputHarness {
                 Locale.ROOT,
                 "workload: %d no-op jobs per run; enqueue: single rows from %d threads; process: %d worker threads;"
                         + " headroom prefetch %d; pool: HikariCP %d connections; rounds: %d; variants: %s"
-                        + " (backlog %d)%n",
+                        + " (backlog %d); warm-up: %d unrecorded plain run(s) of each side first%n",
                 jobs,
                 ENQUEUE_THREADS,
                 WORKER_THREADS,
@@ -147,7 +153,19 @@ public final class QueueThroughputHarness {
                 QueueBenchDatabases.POOL_SIZE,
                 rounds,
                 variants,
-                backlog);
+                backlog,
+                warmup);
+
+        // Both JVM sides start cold: without this the first recorded run measures the JIT as much
+        // as the queue (round 1 plain came out at 0.6 of round 2 on a quiet machine).
+        QueueThroughputHarness warm =
+                new QueueThroughputHarness(databases, Math.min(jobs, WARMUP_JOBS), false, prefetch, backlog);
+        for (int i = 1; i <= warmup; i++) {
+            System.out.print("warm-up, not recorded: ");
+            print(warm.runHeadroom(0, Variant.PLAIN));
+            System.out.print("warm-up, not recorded: ");
+            print(warm.runDbScheduler(0, Variant.PLAIN));
+        }
 
         List<Result> results = new ArrayList<>();
         for (int round = 1; round <= rounds; round++) {

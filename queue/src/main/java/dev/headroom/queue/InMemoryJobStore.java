@@ -172,6 +172,11 @@ public final class InMemoryJobStore implements JobStore {
 
     @Override
     public List<ClaimedJob> claim(String queue, int max, Duration lease, String worker) {
+        return claimBatch(queue, max, lease, worker).jobs();
+    }
+
+    @Override
+    public ClaimBatch claimBatch(String queue, int max, Duration lease, String worker) {
         Objects.requireNonNull(queue, "queue");
         Objects.requireNonNull(worker, "worker");
         checkClaim(max, lease);
@@ -179,6 +184,7 @@ public final class InMemoryJobStore implements JobStore {
         try {
             Instant now = now();
             List<Job> due = new ArrayList<>();
+            int buried = 0;
             for (Iterator<Job> it = jobs.values().iterator(); it.hasNext(); ) {
                 Job j = it.next();
                 if (!j.queue.equals(queue)) {
@@ -190,6 +196,7 @@ public final class InMemoryJobStore implements JobStore {
                 if (expired && j.attempt >= j.maxAttempts) {
                     it.remove();
                     bury(j, "lease expired on the last attempt", j.worker, now);
+                    buried++;
                 } else if (available || expired) {
                     due.add(j);
                 }
@@ -218,7 +225,7 @@ public final class InMemoryJobStore implements JobStore {
                         expiresAt,
                         j.runAt));
             }
-            return claimed;
+            return new ClaimBatch(claimed, buried);
         } finally {
             lock.unlock();
         }

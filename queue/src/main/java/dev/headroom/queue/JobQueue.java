@@ -16,6 +16,8 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The job queue: enqueue (idempotent, optionally inside the caller's JDBC transaction), claim with
@@ -51,6 +53,7 @@ import org.jspecify.annotations.Nullable;
  * <p>Thread-safe. Closing removes the meters; the store is the caller's to close.
  */
 public final class JobQueue implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(JobQueue.class);
 
     /** Default largest payload: 1 MiB. */
     public static final int DEFAULT_MAX_PAYLOAD_BYTES = 1 << 20;
@@ -234,7 +237,9 @@ public final class JobQueue implements AutoCloseable {
     }
 
     /**
-     * Claims up to {@code max} due jobs of a queue, each with a lease of {@code lease}.
+     * Claims up to {@code max} due jobs of a queue, each with a lease of {@code lease}. Expired
+     * leases on their last attempt that the claim dead-letters instead are counted in {@code
+     * headroom.queue.dead_lettered}.
      *
      * @param queue the queue
      * @param max at least 1
@@ -244,9 +249,18 @@ public final class JobQueue implements AutoCloseable {
      */
     public List<ClaimedJob> claim(String queue, int max, Duration lease) {
         NewJob.checkName("queue", queue);
-        List<ClaimedJob> jobs = store.claim(queue, max, lease, worker);
-        metrics.claimed(queue, jobs.size());
-        return jobs;
+        ClaimBatch batch = store.claimBatch(queue, max, lease, worker);
+        metrics.claimed(queue, batch.jobs().size());
+        if (batch.deadLettered() > 0) {
+            log.warn(
+                    "{} job(s) of queue '{}' moved to the dead letters: lease expired on the last attempt",
+                    batch.deadLettered(),
+                    queue);
+            for (int i = 0; i < batch.deadLettered(); i++) {
+                metrics.deadLettered(queue);
+            }
+        }
+        return batch.jobs();
     }
 
     /**

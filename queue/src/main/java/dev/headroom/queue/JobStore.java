@@ -79,6 +79,22 @@ public interface JobStore extends DeadLetters {
     List<ClaimedJob> claim(String queue, int max, Duration lease, String worker);
 
     /**
+     * {@link #claim} that also reports how many expired last attempts it moved to the dead letters,
+     * so that {@link JobQueue} can count them ({@code headroom.queue.dead_lettered}). The stores of
+     * this library override it; the default claims through {@link #claim} and reports none.
+     *
+     * @param queue the queue
+     * @param max the most jobs to claim, at least 1
+     * @param lease how long the lease lasts, positive
+     * @param worker who claims, recorded in error histories
+     * @return the claimed jobs and the count dead-lettered
+     * @throws JobStoreException if the store fails (then nothing was claimed or dead-lettered)
+     */
+    default ClaimBatch claimBatch(String queue, int max, Duration lease, String worker) {
+        return new ClaimBatch(claim(queue, max, lease, worker), 0);
+    }
+
+    /**
      * Extends a lease to {@code lease} from now, if the token is still the job's current one.
      *
      * @param id the job

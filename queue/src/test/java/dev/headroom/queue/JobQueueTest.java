@@ -134,6 +134,16 @@ class JobQueueTest {
     }
 
     @Test
+    void aLeaseThatExpiresOnTheLastAttemptIsCountedAsDeadLetteredByTheClaimThatBuriesIt() {
+        queue.enqueue("t", bytes("p"), EnqueueOptions.builder().maxAttempts(1).build());
+        assertThat(queue.claim("default", 1, LEASE)).hasSize(1);
+        ticker.advance(LEASE);
+        assertThat(queue.claim("default", 1, LEASE)).isEmpty();
+        assertThat(queue.deadLetters().list(DeadLetterFilter.all(), 10)).hasSize(1);
+        assertThat(count("headroom.queue.dead_lettered", "queue", "default")).isEqualTo(1);
+    }
+
+    @Test
     void decorrelatedRetryDelaysGrowWithTheAttemptThoughAJobDoesNotCarryItsLastDelay() {
         RandomGenerator highest = new RandomGenerator() {
             @Override

@@ -294,7 +294,12 @@ abstract class JobStoreContract {
         store().enqueue(attempts("hung", 1));
         store().claim(QUEUE, 1, shortDelay(), "worker-a");
         elapse(shortDelay().multipliedBy(2));
-        assertThat(store().claim(QUEUE, 1, LONG_LEASE, "worker-b")).isEmpty();
+        ClaimBatch batch = store().claimBatch(QUEUE, 1, LONG_LEASE, "worker-b");
+        assertThat(batch.jobs()).isEmpty();
+        assertThat(batch.deadLettered()).as("reported, so that it is counted").isEqualTo(1);
+        assertThat(store().claimBatch(QUEUE, 1, LONG_LEASE, "worker-b").deadLettered())
+                .as("once")
+                .isZero();
         assertThat(store().list(DeadLetterFilter.all(), 10)).singleElement().satisfies(d -> {
             assertThat(d.type()).isEqualTo("hung");
             assertThat(d.errors()).singleElement().satisfies(e -> {

@@ -1,5 +1,6 @@
 package dev.headroom.queue.postgres;
 
+import dev.headroom.queue.ClaimBatch;
 import dev.headroom.queue.ClaimedJob;
 import dev.headroom.queue.DeadLetter;
 import dev.headroom.queue.DeadLetterFilter;
@@ -305,6 +306,11 @@ public final class PostgresJobStore implements TransactionalJobStore {
 
     @Override
     public List<ClaimedJob> claim(String queue, int max, Duration lease, String worker) {
+        return claimBatch(queue, max, lease, worker).jobs();
+    }
+
+    @Override
+    public ClaimBatch claimBatch(String queue, int max, Duration lease, String worker) {
         Objects.requireNonNull(queue, "queue");
         Objects.requireNonNull(worker, "worker");
         checkPositive("lease", lease);
@@ -314,19 +320,21 @@ public final class PostgresJobStore implements TransactionalJobStore {
         ClaimCursor cursor = cursors.computeIfAbsent(queue, q -> new ClaimCursor());
         try (Connection c = autoCommit()) {
             List<ClaimedJob> claimed = new ArrayList<>();
+            int[] buried = new int[1];
             long now = System.nanoTime();
             ClaimKey after = cursor.after(now);
             boolean fullScan = after == null;
-            int fromAvailable = claimOnce(c, queue, max, lease, worker, after, claimed, cursor);
+            int fromAvailable = claimOnce(c, queue, max, lease, worker, after, claimed, buried, cursor);
             if (!fullScan && claimed.size() < max) {
                 // Short after the key: jobs below it (released, enqueued with an earlier run-at or
                 // a higher priority, committed late) are looked for now.
                 fullScan = true;
-                fromAvailable += claimOnce(c, queue, max - claimed.size(), lease, worker, null, claimed, cursor);
+                fromAvailable +=
+                        claimOnce(c, queue, max - claimed.size(), lease, worker, null, claimed, buried, cursor);
             }
             cursor.claimed(now, fullScan, claimed.size() == max && fromAvailable > 0);
             claimed.sort(Comparator.comparingInt(ClaimedJob::priority).thenComparingLong(j -> j.id().value()));
-            return claimed;
+            return new ClaimBatch(claimed, buried[0]);
         } catch (SQLException e) {
             throw failure("claim", e);
         }
@@ -339,7 +347,10 @@ public final class PostgresJobStore implements TransactionalJobStore {
         return cursor == null ? null : cursor.highest.get();
     }
 
-    /** One claim statement; returns how many of its jobs were available ones (not rescues). */
+    /**
+     * One claim statement; returns how many of its jobs were available ones (not rescues), and adds
+     * the jobs it dead-lettered to {@code buried[0]}.
+     */
     private static int claimOnce(
             Connection c,
             String queue,
@@ -348,6 +359,7 @@ public final class PostgresJobStore implements TransactionalJobStore {
             String worker,
             @Nullable ClaimKey after,
             List<ClaimedJob> into,
+            int[] buried,
             ClaimCursor cursor)
             throws SQLException {
         int fromAvailable = 0;
@@ -370,6 +382,10 @@ public final class PostgresJobStore implements TransactionalJobStore {
             ps.setString(i, worker);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
+                    if (rs.getBoolean(13)) {
+                        buried[0]++;
+                        continue;
+                    }
                     ClaimedJob job = new ClaimedJob(
                             new JobId(rs.getLong(1)),
                             rs.getString(2),

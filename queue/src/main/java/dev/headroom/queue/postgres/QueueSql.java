@@ -107,7 +107,8 @@ final class QueueSql {
      * with SKIP LOCKED every rescan locks new rows, so a batch could exceed its LIMIT under
      * concurrency. Rows of the parts not picked stay locked only until the statement ends.
      * Expired leases on their last attempt cannot be claimed again: the same statement moves them to
-     * the dead letters with a history line (a third, disjoint set of rows).
+     * the dead letters with a history line (a third, disjoint set of rows), and returns them too,
+     * flagged {@code buried}, so that they are counted.
      */
     private static final String AFTER_HINT_MARK = " /*after*/";
 
@@ -134,13 +135,16 @@ final class QueueSql {
             + " AND run_at <= now() ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED),"
             + " due AS (SELECT id, avail FROM"
             + " (SELECT * FROM ready UNION ALL SELECT * FROM expired UNION ALL SELECT * FROM came_due) u"
-            + " ORDER BY priority, run_at, id LIMIT ?)"
-            + " UPDATE headroom_job j SET state = 'running', attempt = j.attempt + 1,"
+            + " ORDER BY priority, run_at, id LIMIT ?),"
+            + " claimed AS (UPDATE headroom_job j SET state = 'running', attempt = j.attempt + 1,"
             + " lease_token = gen_random_uuid(),"
             + " lease_expires_at = now() + CAST(? AS bigint) * interval '1 microsecond', claimed_by = ?"
             + " FROM due WHERE j.id = due.id"
             + " RETURNING j.id, j.type, j.queue, j.payload, j.priority, j.attempt, j.max_attempts,"
-            + " j.idempotency_key, j.lease_token, j.lease_expires_at, j.run_at, due.avail";
+            + " j.idempotency_key, j.lease_token, j.lease_expires_at, j.run_at, due.avail)"
+            + " SELECT *, false AS buried FROM claimed"
+            + " UNION ALL SELECT id, type, queue, CAST(NULL AS bytea), priority, attempt, max_attempts,"
+            + " idempotency_key, lease_token, lease_expires_at, run_at, false, true FROM gone";
 
     /**
      * {@link #CLAIM} with the available jobs' scan starting after a claim key (priority, run-at,
