@@ -1,0 +1,271 @@
+package dev.headroom.ratelimit;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.Expiry;
+import dev.headroom.core.Ticker;
+import dev.headroom.ratelimit.internal.Keys;
+import dev.headroom.ratelimit.internal.RateLimitMetrics;
+import io.github.bucket4j.BucketConfiguration;
+import io.github.bucket4j.BucketListener;
+import io.github.bucket4j.ConsumptionProbe;
+import io.github.bucket4j.MathType;
+import io.github.bucket4j.TimeMeter;
+import io.github.bucket4j.local.LockFreeBucket;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
+
+/**
+ * A rate limiter in this JVM: one Bucket4j lock-free bucket per key, held in a bounded Caffeine map.
+ *
+ * <p><b>Promises.</b> Per key, the permits allowed over any interval never exceed what the policy's
+ * bandwidths allow (Bucket4j's exact integer arithmetic), as long as the key's bucket stays in the
+ * map. A key idle for its policy's {@link RateLimitPolicy#fillTime() fill time} is dropped: its
+ * bucket would be full again anyway, so forgetting it changes no decision. The map holds at most
+ * {@code maxKeys} keys, so a flood of distinct keys cannot exhaust memory; when it is full, Caffeine
+ * evicts the keys least likely to be used again (W-TinyLFU keeps frequent keys against a flood of
+ * one-off keys). <b>An evicted key that comes back starts with a full bucket</b>: size {@code maxKeys}
+ * above the number of keys active within one fill time, and watch {@code
+ * headroom.ratelimit.keys.evicted}.
+ *
+ * <p>Metrics (tag {@code limiter}): {@code headroom.ratelimit.decisions{result, source}}, {@code
+ * headroom.ratelimit.keys} (gauge), {@code headroom.ratelimit.keys.evicted} (gauge of size-evictions).
+ * Never blocks, never calls the network; {@link #tryAcquireAsync} completes at once.
+ */
+public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
+
+    private record Entry(LockFreeBucket bucket, long fillNanos) {}
+
+    private final Function<String, RateLimitPolicy> policies;
+    private final ConcurrentHashMap<RateLimitPolicy, BucketConfiguration> configurations = new ConcurrentHashMap<>();
+    private final Cache<String, Entry> buckets;
+    private final TimeMeter time;
+    private final RateLimitMetrics metrics;
+    private final java.util.concurrent.atomic.LongAdder evicted = new java.util.concurrent.atomic.LongAdder();
+
+    private LocalRateLimiter(Builder b) {
+        this.policies = b.policies;
+        Ticker ticker = b.ticker;
+        this.time = new TimeMeter() {
+            @Override
+            public long currentTimeNanos() {
+                return ticker.read();
+            }
+
+            @Override
+            public boolean isWallClockBased() {
+                return false;
+            }
+        };
+        this.buckets = Caffeine.newBuilder()
+                .maximumSize(b.maxKeys)
+                .ticker(ticker::read)
+                .expireAfter(new Expiry<String, Entry>() {
+                    @Override
+                    public long expireAfterCreate(String key, Entry e, long now) {
+                        return e.fillNanos;
+                    }
+
+                    @Override
+                    public long expireAfterUpdate(String key, Entry e, long now, long current) {
+                        return e.fillNanos;
+                    }
+
+                    @Override
+                    public long expireAfterRead(String key, Entry e, long now, long current) {
+                        return e.fillNanos;
+                    }
+                })
+                .removalListener((String k, Entry e, com.github.benmanes.caffeine.cache.RemovalCause cause) -> {
+                    if (cause == com.github.benmanes.caffeine.cache.RemovalCause.SIZE) {
+                        evicted.increment();
+                    }
+                })
+                .executor(Runnable::run)
+                .build();
+        this.metrics = new RateLimitMetrics(b.registry, b.name);
+        metrics.gauge("headroom.ratelimit.keys", buckets::estimatedSize);
+        metrics.gauge("headroom.ratelimit.keys.evicted", evicted::sum);
+    }
+
+    /**
+     * A builder.
+     *
+     * @return a new builder
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    @Override
+    public Decision tryAcquire(String key, long permits) {
+        Keys.check(key);
+        RateLimitPolicy policy = policy(key);
+        Keys.checkPermits(policy, permits);
+        Entry e = buckets.get(key, k -> newEntry(policy));
+        ConsumptionProbe p = e.bucket.tryConsumeAndReturnRemaining(permits);
+        Decision d = new Decision(
+                p.isConsumed(),
+                Math.max(0, p.getRemainingTokens()),
+                Duration.ofNanos(p.isConsumed() ? 0 : p.getNanosToWaitForRefill()),
+                Duration.ofNanos(p.getNanosToWaitForReset()),
+                policy,
+                false);
+        metrics.decided(d.allowed(), false);
+        return d;
+    }
+
+    @Override
+    public CompletionStage<Decision> tryAcquireAsync(String key, long permits) {
+        try {
+            return CompletableFuture.completedFuture(tryAcquire(key, permits));
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /** Keys held now (Caffeine's estimate). */
+    public long keys() {
+        buckets.cleanUp();
+        return buckets.estimatedSize();
+    }
+
+    private RateLimitPolicy policy(String key) {
+        RateLimitPolicy p = policies.apply(key);
+        if (p == null) {
+            throw new IllegalStateException("the policy resolver returned null for key '" + Keys.show(key) + "'");
+        }
+        return p;
+    }
+
+    private Entry newEntry(RateLimitPolicy policy) {
+        BucketConfiguration config = configurations.computeIfAbsent(policy, LocalRateLimiter::configuration);
+        return new Entry(
+                new LockFreeBucket(config, MathType.INTEGER_64_BITS, time, BucketListener.NOPE),
+                policy.fillTime().toNanos());
+    }
+
+    static BucketConfiguration configuration(RateLimitPolicy policy) {
+        var builder = BucketConfiguration.builder();
+        for (Bandwidth b : policy.bandwidths()) {
+            builder.addLimit(limit -> {
+                var refill = limit.capacity(b.capacity());
+                return b.greedy()
+                        ? refill.refillGreedy(b.refillTokens(), b.refillPeriod())
+                        : refill.refillIntervally(b.refillTokens(), b.refillPeriod());
+            });
+        }
+        return builder.build();
+    }
+
+    /** Removes the meters. Decisions still work. */
+    @Override
+    public void close() {
+        metrics.close();
+    }
+
+    /** Configures a {@link LocalRateLimiter}. */
+    public static final class Builder {
+        private Function<String, RateLimitPolicy> policies = k -> {
+            throw new IllegalStateException("no policy: call LocalRateLimiter.Builder.policy(...)");
+        };
+        private boolean policySet;
+        private long maxKeys = 100_000;
+        private Ticker ticker = Ticker.system();
+        private MeterRegistry registry = new SimpleMeterRegistry();
+        private String name = "default";
+
+        private Builder() {}
+
+        /**
+         * One policy for every key.
+         *
+         * @param policy the policy
+         * @return this
+         */
+        public Builder policy(RateLimitPolicy policy) {
+            Objects.requireNonNull(policy, "policy");
+            return policies(k -> policy);
+        }
+
+        /**
+         * A policy per key (tiers, anonymous vs authenticated). Called on every decision: make it
+         * cheap, and return the same instance for the same policy (its bucket configuration is
+         * cached per instance). A key whose policy changes keeps its old bucket until it expires.
+         *
+         * @param resolver never returns null
+         * @return this
+         */
+        public Builder policies(Function<String, RateLimitPolicy> resolver) {
+            this.policies = Objects.requireNonNull(resolver, "resolver");
+            this.policySet = true;
+            return this;
+        }
+
+        /**
+         * The most keys held; default 100,000.
+         *
+         * @param maxKeys at least 1
+         * @return this
+         */
+        public Builder maxKeys(long maxKeys) {
+            if (maxKeys < 1) {
+                throw new IllegalArgumentException("maxKeys must be >= 1, got " + maxKeys);
+            }
+            this.maxKeys = maxKeys;
+            return this;
+        }
+
+        /**
+         * The clock, for tests; default the system's.
+         *
+         * @param ticker nanoseconds
+         * @return this
+         */
+        public Builder ticker(Ticker ticker) {
+            this.ticker = Objects.requireNonNull(ticker, "ticker");
+            return this;
+        }
+
+        /**
+         * Where meters go; default a private registry.
+         *
+         * @param registry the registry
+         * @return this
+         */
+        public Builder meterRegistry(MeterRegistry registry) {
+            this.registry = Objects.requireNonNull(registry, "registry");
+            return this;
+        }
+
+        /**
+         * The {@code limiter} tag of the meters; default "default".
+         *
+         * @param name 1 to 64 characters
+         * @return this
+         */
+        public Builder name(String name) {
+            this.name = Keys.checkName(name);
+            return this;
+        }
+
+        /**
+         * Builds the limiter.
+         *
+         * @return the limiter
+         * @throws IllegalStateException if no policy was given
+         */
+        public LocalRateLimiter build() {
+            if (!policySet) {
+                throw new IllegalStateException("no policy: call policy(...) or policies(...) before build()");
+            }
+            return new LocalRateLimiter(this);
+        }
+    }
+}
