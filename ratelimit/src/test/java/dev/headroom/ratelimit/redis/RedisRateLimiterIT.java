@@ -1,0 +1,260 @@
+package dev.headroom.ratelimit.redis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.headroom.ratelimit.Bandwidth;
+import dev.headroom.ratelimit.Decision;
+import dev.headroom.ratelimit.RateLimitPolicy;
+import dev.headroom.ratelimit.redis.RedisRateLimiter.FailureMode;
+import dev.headroom.testing.HeadroomServices;
+import dev.headroom.testing.RedisProcess;
+import dev.headroom.testing.TestRedis;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisCommands;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import org.awaitility.Awaitility;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** {@link RedisRateLimiter} against the real Redis (and a redis-server of the test's own for faults). */
+@ExtendWith(HeadroomServices.class)
+class RedisRateLimiterIT {
+
+    private final List<AutoCloseable> closeables = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (int i = closeables.size() - 1; i >= 0; i--) {
+            closeables.get(i).close();
+        }
+    }
+
+    private StatefulRedisConnection<String, String> connect(String uri) {
+        RedisClient client = RedisClient.create(uri);
+        closeables.add(client::shutdown);
+        StatefulRedisConnection<String, String> c = client.connect();
+        closeables.add(c);
+        return c;
+    }
+
+    private RedisRateLimiter limiter(
+            StatefulRedisConnection<String, String> c, String prefix, RateLimitPolicy policy, FailureMode mode) {
+        RedisRateLimiter l = RedisRateLimiter.builder()
+                .commands(c.async())
+                .keyPrefix(prefix)
+                .policy(policy)
+                .failureMode(mode)
+                .fallbackShare(0.5)
+                .meterRegistry(new SimpleMeterRegistry())
+                .build();
+        closeables.add(l);
+        return l;
+    }
+
+    private static long redisMicros(RedisCommands<String, String> redis) {
+        List<String> t = redis.time();
+        return Long.parseLong(t.get(0)) * 1_000_000L + Long.parseLong(t.get(1));
+    }
+
+    /**
+     * The issue's exact-bound check: 4 instances with connections of their own, 8 threads each, one
+     * key, 5 s. Admitted ≤ capacity + rate × elapsed (elapsed on Redis's clock, from before the first
+     * decision to after the last), and ≥ 99% of it.
+     */
+    @Test
+    void fourInstancesOnOneKeyAdmitNoMoreThanTheBoundAndAtLeast99PercentOfIt(TestRedis redis) throws Exception {
+        long capacity = 200;
+        long perSecond = 2_000;
+        RateLimitPolicy policy =
+                RateLimitPolicy.of("hot", Bandwidth.greedy(capacity, perSecond, Duration.ofSeconds(1)));
+        List<RedisRateLimiter> instances = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            instances.add(limiter(connect(redis.uri()), redis.keyPrefix(), policy, FailureMode.FAIL_CLOSED));
+        }
+        RedisCommands<String, String> admin = connect(redis.uri()).sync();
+        ExecutorService pool = Executors.newFixedThreadPool(32);
+        AtomicLong admitted = new AtomicLong();
+        AtomicLong decisions = new AtomicLong();
+        AtomicLong degraded = new AtomicLong();
+        CountDownLatch start = new CountDownLatch(1);
+        long runNanos = Duration.ofSeconds(5).toNanos();
+        List<Future<?>> threads = new ArrayList<>();
+        for (RedisRateLimiter l : instances) {
+            for (int t = 0; t < 8; t++) {
+                threads.add(pool.submit(() -> {
+                    start.await();
+                    long end = System.nanoTime() + runNanos;
+                    while (System.nanoTime() < end) {
+                        Decision d = l.tryAcquire("api-key-1");
+                        decisions.incrementAndGet();
+                        if (d.degraded()) {
+                            degraded.incrementAndGet();
+                        } else if (d.allowed()) {
+                            admitted.incrementAndGet();
+                        }
+                    }
+                    return null;
+                }));
+            }
+        }
+        long from = redisMicros(admin);
+        start.countDown();
+        for (Future<?> f : threads) {
+            f.get();
+        }
+        long to = redisMicros(admin);
+        pool.shutdown();
+        double bound = capacity + perSecond * (to - from) / 1e6;
+        System.out.printf(
+                Locale.ROOT,
+                "exact bound: %d decisions, %d admitted, bound %.1f (%.4f of it), elapsed %.3f s on Redis's clock%n",
+                decisions.get(),
+                admitted.get(),
+                bound,
+                admitted.get() / bound,
+                (to - from) / 1e6);
+        assertThat(degraded.get()).as("decisions Redis did not make").isZero();
+        assertThat(decisions.get()).as("offered far above the limit").isGreaterThan((long) (bound * 2));
+        assertThat((double) admitted.get()).isLessThanOrEqualTo(bound);
+        assertThat((double) admitted.get()).isGreaterThanOrEqualTo(bound * 0.99);
+    }
+
+    /** Redis's own command statistics: one EVALSHA per decision, nothing else sent. */
+    @Test
+    void eachDecisionIsOneCommandByRedissOwnCount() {
+        try (RedisProcess own = RedisProcess.start()) {
+            StatefulRedisConnection<String, String> c = connect(own.uri());
+            RedisRateLimiter l = limiter(
+                    c,
+                    "t:",
+                    RateLimitPolicy.of("p", Bandwidth.perPeriod(10, Duration.ofSeconds(1))),
+                    FailureMode.FAIL_OPEN);
+            assertThat(l.tryAcquire("warm").degraded()).isFalse(); // loads the script: NOSCRIPT, then EVAL
+            RedisCommands<String, String> admin = connect(own.uri()).sync();
+            admin.configResetstat();
+            int n = 1_000;
+            for (int i = 0; i < n; i++) {
+                assertThat(l.tryAcquire("k" + (i % 7)).degraded()).isFalse();
+            }
+            Map<String, Long> calls = commandCalls(admin.info("commandstats"));
+            System.out.println("command stats after " + n + " decisions: " + calls);
+            assertThat(calls).containsEntry("evalsha", (long) n);
+            assertThat(calls.keySet())
+                    .as("what the client sent, besides the commands its script ran")
+                    .isSubsetOf("evalsha", "get", "set", "del", "time", "config|resetstat");
+        }
+    }
+
+    static Map<String, Long> commandCalls(String info) {
+        Map<String, Long> calls = new HashMap<>();
+        for (String line : info.split("\r?\n")) {
+            if (line.startsWith("cmdstat_")) {
+                String name = line.substring("cmdstat_".length(), line.indexOf(':'));
+                int i = line.indexOf("calls=") + "calls=".length();
+                calls.put(name, Long.parseLong(line.substring(i, line.indexOf(',', i))));
+            }
+        }
+        return calls;
+    }
+
+    /**
+     * Redis killed mid-run, fail-open: no exception reaches a caller; decisions go on from the
+     * local fallback (half the policy here), marked degraded, while the breaker is open; once Redis
+     * is back (empty: the script is sent again) decisions come from Redis again.
+     */
+    @Test
+    void aKilledRedisFailsOpenToTheLocalShareWithoutAnExceptionAndRecovers() throws Exception {
+        try (RedisProcess own = RedisProcess.start()) {
+            RedisRateLimiter l = limiter(
+                    connect(own.uri()),
+                    "t:",
+                    RateLimitPolicy.of("p", Bandwidth.perPeriod(100, Duration.ofHours(1))),
+                    FailureMode.FAIL_OPEN);
+            AtomicBoolean stop = new AtomicBoolean();
+            AtomicReference<Throwable> thrown = new AtomicReference<>();
+            AtomicLong degradedAllowed = new AtomicLong();
+            AtomicLong storeDecisions = new AtomicLong();
+            Thread caller = new Thread(() -> {
+                while (!stop.get()) {
+                    try {
+                        Decision d = l.tryAcquire("k");
+                        if (d.degraded()) {
+                            if (d.allowed()) {
+                                degradedAllowed.incrementAndGet();
+                            }
+                        } else {
+                            storeDecisions.incrementAndGet();
+                        }
+                    } catch (Throwable e) {
+                        thrown.set(e);
+                    }
+                }
+            });
+            caller.start();
+            Awaitility.await().until(() -> storeDecisions.get() > 200);
+            own.kill();
+            Awaitility.await().until(() -> l.breakerState() == CircuitBreaker.State.OPEN);
+            Awaitility.await().until(() -> degradedAllowed.get() >= 50);
+            own.restart();
+            long before = storeDecisions.get();
+            Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> storeDecisions.get() > before + 100);
+            stop.set(true);
+            caller.join();
+            assertThat(thrown.get()).as("exceptions reaching the caller").isNull();
+            assertThat(degradedAllowed.get())
+                    .as("the fallback holds half the policy's 100")
+                    .isEqualTo(50);
+            assertThat(l.breakerState()).isEqualTo(CircuitBreaker.State.CLOSED);
+        }
+    }
+
+    @Test
+    void aKilledRedisFailsClosedByRefusingWithARetryAfter() {
+        try (RedisProcess own = RedisProcess.start()) {
+            RedisRateLimiter l = limiter(
+                    connect(own.uri()),
+                    "t:",
+                    RateLimitPolicy.of("p", Bandwidth.perPeriod(100, Duration.ofHours(1))),
+                    FailureMode.FAIL_CLOSED);
+            assertThat(l.tryAcquire("k").allowed()).isTrue();
+            own.kill();
+            Decision d = l.tryAcquire("k");
+            assertThat(d.allowed()).isFalse();
+            assertThat(d.degraded()).isTrue();
+            assertThat(d.retryAfter()).isPositive();
+        }
+    }
+
+    @Test
+    void badInputIsRefusedBeforeAnyCommand(TestRedis redis) {
+        RedisRateLimiter l = limiter(
+                connect(redis.uri()),
+                redis.keyPrefix(),
+                RateLimitPolicy.of("p", Bandwidth.perPeriod(10, Duration.ofSeconds(1))),
+                FailureMode.FAIL_OPEN);
+        assertThatThrownBy(() -> l.tryAcquire("")).hasMessageContaining("key must not be empty");
+        assertThatThrownBy(() -> l.tryAcquire("k", 11)).hasMessageContaining("could never be granted");
+        assertThat(l.tryAcquireAsync("x".repeat(600), 1)).isCompletedExceptionally();
+        assertThatThrownBy(() -> RedisRateLimiter.builder().build()).hasMessageContaining("no Redis");
+        assertThatThrownBy(() -> RedisRateLimiter.builder().fallbackShare(0)).hasMessageContaining("fallbackShare");
+        assertThatThrownBy(() -> RedisRateLimiter.builder().timeout(Duration.ZERO))
+                .hasMessageContaining("timeout");
+    }
+}
