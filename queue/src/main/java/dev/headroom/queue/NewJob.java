@@ -9,9 +9,9 @@ import org.jspecify.annotations.Nullable;
  * type, a blank queue or fewer than one attempt. The payload array is not copied; neither side may
  * modify it after handing it over. Immutable.
  *
- * @param type the job type, non-blank, at most 255 characters, no NUL character
+ * @param type the job type, non-blank, at most 255 characters, no NUL character or unpaired surrogate
  * @param payload the payload bytes
- * @param queue the queue, non-blank, at most 255 characters, no NUL character
+ * @param queue the queue, non-blank, at most 255 characters, no NUL character or unpaired surrogate
  * @param priority lower is claimed first, in {@code [-32768, 32767]}
  * @param runAt the earliest claim time (years 1 to 9999), or null for the store's "now"
  * @param maxAttempts at least 1
@@ -77,6 +77,17 @@ public record NewJob(
         if (value.indexOf('\0') >= 0) {
             throw new IllegalArgumentException(field + " must not contain a NUL character (PostgreSQL text cannot"
                     + " hold one), at index " + value.indexOf('\0'));
+        }
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            if (Character.isHighSurrogate(c)
+                    && i + 1 < value.length()
+                    && Character.isLowSurrogate(value.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                throw new IllegalArgumentException(field + " holds an unpaired surrogate at index " + i
+                        + " (not encodable as UTF-8: two such values would be stored alike)");
+            }
         }
         return value;
     }

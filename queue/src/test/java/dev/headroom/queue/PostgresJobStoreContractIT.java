@@ -148,6 +148,15 @@ class PostgresJobStoreContractIT extends JobStoreContract {
         assertThatThrownBy(() -> EnqueueOptions.builder().idempotencyKey("k\0"))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("idempotencyKey must not contain a NUL");
+        // adversary: "k\uD800" and "k\uDC00" both reached PostgreSQL as "k?", the second a duplicate
+        assertThatThrownBy(() -> EnqueueOptions.builder().idempotencyKey("k\uD800"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("idempotencyKey holds an unpaired surrogate at index 1");
+        assertThatThrownBy(() -> queue.enqueue("ty\uDC00pe", new byte[0]))
+                .hasMessageContaining("type holds an unpaired surrogate");
+        assertThat(queue.enqueue("t\uD83D\uDE00", new byte[0]))
+                .as("a pair is fine")
+                .isNotNull();
         assertThatThrownBy(() -> JobQueue.builder(store).worker("w\0"))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("worker must not contain a NUL");

@@ -318,61 +318,23 @@ public final class PostgresJobStore implements TransactionalJobStore {
             throw new IllegalArgumentException("max must be >= 1, got " + max);
         }
         ClaimCursor cursor = cursors.computeIfAbsent(queue, q -> new ClaimCursor());
-        try (Connection c = autoCommit()) {
-            List<ClaimedJob> claimed = new ArrayList<>();
-            int[] buried = new int[1];
-            long now = System.nanoTime();
-            ClaimKey after = cursor.after(now);
-            boolean fullScan = after == null;
-            int fromAvailable = claimOnce(c, queue, max, lease, worker, after, claimed, buried, cursor);
-            if (!fullScan && claimed.size() < max) {
-                // Short after the key: jobs below it (released, enqueued with an earlier run-at or
-                // a higher priority, committed late) are looked for now.
-                fullScan = true;
-                fromAvailable +=
-                        claimOnce(c, queue, max - claimed.size(), lease, worker, null, claimed, buried, cursor);
-            }
-            cursor.claimed(now, fullScan, claimed.size() == max && fromAvailable > 0);
-            claimed.sort(Comparator.comparingInt(ClaimedJob::priority).thenComparingLong(j -> j.id().value()));
-            return new ClaimBatch(claimed, buried[0]);
-        } catch (SQLException e) {
-            throw failure("claim", e);
-        }
-    }
-
-    /** The highest claim key this store's claims of {@code queue} have reached, for tests. */
-    @Nullable
-    ClaimKey claimedUpTo(String queue) {
-        ClaimCursor cursor = cursors.get(queue);
-        return cursor == null ? null : cursor.highest.get();
-    }
-
-    /**
-     * One claim statement; returns how many of its jobs were available ones (not rescues), and adds
-     * the jobs it dead-lettered to {@code buried[0]}.
-     */
-    private static int claimOnce(
-            Connection c,
-            String queue,
-            int max,
-            Duration lease,
-            String worker,
-            @Nullable ClaimKey after,
-            List<ClaimedJob> into,
-            int[] buried,
-            ClaimCursor cursor)
-            throws SQLException {
-        int fromAvailable = 0;
-        try (PreparedStatement ps = c.prepareStatement(after == null ? QueueSql.CLAIM : QueueSql.CLAIM_AFTER)) {
+        long now = System.nanoTime();
+        ClaimKey after = cursor.after(now);
+        try (Connection c = autoCommit();
+                PreparedStatement ps = c.prepareStatement(after == null ? QueueSql.CLAIM : QueueSql.CLAIM_AFTER)) {
             int i = 1;
             ps.setString(i++, queue);
             ps.setString(i++, queue);
             if (after != null) {
-                ps.setInt(i++, after.priority());
-                ps.setObject(i++, after.runAt());
-                ps.setLong(i++, after.id());
+                i = bindKey(ps, i, after);
             }
             ps.setInt(i++, max);
+            if (after != null) {
+                ps.setString(i++, queue);
+                i = bindKey(ps, i, after);
+                ps.setInt(i++, max);
+                ps.setInt(i++, max);
+            }
             ps.setString(i++, queue);
             ps.setInt(i++, max);
             ps.setString(i++, queue);
@@ -380,10 +342,15 @@ public final class PostgresJobStore implements TransactionalJobStore {
             ps.setInt(i++, max);
             ps.setLong(i++, QueueSql.micros(lease));
             ps.setString(i, worker);
+            List<ClaimedJob> claimed = new ArrayList<>();
+            int buried = 0;
+            int available = 0;
+            boolean below = false;
+            ClaimKey highest = null;
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     if (rs.getBoolean(13)) {
-                        buried[0]++;
+                        buried++;
                         continue;
                     }
                     ClaimedJob job = new ClaimedJob(
@@ -398,18 +365,48 @@ public final class PostgresJobStore implements TransactionalJobStore {
                             new LeaseToken(rs.getObject(9, UUID.class)),
                             instant(rs, 10),
                             instant(rs, 11));
-                    into.add(job);
+                    claimed.add(job);
                     if (rs.getBoolean(12)) {
-                        fromAvailable++;
-                        cursor.advance(new ClaimKey(
+                        available++;
+                        ClaimKey key = new ClaimKey(
                                 job.priority(),
                                 rs.getObject(11, OffsetDateTime.class),
-                                job.id().value()));
+                                job.id().value());
+                        below |= after != null && key.compareTo(after) <= 0;
+                        if (highest == null || key.compareTo(highest) > 0) {
+                            highest = key;
+                        }
                     }
                 }
             }
+            cursor.claimed(now, after == null, below, claimed.size() == max && available > 0 ? highest : null);
+            claimed.sort(Comparator.comparingInt(ClaimedJob::priority)
+                    .thenComparing(ClaimedJob::dueAt)
+                    .thenComparingLong(j -> j.id().value()));
+            return new ClaimBatch(claimed, buried);
+        } catch (SQLException e) {
+            throw failure("claim", e);
         }
-        return fromAvailable;
+    }
+
+    private static int bindKey(PreparedStatement ps, int i, ClaimKey key) throws SQLException {
+        ps.setInt(i, key.priority());
+        ps.setObject(i + 1, key.runAt());
+        ps.setLong(i + 2, key.id());
+        return i + 3;
+    }
+
+    /** Makes the next claim of {@code queue} a full scan, as the period would; for tests. */
+    void scanFromTheStartNext(String queue) {
+        cursors.computeIfAbsent(queue, q -> new ClaimCursor()).lastFullScan =
+                System.nanoTime() - ClaimCursor.FULL_SCAN_EVERY_NANOS;
+    }
+
+    /** Where this store's claims of {@code queue} will continue from, for tests. */
+    @Nullable
+    ClaimKey claimedUpTo(String queue) {
+        ClaimCursor cursor = cursors.get(queue);
+        return cursor == null ? null : cursor.key.get();
     }
 
     /** A position in claim order: (priority, run-at, id). */
@@ -438,32 +435,31 @@ public final class PostgresJobStore implements TransactionalJobStore {
         static final long FULL_SCAN_EVERY_MILLIS = 250;
         private static final long FULL_SCAN_EVERY_NANOS = FULL_SCAN_EVERY_MILLIS * 1_000_000L;
 
-        private final java.util.concurrent.atomic.AtomicReference<@Nullable ClaimKey> highest =
+        private final java.util.concurrent.atomic.AtomicReference<@Nullable ClaimKey> key =
                 new java.util.concurrent.atomic.AtomicReference<>();
         private volatile long lastFullScan;
-        private volatile boolean lastFull;
-        private volatile boolean scanned;
 
         /** The key to claim after, or null for a full scan. */
         @Nullable
         ClaimKey after(long now) {
-            ClaimKey key = highest.get();
-            if (key == null || !lastFull || !scanned || now - lastFullScan >= FULL_SCAN_EVERY_NANOS) {
+            ClaimKey k = key.get();
+            if (k == null || now - lastFullScan >= FULL_SCAN_EVERY_NANOS) {
                 return null;
             }
-            return key;
+            return k;
         }
 
-        void advance(ClaimKey key) {
-            highest.accumulateAndGet(key, (a, b) -> a == null || b.compareTo(a) > 0 ? b : a);
-        }
-
-        void claimed(long now, boolean fullScan, boolean full) {
+        /**
+         * After a claim: a full claim continues after the highest key it claimed — set, not raised,
+         * so a full scan that found jobs below the old key goes on from among them rather than
+         * jumping back past the rest; a claim that found jobs below its key, or came back short,
+         * leaves the next claim to scan from the start.
+         */
+        void claimed(long now, boolean fullScan, boolean foundBelow, @Nullable ClaimKey continueAfter) {
             if (fullScan) {
                 lastFullScan = now;
-                scanned = true;
             }
-            lastFull = full;
+            key.set(foundBelow ? null : continueAfter);
         }
     }
 
@@ -568,7 +564,10 @@ public final class PostgresJobStore implements TransactionalJobStore {
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 return new QueueStats(
-                        rs.getLong(1), rs.getLong(2), rs.getLong(3), Duration.ofNanos(rs.getLong(4) * 1_000L));
+                        rs.getLong(1),
+                        rs.getLong(2),
+                        rs.getLong(3),
+                        Duration.of(rs.getLong(4), java.time.temporal.ChronoUnit.MICROS));
             }
         } catch (SQLException e) {
             throw failure("stats", e);

@@ -146,15 +146,30 @@ final class QueueSql {
             + " UNION ALL SELECT id, type, queue, CAST(NULL AS bytea), priority, attempt, max_attempts,"
             + " idempotency_key, lease_token, lease_expires_at, run_at, false, true FROM gone";
 
+    /** The claim order's key: bound as smallint, timestamptz, bigint. */
+    private static final String KEY = "(CAST(? AS smallint), CAST(? AS timestamptz), CAST(? AS bigint))";
+
     /**
-     * {@link #CLAIM} with the available jobs' scan starting after a claim key (priority, run-at,
-     * id): bound after the ready part's queue. Under a pinned xmin, the index entries of jobs
-     * already claimed stay (vacuum may remove none) and a scan from the start walks all of them
-     * at every claim; one that starts after the last claimed key does not.
+     * {@link #CLAIM} with the available jobs found in two limited scans, one statement (so a claim
+     * stays atomic, on one {@code now()}): first after a claim key (priority, run-at, id); then,
+     * only if that part came back short, from the start up to the key, for jobs that became
+     * available below it (released, retried, enqueued with a higher priority or an earlier run-at,
+     * committed late). Under a pinned xmin the index entries of jobs already claimed stay (vacuum
+     * may remove none), and a scan from the start walked all of them at every claim; one after the
+     * last key does not. Bound: after the ready part's queue, the key; after it, the low part's
+     * queue, the key, the claim size and the limit.
      */
     static final String CLAIM_AFTER = CLAIM.replace(
-            AFTER_HINT_MARK,
-            " AND (priority, run_at, id) > (CAST(? AS smallint), CAST(? AS timestamptz), CAST(? AS bigint))");
+                    AFTER_HINT_MARK + " ORDER BY priority, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED),",
+                    " AND (priority, run_at, id) > " + KEY
+                            + " ORDER BY priority, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED),"
+                            + " ready_low AS MATERIALIZED ("
+                            + " SELECT id, priority, run_at, true AS avail FROM headroom_job WHERE queue = ?"
+                            + " AND state = 'available' AND run_at <= now() AND (priority, run_at, id) <= " + KEY
+                            + " AND (SELECT count(*) FROM ready) < ?"
+                            + " ORDER BY priority, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED),")
+            .replace(
+                    "SELECT * FROM ready UNION ALL", "SELECT * FROM ready UNION ALL SELECT * FROM ready_low UNION ALL");
 
     static final String HEARTBEAT =
             "UPDATE headroom_job SET lease_expires_at = now() + CAST(? AS bigint) * interval '1 microsecond'"
@@ -262,10 +277,12 @@ final class QueueSql {
     /** Longest interval sent: 100 years, far inside PostgreSQL's interval and timestamp range. */
     private static final long MAX_MICROS = 100L * 366 * 24 * 3600 * 1_000_000L;
 
+    /** Microseconds, rounded up: a positive duration under 1 µs is 1 µs, never 0. */
     static long micros(java.time.Duration d) {
         if (d.getSeconds() >= MAX_MICROS / 1_000_000L) {
             return MAX_MICROS;
         }
-        return d.getSeconds() * 1_000_000L + d.getNano() / 1_000;
+        long micros = d.getSeconds() * 1_000_000L + d.getNano() / 1_000;
+        return d.getNano() % 1_000 == 0 ? micros : micros + 1;
     }
 }

@@ -104,6 +104,61 @@ class PinnedXminClaimIT {
     }
 
     /**
+     * The adversary's ratchet: the cursor only ever rose, so a full scan that took jobs below it
+     * handed the next claims back to the old, higher key — urgent jobs enqueued behind a backlog
+     * came out {@code max} per full-scan period (the last of 200 after 17.9 s, 19,980 backlog jobs
+     * first), and one low-priority job claimed before a pin kept every later claim scanning from
+     * the start. Now a full claim continues after the highest key it claimed itself.
+     */
+    @Test
+    void afterAFullScanFindsJobsBelowTheKeyTheNextClaimsContinueAmongThem() {
+        List<NewJob> backlog = new ArrayList<>();
+        for (int i = 0; i < 400; i++) {
+            backlog.add(NewJob.of(
+                    "backlog", new byte[0], EnqueueOptions.builder().priority(5).build()));
+        }
+        store.enqueueAll(backlog);
+        for (int i = 0; i < 5; i++) {
+            assertThat(store.claim(Q, 10, LEASE, "w")).hasSize(10);
+        }
+        assertThat(store.claimedUpTo(Q)).isNotNull();
+        List<NewJob> urgent = new ArrayList<>();
+        for (int i = 0; i < 50; i++) {
+            urgent.add(NewJob.of(
+                    "urgent", new byte[0], EnqueueOptions.builder().priority(0).build()));
+        }
+        store.enqueueAll(urgent);
+        store.scanFromTheStartNext(Q);
+        List<String> types = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            store.claim(Q, 10, LEASE, "w").forEach(j -> types.add(j.type()));
+        }
+        assertThat(types)
+                .as("the full scan's 10, then the other 40 in the claims after it")
+                .containsOnly("urgent");
+        assertThat(store.claimedUpTo(Q).priority()).isZero();
+    }
+
+    @Test
+    void aLowPriorityJobClaimedFirstDoesNotHoldTheCursorAboveEverythingElse() {
+        store.enqueue(NewJob.of(
+                "low", new byte[0], EnqueueOptions.builder().priority(10).build()));
+        assertThat(store.claim(Q, 1, LEASE, "w")).hasSize(1);
+        List<NewJob> jobs = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            jobs.add(NewJob.of("t", new byte[0], EnqueueOptions.defaults()));
+        }
+        store.enqueueAll(jobs);
+        for (int i = 0; i < 3; i++) {
+            assertThat(store.claim(Q, 10, LEASE, "w")).hasSize(10);
+        }
+        assertThat(store.claimedUpTo(Q))
+                .as("the cursor follows the priority-0 jobs claimed, not the priority-10 one")
+                .isNotNull()
+                .satisfies(k -> assertThat(k.priority()).isZero());
+    }
+
+    /**
      * Index entries of {@code headroom_job_due} that one claim of 10 read, dead ones included
      * ({@code pg_stat_user_indexes.idx_tup_read}, flushed on demand).
      */
@@ -139,6 +194,14 @@ class PinnedXminClaimIT {
                 ps.setLong(i++, after.id());
             }
             ps.setInt(i++, 10);
+            if (after != null) {
+                ps.setString(i++, Q);
+                ps.setInt(i++, after.priority());
+                ps.setObject(i++, after.runAt());
+                ps.setLong(i++, after.id());
+                ps.setInt(i++, 10);
+                ps.setInt(i++, 10);
+            }
             ps.setString(i++, Q);
             ps.setInt(i++, 10);
             ps.setString(i++, Q);
