@@ -73,6 +73,14 @@ class PinnedXminClaimIT {
             assertThat(fromStart)
                     .as("entries of the 2,900 claimed jobs a claim from the start walks: the pin is real")
                     .isGreaterThan(2_900);
+            // the rescue and came-due parts walk their indexes from the start too (every job done
+            // since the pin, once leases expire): a claim after the key leaves them to full claims
+            key = store.claimedUpTo(Q);
+            assertThat(entriesRead(QueueSql.CLAIM_AFTER, key, "headroom_job_leased"))
+                    .isZero();
+            key = store.claimedUpTo(Q);
+            assertThat(entriesRead(QueueSql.CLAIM_AFTER, key, "headroom_job_scheduled"))
+                    .isZero();
             pin.rollback();
         }
     }
@@ -163,20 +171,23 @@ class PinnedXminClaimIT {
      * ({@code pg_stat_user_indexes.idx_tup_read}, flushed on demand).
      */
     private long entriesRead(String sql, PostgresJobStore.ClaimKey after) throws Exception {
+        return entriesRead(sql, after, "headroom_job_due");
+    }
+
+    private long entriesRead(String sql, PostgresJobStore.ClaimKey after, String index) throws Exception {
         try (Connection c = db.connect()) {
-            long before = idxTupRead(c);
+            long before = idxTupRead(c, index);
             claimOn(c, sql, after);
-            return idxTupRead(c) - before;
+            return idxTupRead(c, index) - before;
         }
     }
 
-    private static long idxTupRead(Connection c) throws Exception {
+    private static long idxTupRead(Connection c, String index) throws Exception {
         try (Statement s = c.createStatement()) {
             s.execute("SELECT pg_stat_force_next_flush()");
             s.execute("SELECT 1"); // its end flushes this session's counts
-            try (ResultSet rs = s.executeQuery(
-                    "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = 'headroom_job_due'"
-                            + " AND schemaname = current_schema()")) {
+            try (ResultSet rs = s.executeQuery("SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = '"
+                    + index + "'" + " AND schemaname = current_schema()")) {
                 rs.next();
                 return rs.getLong(1);
             }
