@@ -11,7 +11,7 @@ import io.github.bucket4j.BucketListener;
 import io.github.bucket4j.ConsumptionProbe;
 import io.github.bucket4j.MathType;
 import io.github.bucket4j.TimeMeter;
-import io.github.bucket4j.local.LockFreeBucket;
+import io.github.bucket4j.local.ThreadUnsafeBucket;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
@@ -22,7 +22,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 
 /**
- * A rate limiter in this JVM: one Bucket4j lock-free bucket per key, held in a bounded Caffeine map.
+ * A rate limiter in this JVM: one Bucket4j bucket per key, held in a bounded Caffeine map.
  *
  * <p><b>Promises.</b> Per key, the permits allowed over any interval never exceed what the policy's
  * bandwidths allow (Bucket4j's exact integer arithmetic), as long as the key's bucket stays in the
@@ -40,7 +40,23 @@ import java.util.function.Function;
  */
 public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
 
-    private record Entry(LockFreeBucket bucket, long fillNanos) {}
+    /**
+     * A key's bucket: Bucket4j's single-threaded bucket, used under its own monitor (no blocking
+     * inside), so a decision allocates no new state (the lock-free bucket copies its state on every
+     * call, 64 bytes) and the key needs no separate entry object for its expiry.
+     */
+    private static final class Entry extends ThreadUnsafeBucket {
+        final long fillNanos;
+
+        Entry(BucketConfiguration config, TimeMeter time, long fillNanos) {
+            super(config, MathType.INTEGER_64_BITS, time, BucketListener.NOPE);
+            this.fillNanos = fillNanos;
+        }
+
+        synchronized ConsumptionProbe take(long permits) {
+            return tryConsumeAndReturnRemaining(permits);
+        }
+    }
 
     private final Function<String, RateLimitPolicy> policies;
     private final ConcurrentHashMap<RateLimitPolicy, BucketConfiguration> configurations = new ConcurrentHashMap<>();
@@ -109,7 +125,7 @@ public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
         RateLimitPolicy policy = policy(key);
         Keys.checkPermits(policy, permits);
         Entry e = buckets.get(key, k -> newEntry(policy));
-        ConsumptionProbe p = e.bucket.tryConsumeAndReturnRemaining(permits);
+        ConsumptionProbe p = e.take(permits);
         Decision d = new Decision(
                 p.isConsumed(),
                 Math.max(0, p.getRemainingTokens()),
@@ -146,9 +162,7 @@ public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
 
     private Entry newEntry(RateLimitPolicy policy) {
         BucketConfiguration config = configurations.computeIfAbsent(policy, LocalRateLimiter::configuration);
-        return new Entry(
-                new LockFreeBucket(config, MathType.INTEGER_64_BITS, time, BucketListener.NOPE),
-                policy.fillTime().toNanos());
+        return new Entry(config, time, policy.fillTime().toNanos());
     }
 
     static BucketConfiguration configuration(RateLimitPolicy policy) {
