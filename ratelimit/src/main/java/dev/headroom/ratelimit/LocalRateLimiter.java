@@ -6,6 +6,7 @@ import com.github.benmanes.caffeine.cache.Expiry;
 import dev.headroom.core.Ticker;
 import dev.headroom.ratelimit.internal.Keys;
 import dev.headroom.ratelimit.internal.RateLimitMetrics;
+import dev.headroom.ratelimit.internal.Reserve;
 import io.github.bucket4j.BucketConfiguration;
 import io.github.bucket4j.BucketListener;
 import io.github.bucket4j.ConsumptionProbe;
@@ -56,17 +57,29 @@ public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
         synchronized ConsumptionProbe take(long permits) {
             return tryConsumeAndReturnRemaining(permits);
         }
+
+        /** Takes {@code permits} only if {@code reserve} more are there, and leaves those. */
+        synchronized ConsumptionProbe takeLeaving(long permits, long reserve) {
+            ConsumptionProbe p = tryConsumeAndReturnRemaining(permits + reserve);
+            if (p.isConsumed()) {
+                addTokens(reserve);
+                return ConsumptionProbe.consumed(p.getRemainingTokens() + reserve, p.getNanosToWaitForReset());
+            }
+            return p;
+        }
     }
 
     private final Function<String, RateLimitPolicy> policies;
     private final ConcurrentHashMap<RateLimitPolicy, BucketConfiguration> configurations = new ConcurrentHashMap<>();
     private final Cache<String, Entry> buckets;
     private final TimeMeter time;
+    private final long reserveMillionths;
     private final RateLimitMetrics metrics;
     private final java.util.concurrent.atomic.LongAdder evicted = new java.util.concurrent.atomic.LongAdder();
 
     private LocalRateLimiter(Builder b) {
         this.policies = b.policies;
+        this.reserveMillionths = Reserve.millionths(b.reserve);
         Ticker ticker = b.ticker;
         this.time = new TimeMeter() {
             @Override
@@ -125,7 +138,10 @@ public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
         RateLimitPolicy policy = policy(key);
         Keys.checkPermits(policy, permits);
         Entry e = buckets.get(key, k -> newEntry(policy));
-        ConsumptionProbe p = e.take(permits);
+        long reserve = reserveMillionths > 0 && Reserve.shedable()
+                ? Reserve.tokens(policy.maxPermits(), reserveMillionths)
+                : 0;
+        ConsumptionProbe p = reserve > 0 ? e.takeLeaving(permits, reserve) : e.take(permits);
         Decision d = new Decision(
                 p.isConsumed(),
                 Math.max(0, p.getRemainingTokens()),
@@ -194,8 +210,23 @@ public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
         private Ticker ticker = Ticker.system();
         private MeterRegistry registry = new SimpleMeterRegistry();
         private String name = "default";
+        private double reserve;
 
         private Builder() {}
+
+        /**
+         * Keeps the last {@code fraction} of the policy's smallest capacity for requests that are not
+         * {@link dev.headroom.core.Criticality#SHEDDABLE} (criticality from {@link
+         * dev.headroom.core.RequestContext}): a shedable request is allowed only if that many tokens
+         * (rounded up) are left after it, in every bandwidth. Default 0.
+         *
+         * @param fraction at least 0, below 1
+         * @return this
+         */
+        public Builder reserveForCritical(double fraction) {
+            this.reserve = Reserve.check(fraction);
+            return this;
+        }
 
         /**
          * One policy for every key.

@@ -3,6 +3,8 @@ package dev.headroom.ratelimit;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.headroom.core.Criticality;
+import dev.headroom.core.RequestContext;
 import dev.headroom.core.testing.FakeTicker;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
@@ -171,6 +173,37 @@ class LocalRateLimiterTest {
         assertThat(l.tryAcquire("k").allowed()).isTrue();
         assertThat(l.acquire("k", 1, Duration.ZERO).allowed()).isFalse();
         assertThat(l.acquire("k", 1, Duration.ofSeconds(30)).allowed()).isTrue();
+    }
+
+    @Test
+    void shedableRequestsLeaveTheReserveToTheOthers() {
+        LocalRateLimiter l = LocalRateLimiter.builder()
+                .policy(RateLimitPolicy.of("r", Bandwidth.perPeriod(10, Duration.ofHours(1))))
+                .reserveForCritical(0.2)
+                .ticker(ticker)
+                .build();
+        int shed = 0;
+        try (RequestContext.Scope s =
+                RequestContext.current().withCriticality(Criticality.SHEDDABLE).open()) {
+            for (int i = 0; i < 10; i++) {
+                Decision d = l.tryAcquire("k");
+                if (d.allowed()) {
+                    shed++;
+                    assertThat(d.remaining()).isEqualTo(10 - shed);
+                }
+            }
+        }
+        assertThat(shed).as("shedable requests stop 2 tokens short").isEqualTo(8);
+        assertThat(l.tryAcquire("k").allowed())
+                .as("a default request takes the reserve")
+                .isTrue();
+        try (RequestContext.Scope s =
+                RequestContext.current().withCriticality(Criticality.CRITICAL).open()) {
+            assertThat(l.tryAcquire("k").allowed()).isTrue();
+            assertThat(l.tryAcquire("k").allowed()).isFalse();
+        }
+        assertThatThrownBy(() -> LocalRateLimiter.builder().reserveForCritical(1.0))
+                .hasMessageContaining("reserveForCritical");
     }
 
     @Test

@@ -7,6 +7,7 @@ import dev.headroom.ratelimit.RateLimitPolicy;
 import dev.headroom.ratelimit.RateLimiter;
 import dev.headroom.ratelimit.internal.Keys;
 import dev.headroom.ratelimit.internal.RateLimitMetrics;
+import dev.headroom.ratelimit.internal.Reserve;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
 import io.lettuce.core.RedisNoScriptException;
@@ -86,6 +87,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
     private final double fallbackShare;
     private final CircuitBreaker breaker;
     private final Duration openFor;
+    private final long reserveMillionths;
     private final RateLimitMetrics metrics;
     private final LocalRateLimiter fallback;
     private final ConcurrentHashMap<RateLimitPolicy, RateLimitPolicy> shares = new ConcurrentHashMap<>();
@@ -99,6 +101,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
         this.failureMode = b.failureMode;
         this.fallbackShare = b.fallbackShare;
         this.openFor = b.openFor;
+        this.reserveMillionths = Reserve.millionths(b.reserve);
         this.breaker = CircuitBreaker.of(
                 "headroom-ratelimit-" + b.name,
                 CircuitBreakerConfig.custom()
@@ -126,6 +129,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
                 "headroom.ratelimit.redis.available", () -> breaker.getState() == CircuitBreaker.State.OPEN ? 0 : 1);
         this.fallback = LocalRateLimiter.builder()
                 .policies(key -> share(resolve(key)))
+                .reserveForCritical(b.reserve)
                 .maxKeys(b.fallbackMaxKeys)
                 .name(b.name.length() <= 55 ? b.name + "-fallback" : "fallback")
                 .build();
@@ -160,7 +164,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
         }
         long start = System.nanoTime();
         String[] keys = {prefix + policy.name() + ":" + key};
-        String[] args = args(policy, permits);
+        String[] args = args(policy, permits, reserveMillionths > 0 && Reserve.shedable());
         CompletableFuture<List<Object>> call = evalsha(keys, args)
                 .exceptionallyCompose(e -> unwrap(e) instanceof RedisNoScriptException
                         ? redis.<List<Object>>eval(SCRIPT, ScriptOutputType.MULTI, keys, args)
@@ -240,7 +244,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
         });
     }
 
-    private String[] args(RateLimitPolicy policy, long permits) {
+    private String[] args(RateLimitPolicy policy, long permits, boolean shedable) {
         String[] template = arguments.computeIfAbsent(policy, p -> {
             List<String> a = new ArrayList<>();
             a.add("");
@@ -256,6 +260,9 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
         });
         String[] args = template.clone();
         args[0] = Long.toString(permits);
+        if (shedable) {
+            args[2] = Long.toString(reserveMillionths);
+        }
         return args;
     }
 
@@ -314,6 +321,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
         private FailureMode failureMode = FailureMode.FAIL_OPEN;
         private double fallbackShare = 1.0;
         private long fallbackMaxKeys = 100_000;
+        private double reserve;
         private MeterRegistry registry = new SimpleMeterRegistry();
         private String name = "default";
 
@@ -425,6 +433,21 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
                 throw new IllegalArgumentException("fallbackShare must be in (0, 1], got " + share);
             }
             this.fallbackShare = share;
+            return this;
+        }
+
+        /**
+         * Keeps the last {@code fraction} of every bandwidth for requests that are not {@link
+         * dev.headroom.core.Criticality#SHEDDABLE} (criticality from {@link
+         * dev.headroom.core.RequestContext}): a shedable request is allowed only if, after it, that
+         * much is left in each bandwidth (rounded up to whole tokens). Exact: checked in the same
+         * script. Default 0.
+         *
+         * @param fraction at least 0, below 1
+         * @return this
+         */
+        public Builder reserveForCritical(double fraction) {
+            this.reserve = Reserve.check(fraction);
             return this;
         }
 

@@ -1,6 +1,7 @@
 -- One rate-limit decision for one key, atomically, on Redis's clock.
--- KEYS[1]: the bucket. ARGV: permits, bandwidth count n, reserve (tokens that must be left over
--- beyond the permits), then per bandwidth: capacity, refill tokens, period in microseconds,
+-- KEYS[1]: the bucket. ARGV: permits, bandwidth count n, reserve in millionths of each capacity
+-- (tokens that must be left over beyond the permits: 0 but for shedable requests), then per
+-- bandwidth: capacity, refill tokens, period in microseconds,
 -- 1 = greedy / 0 = whole periods.
 -- State: "tokens last" per bandwidth, where tokens are scaled by the period in microseconds (so
 -- greedy refill is elapsed * refill tokens, an exact integer) and last is when it was refilled.
@@ -9,14 +10,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local permits = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
-local reserve = tonumber(ARGV[3])
+local reserveMillionths = tonumber(ARGV[3])
 local raw = redis.call('GET', KEYS[1])
 local st = {}
 if raw then
   for v in string.gmatch(raw, '%S+') do st[#st + 1] = tonumber(v) end
   if #st ~= 2 * n then st = {} end
 end
-local tokens, last, cap, rt, p, greedy = {}, {}, {}, {}, {}, {}
+local tokens, last, cap, rt, p, greedy, reserve = {}, {}, {}, {}, {}, {}, {}
 local ok = true
 for i = 1, n do
   local b = 3 + (i - 1) * 4
@@ -24,6 +25,7 @@ for i = 1, n do
   rt[i] = tonumber(ARGV[b + 2])
   p[i] = tonumber(ARGV[b + 3])
   greedy[i] = ARGV[b + 4] == '1'
+  reserve[i] = math.ceil(tonumber(ARGV[b + 1]) * reserveMillionths / 1000000)
   local tk, ls = st[2 * i - 1], st[2 * i]
   if tk == nil or ls == nil then tk, ls = cap[i], now end
   if ls > now then ls = now end
@@ -40,7 +42,7 @@ for i = 1, n do
   end
   if tk > cap[i] then tk = cap[i] end
   tokens[i], last[i] = tk, ls
-  if tk < (permits + reserve) * p[i] then ok = false end
+  if tk < (permits + reserve[i]) * p[i] then ok = false end
 end
 local remaining, retry, reset = nil, 0, 0
 local parts = {}
@@ -49,7 +51,7 @@ for i = 1, n do
   local left = math.floor(tokens[i] / p[i])
   if remaining == nil or left < remaining then remaining = left end
   if not ok then
-    local deficit = (permits + reserve) * p[i] - tokens[i]
+    local deficit = (permits + reserve[i]) * p[i] - tokens[i]
     if deficit > 0 then
       local wait
       if greedy[i] then

@@ -3,6 +3,8 @@ package dev.headroom.ratelimit.redis;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.headroom.core.Criticality;
+import dev.headroom.core.RequestContext;
 import dev.headroom.ratelimit.Bandwidth;
 import dev.headroom.ratelimit.Decision;
 import dev.headroom.ratelimit.RateLimitPolicy;
@@ -245,6 +247,37 @@ class RedisRateLimiterIT {
             assertThat(d.degraded()).isTrue();
             assertThat(d.retryAfter()).isPositive();
         }
+    }
+
+    /** Every bandwidth keeps its own 20% from shedable requests, checked inside the script. */
+    @Test
+    void shedableRequestsLeaveEveryBandwidthsReserveToTheOthers(TestRedis redis) {
+        RedisRateLimiter l = RedisRateLimiter.builder()
+                .commands(connect(redis.uri()).async())
+                .keyPrefix(redis.keyPrefix())
+                .policy(RateLimitPolicy.of(
+                        "r",
+                        Bandwidth.perPeriod(10, Duration.ofHours(1)),
+                        Bandwidth.perPeriod(100, Duration.ofDays(1))))
+                .reserveForCritical(0.2)
+                .build();
+        closeables.add(l);
+        int shed = 0;
+        try (RequestContext.Scope s =
+                RequestContext.current().withCriticality(Criticality.SHEDDABLE).open()) {
+            for (int i = 0; i < 10; i++) {
+                if (l.tryAcquire("k").allowed()) {
+                    shed++;
+                }
+            }
+            assertThat(l.tryAcquire("k").retryAfter()).isPositive();
+        }
+        assertThat(shed).isEqualTo(8);
+        assertThat(l.tryAcquire("k").allowed()).isTrue();
+        assertThat(l.tryAcquire("k").allowed()).isTrue();
+        assertThat(l.tryAcquire("k").allowed()).isFalse();
+        // the daily bandwidth (100, reserve 20) now holds 90: shedable work may take 70 more of it
+        // once the hourly one refills, never the last 20
     }
 
     @Test
