@@ -29,7 +29,9 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Distributed decisions on one hot key: Headroom's {@link RedisRateLimiter} beside Bucket4j's
- * Lettuce proxy manager (compare-and-swap), interleaved on the same Redis. Each run: 4 clients
+ * Lettuce proxy manager (compare-and-swap), and Headroom's leased-batch mode (batches of 20, kept
+ * 100 ms), interleaved on the same Redis. The leased mode's admitted count may exceed the bound by
+ * up to 20 × 4 by design. Each run: 4 clients
  * with connections of their own × 4 threads, {@code --seconds} (default 5) of back-to-back
  * decisions on a fresh key under a limit of a 1,000 burst and 5,000/s, far below the offered load.
  * Printed per run: decisions/s, Redis commands per decision (counted by a Lettuce {@code
@@ -88,6 +90,7 @@ public final class RateLimitRedisHarness {
             for (int round = 1; round <= rounds; round++) {
                 run(round, "headroom", uri, admin, seconds, RateLimitRedisHarness::headroom);
                 run(round, "bucket4j-lettuce", uri, admin, seconds, RateLimitRedisHarness::bucket4j);
+                run(round, "headroom leased 20", uri, admin, seconds, RateLimitRedisHarness::leased);
             }
         } finally {
             adminClient.shutdown();
@@ -112,6 +115,21 @@ public final class RateLimitRedisHarness {
             }
             return d.allowed();
         };
+    }
+
+    private static Decider leased(RedisClient client, String key, List<AutoCloseable> closeables) {
+        StatefulRedisConnection<String, String> c = client.connect();
+        closeables.add(c);
+        RedisRateLimiter l = RedisRateLimiter.builder()
+                .commands(c.async())
+                .keyPrefix("headroom:bench:")
+                .policy(RateLimitPolicy.of("hot", Bandwidth.greedy(CAPACITY, PER_SECOND, Duration.ofSeconds(1))))
+                .leaseBatch(20, Duration.ofMillis(100))
+                .timeout(Duration.ofSeconds(2))
+                .meterRegistry(new SimpleMeterRegistry())
+                .build();
+        closeables.add(l);
+        return () -> l.tryAcquire(key).allowed();
     }
 
     private static Decider bucket4j(RedisClient client, String key, List<AutoCloseable> closeables) {

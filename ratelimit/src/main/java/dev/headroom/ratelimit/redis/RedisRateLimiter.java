@@ -1,5 +1,7 @@
 package dev.headroom.ratelimit.redis;
 
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
 import dev.headroom.ratelimit.Bandwidth;
 import dev.headroom.ratelimit.Decision;
 import dev.headroom.ratelimit.LocalRateLimiter;
@@ -88,6 +90,9 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
     private final CircuitBreaker breaker;
     private final Duration openFor;
     private final long reserveMillionths;
+    private final int leaseBatch;
+    private final @Nullable Cache<String, Lease> leases;
+    private final java.util.Set<String> fetching = ConcurrentHashMap.newKeySet();
     private final RateLimitMetrics metrics;
     private final LocalRateLimiter fallback;
     private final ConcurrentHashMap<RateLimitPolicy, RateLimitPolicy> shares = new ConcurrentHashMap<>();
@@ -102,6 +107,13 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
         this.fallbackShare = b.fallbackShare;
         this.openFor = b.openFor;
         this.reserveMillionths = Reserve.millionths(b.reserve);
+        this.leaseBatch = b.leaseBatch;
+        this.leases = b.leaseBatch > 1
+                ? Caffeine.newBuilder()
+                        .maximumSize(b.fallbackMaxKeys)
+                        .expireAfterWrite(b.leaseTtl)
+                        .build()
+                : null;
         this.breaker = CircuitBreaker.of(
                 "headroom-ratelimit-" + b.name,
                 CircuitBreakerConfig.custom()
@@ -162,9 +174,31 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
         if (!breaker.tryAcquirePermission()) {
             return CompletableFuture.completedFuture(degraded(key, permits, policy));
         }
+        boolean shedable = reserveMillionths > 0 && Reserve.shedable();
+        String redisKey = prefix + policy.name() + ":" + key;
+        Cache<String, Lease> leased = leases;
+        if (leased != null && !shedable) {
+            Lease lease = leased.getIfPresent(redisKey);
+            if (lease != null) {
+                long left = lease.take(permits);
+                if (left >= 0) {
+                    metrics.decided(true, false);
+                    return CompletableFuture.completedFuture(
+                            new Decision(true, left, Duration.ZERO, Duration.ZERO, policy, false));
+                }
+                long wait = lease.refusedUntil - System.nanoTime();
+                if (wait > 0) {
+                    metrics.decided(false, false);
+                    return CompletableFuture.completedFuture(
+                            new Decision(false, 0, Duration.ofNanos(wait), Duration.ofNanos(wait), policy, false));
+                }
+            }
+        }
         long start = System.nanoTime();
-        String[] keys = {prefix + policy.name() + ":" + key};
-        String[] args = args(policy, permits, reserveMillionths > 0 && Reserve.shedable());
+        String[] keys = {redisKey};
+        // one batch fetch per key in flight per instance: the others take just their permits
+        boolean fetch = leased != null && !shedable && fetching.add(redisKey);
+        String[] args = args(policy, permits, shedable, fetch);
         CompletableFuture<List<Object>> call = evalsha(keys, args)
                 .exceptionallyCompose(e -> unwrap(e) instanceof RedisNoScriptException
                         ? redis.<List<Object>>eval(SCRIPT, ScriptOutputType.MULTI, keys, args)
@@ -172,6 +206,9 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
                         : CompletableFuture.failedFuture(e))
                 .orTimeout(timeoutNanos, TimeUnit.NANOSECONDS);
         return call.handle((reply, error) -> {
+            if (fetch) {
+                fetching.remove(redisKey);
+            }
             if (error != null) {
                 breaker.onError(System.nanoTime() - start, TimeUnit.NANOSECONDS, unwrap(error));
                 metrics.storeError();
@@ -180,6 +217,28 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
             }
             breaker.onSuccess(System.nanoTime() - start, TimeUnit.NANOSECONDS);
             Decision d = decision(reply, policy);
+            if (leased != null && !shedable) {
+                if (d.allowed()) {
+                    long spare = reply.size() > 4 ? number(reply, 4) - permits : 0;
+                    if (spare > 0) {
+                        // concurrent calls of this instance may have left tokens: keep them, up to
+                        // one batch (the rest is dropped: fewer admitted, never more)
+                        leased.asMap()
+                                .compute(
+                                        redisKey,
+                                        (k, old) -> new Lease(
+                                                Math.min(leaseBatch, spare + (old == null ? 0 : old.drain())), 0));
+                    }
+                } else {
+                    // refused: answer the same locally until a token can be back (at most the ttl),
+                    // unless a concurrent call of this instance has leased tokens meanwhile
+                    long until = System.nanoTime() + d.retryAfter().toNanos();
+                    leased.asMap()
+                            .compute(
+                                    redisKey,
+                                    (k, old) -> old != null && old.tokens.get() > 0 ? old : new Lease(0, until));
+                }
+            }
             metrics.decided(d.allowed(), false);
             return d;
         });
@@ -244,7 +303,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
         });
     }
 
-    private String[] args(RateLimitPolicy policy, long permits, boolean shedable) {
+    private String[] args(RateLimitPolicy policy, long permits, boolean shedable, boolean lease) {
         String[] template = arguments.computeIfAbsent(policy, p -> {
             List<String> a = new ArrayList<>();
             a.add("");
@@ -263,6 +322,10 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
         if (shedable) {
             args[2] = Long.toString(reserveMillionths);
         }
+        if (lease) {
+            args = java.util.Arrays.copyOf(args, args.length + 1);
+            args[args.length - 1] = Integer.toString(leaseBatch);
+        }
         return args;
     }
 
@@ -277,6 +340,36 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
             throw new IllegalStateException("the policy resolver returned null for key '" + Keys.show(key) + "'");
         }
         return p;
+    }
+
+    /** Tokens this instance took from Redis ahead of need, spent locally until they run out or expire. */
+    private static final class Lease {
+        private final java.util.concurrent.atomic.AtomicLong tokens;
+        /** Until when (nanoTime) Redis said no token would be back; 0 if it did not refuse. */
+        final long refusedUntil;
+
+        Lease(long tokens, long refusedUntil) {
+            this.tokens = new java.util.concurrent.atomic.AtomicLong(tokens);
+            this.refusedUntil = refusedUntil;
+        }
+
+        /** Takes all the tokens left. */
+        long drain() {
+            return tokens.getAndSet(0);
+        }
+
+        /** Takes {@code permits}: the tokens left, or -1 (nothing taken) if there were too few. */
+        long take(long permits) {
+            while (true) {
+                long t = tokens.get();
+                if (t < permits) {
+                    return -1;
+                }
+                if (tokens.compareAndSet(t, t - permits)) {
+                    return t - permits;
+                }
+            }
+        }
     }
 
     /** The circuit breaker's state, for tests and health checks. */
@@ -322,6 +415,8 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
         private double fallbackShare = 1.0;
         private long fallbackMaxKeys = 100_000;
         private double reserve;
+        private int leaseBatch;
+        private Duration leaseTtl = Duration.ofMillis(100);
         private MeterRegistry registry = new SimpleMeterRegistry();
         private String name = "default";
 
@@ -448,6 +543,34 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
          */
         public Builder reserveForCritical(double fraction) {
             this.reserve = Reserve.check(fraction);
+            return this;
+        }
+
+        /**
+         * For very hot keys: each call that reaches Redis takes up to {@code batch} tokens (never
+         * into a criticality reserve) and this instance spends the spare ones locally for up to
+         * {@code ttl}, without a Redis command; unspent ones are dropped. A refusal is likewise
+         * repeated locally until its retry-after (at most {@code ttl}). Far fewer commands, at a
+         * price: tokens taken at one moment can be spent up to {@code ttl} later, so over any
+         * interval the admitted count may exceed the exact bound by at most {@code batch ×
+         * instances}, and an instance holding spare tokens makes others wait for them (under-
+         * admission of at most the same). Shedable requests with a reserve never use leases. Off
+         * (batch 0) by default.
+         *
+         * @param batch at least 2, at most 10,000
+         * @param ttl how long spare tokens are kept, 1 ms to 10 s
+         * @return this
+         */
+        public Builder leaseBatch(int batch, Duration ttl) {
+            Objects.requireNonNull(ttl, "ttl");
+            if (batch < 2 || batch > 10_000) {
+                throw new IllegalArgumentException("leaseBatch must be between 2 and 10,000, got " + batch);
+            }
+            if (ttl.compareTo(Duration.ofMillis(1)) < 0 || ttl.compareTo(Duration.ofSeconds(10)) > 0) {
+                throw new IllegalArgumentException("lease ttl must be between 1 ms and 10 s, got " + ttl);
+            }
+            this.leaseBatch = batch;
+            this.leaseTtl = ttl;
             return this;
         }
 

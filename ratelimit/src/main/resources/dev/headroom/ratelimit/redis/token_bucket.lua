@@ -5,7 +5,9 @@
 -- 1 = greedy / 0 = whole periods.
 -- State: "tokens last" per bandwidth, where tokens are scaled by the period in microseconds (so
 -- greedy refill is elapsed * refill tokens, an exact integer) and last is when it was refilled.
--- Returns {allowed 1/0, remaining tokens, retry-after us, reset-after us}.
+-- Optional ARGV after the bandwidths: a batch; when the permits are there, up to that many are
+-- taken (never fewer than the permits, never into the reserve) for the caller to spend locally.
+-- Returns {allowed 1/0, remaining tokens, retry-after us, reset-after us, tokens taken}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local permits = tonumber(ARGV[1])
@@ -44,10 +46,20 @@ for i = 1, n do
   tokens[i], last[i] = tk, ls
   if tk < (permits + reserve[i]) * p[i] then ok = false end
 end
+local take = permits
+local batch = tonumber(ARGV[4 + 4 * n])
+if ok and batch and batch > permits then
+  take = batch
+  for i = 1, n do
+    local spare = math.floor(tokens[i] / p[i]) - reserve[i]
+    if spare < take then take = spare end
+  end
+  if take < permits then take = permits end
+end
 local remaining, retry, reset = nil, 0, 0
 local parts = {}
 for i = 1, n do
-  if ok then tokens[i] = tokens[i] - permits * p[i] end
+  if ok then tokens[i] = tokens[i] - take * p[i] end
   local left = math.floor(tokens[i] / p[i])
   if remaining == nil or left < remaining then remaining = left end
   if not ok then
@@ -79,5 +91,5 @@ if reset > 0 then
 else
   redis.call('DEL', KEYS[1])
 end
-if ok then return {1, remaining, 0, reset} end
-return {0, remaining, retry, reset}
+if ok then return {1, remaining, 0, reset, take} end
+return {0, remaining, retry, reset, 0}

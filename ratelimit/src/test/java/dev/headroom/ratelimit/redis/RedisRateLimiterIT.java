@@ -16,6 +16,8 @@ import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisCommands;
+import io.lettuce.core.event.command.CommandListener;
+import io.lettuce.core.event.command.CommandStartedEvent;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -141,6 +143,91 @@ class RedisRateLimiterIT {
         assertThat(decisions.get()).as("offered far above the limit").isGreaterThan((long) (bound * 2));
         assertThat((double) admitted.get()).isLessThanOrEqualTo(bound);
         assertThat((double) admitted.get()).isGreaterThanOrEqualTo(bound * 0.99);
+    }
+
+    /**
+     * The leased-batch mode on one hot key: far fewer commands than decisions, and the admitted
+     * count within the documented over-admission of batch × instances above the exact bound.
+     */
+    @Test
+    void leasedBatchesCutTheCommandsAndOverAdmitAtMostBatchTimesInstances(TestRedis redis) throws Exception {
+        long capacity = 1_000;
+        long perSecond = 2_000;
+        int batch = 20;
+        int instances = 4;
+        RateLimitPolicy policy =
+                RateLimitPolicy.of("leased", Bandwidth.greedy(capacity, perSecond, Duration.ofSeconds(1)));
+        AtomicLong sent = new AtomicLong();
+        List<RedisRateLimiter> limiters = new ArrayList<>();
+        for (int i = 0; i < instances; i++) {
+            RedisClient client = RedisClient.create(redis.uri());
+            closeables.add(client::shutdown);
+            client.addListener(new CommandListener() {
+                @Override
+                public void commandStarted(CommandStartedEvent event) {
+                    sent.incrementAndGet();
+                }
+            });
+            StatefulRedisConnection<String, String> c = client.connect();
+            closeables.add(c);
+            RedisRateLimiter l = RedisRateLimiter.builder()
+                    .commands(c.async())
+                    .keyPrefix(redis.keyPrefix())
+                    .policy(policy)
+                    .leaseBatch(batch, Duration.ofMillis(100))
+                    .build();
+            closeables.add(l);
+            limiters.add(l);
+            assertThat(l.tryAcquire("warm-up").degraded()).isFalse();
+        }
+        RedisCommands<String, String> admin = connect(redis.uri()).sync();
+        ExecutorService pool = Executors.newFixedThreadPool(instances * 4);
+        AtomicLong admitted = new AtomicLong();
+        AtomicLong decisions = new AtomicLong();
+        CountDownLatch start = new CountDownLatch(1);
+        long runNanos = Duration.ofSeconds(3).toNanos();
+        List<Future<?>> threads = new ArrayList<>();
+        for (RedisRateLimiter l : limiters) {
+            for (int t = 0; t < 4; t++) {
+                threads.add(pool.submit(() -> {
+                    start.await();
+                    long end = System.nanoTime() + runNanos;
+                    while (System.nanoTime() < end) {
+                        Decision d = l.tryAcquire("hot");
+                        decisions.incrementAndGet();
+                        if (d.allowed()) {
+                            admitted.incrementAndGet();
+                        }
+                    }
+                    return null;
+                }));
+            }
+        }
+        long from = redisMicros(admin);
+        long sentBefore = sent.get();
+        start.countDown();
+        for (Future<?> f : threads) {
+            f.get();
+        }
+        long commands = sent.get() - sentBefore;
+        long to = redisMicros(admin);
+        pool.shutdown();
+        double bound = capacity + perSecond * (to - from) / 1e6;
+        System.out.printf(
+                Locale.ROOT,
+                "leased batches of %d: %d decisions, %d commands (%.4f per decision), %d admitted, bound %.1f"
+                        + " (%.4f of it; allowed up to +%d)%n",
+                batch,
+                decisions.get(),
+                commands,
+                (double) commands / decisions.get(),
+                admitted.get(),
+                bound,
+                admitted.get() / bound,
+                batch * instances);
+        assertThat((double) admitted.get()).isLessThanOrEqualTo(bound + batch * instances);
+        assertThat((double) admitted.get()).isGreaterThanOrEqualTo(bound * 0.95);
+        assertThat((double) commands / decisions.get()).isLessThan(0.2);
     }
 
     /** Redis's own command statistics: one EVALSHA per decision, nothing else sent. */
