@@ -98,16 +98,7 @@ public final class RateLimitRedisHarness {
     }
 
     private static Decider headroom(RedisClient client, String key, List<AutoCloseable> closeables) {
-        StatefulRedisConnection<String, String> c = client.connect();
-        closeables.add(c);
-        RedisRateLimiter l = RedisRateLimiter.builder()
-                .commands(c.async())
-                .keyPrefix("headroom:bench:")
-                .policy(RateLimitPolicy.of("hot", Bandwidth.greedy(CAPACITY, PER_SECOND, Duration.ofSeconds(1))))
-                .timeout(Duration.ofSeconds(2))
-                .meterRegistry(new SimpleMeterRegistry())
-                .build();
-        closeables.add(l);
+        RedisRateLimiter l = limiter(client, closeables, 0);
         return () -> {
             var d = l.tryAcquire(key);
             if (d.degraded()) {
@@ -118,18 +109,25 @@ public final class RateLimitRedisHarness {
     }
 
     private static Decider leased(RedisClient client, String key, List<AutoCloseable> closeables) {
+        RedisRateLimiter l = limiter(client, closeables, 20);
+        return () -> l.tryAcquire(key).allowed();
+    }
+
+    private static RedisRateLimiter limiter(RedisClient client, List<AutoCloseable> closeables, int leaseBatch) {
         StatefulRedisConnection<String, String> c = client.connect();
         closeables.add(c);
-        RedisRateLimiter l = RedisRateLimiter.builder()
+        RedisRateLimiter.Builder b = RedisRateLimiter.builder()
                 .commands(c.async())
                 .keyPrefix("headroom:bench:")
                 .policy(RateLimitPolicy.of("hot", Bandwidth.greedy(CAPACITY, PER_SECOND, Duration.ofSeconds(1))))
-                .leaseBatch(20, Duration.ofMillis(100))
                 .timeout(Duration.ofSeconds(2))
-                .meterRegistry(new SimpleMeterRegistry())
-                .build();
+                .meterRegistry(new SimpleMeterRegistry());
+        if (leaseBatch > 0) {
+            b.leaseBatch(leaseBatch, Duration.ofMillis(100));
+        }
+        RedisRateLimiter l = b.build();
         closeables.add(l);
-        return () -> l.tryAcquire(key).allowed();
+        return l;
     }
 
     private static Decider bucket4j(RedisClient client, String key, List<AutoCloseable> closeables) {

@@ -606,11 +606,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
          * @return this
          */
         public Builder name(String name) {
-            Objects.requireNonNull(name, "name");
-            if (name.isBlank() || name.length() > 64) {
-                throw new IllegalArgumentException("name must be 1-64 characters and not blank, got '" + name + "'");
-            }
-            this.name = name;
+            this.name = Keys.checkName(name);
             return this;
         }
 
