@@ -68,7 +68,7 @@ public class RateLimitLocalBenchmark {
         for (int i = 0; i < KEYS; i++) {
             keys[i] = "key-" + i;
             limiter.tryAcquire(keys[i]);
-            raw.get(keys[i], k -> newBucket());
+            var unused = raw.get(keys[i], k -> newBucket());
         }
     }
 

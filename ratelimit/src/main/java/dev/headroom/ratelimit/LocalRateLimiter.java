@@ -21,6 +21,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A rate limiter in this JVM: one Bucket4j bucket per key, held in a bounded Caffeine map.
@@ -111,11 +112,14 @@ public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
                         return e.fillNanos;
                     }
                 })
-                .removalListener((String k, Entry e, com.github.benmanes.caffeine.cache.RemovalCause cause) -> {
-                    if (cause == com.github.benmanes.caffeine.cache.RemovalCause.SIZE) {
-                        evicted.increment();
-                    }
-                })
+                .removalListener(
+                        (@Nullable String k,
+                                @Nullable Entry e,
+                                com.github.benmanes.caffeine.cache.RemovalCause cause) -> {
+                            if (cause == com.github.benmanes.caffeine.cache.RemovalCause.SIZE) {
+                                evicted.increment();
+                            }
+                        })
                 .executor(Runnable::run)
                 .build();
         this.metrics = new RateLimitMetrics(b.registry, b.name);

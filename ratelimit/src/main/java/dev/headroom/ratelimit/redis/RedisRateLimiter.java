@@ -98,9 +98,10 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
     private final ConcurrentHashMap<RateLimitPolicy, RateLimitPolicy> shares = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<RateLimitPolicy, String[]> arguments = new ConcurrentHashMap<>();
 
-    private RedisRateLimiter(Builder b, RedisClusterAsyncCommands<String, String> redis) {
+    private RedisRateLimiter(
+            Builder b, RedisClusterAsyncCommands<String, String> redis, Function<String, RateLimitPolicy> policies) {
         this.redis = redis;
-        this.policies = b.policies;
+        this.policies = policies;
         this.prefix = b.prefix;
         this.timeoutNanos = b.timeout.toNanos();
         this.failureMode = b.failureMode;
@@ -621,10 +622,11 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
             if (c == null) {
                 throw new IllegalStateException("no Redis: call commands(connection.async()) before build()");
             }
-            if (policies == null) {
+            Function<String, RateLimitPolicy> p = policies;
+            if (p == null) {
                 throw new IllegalStateException("no policy: call policy(...) or policies(...) before build()");
             }
-            return new RedisRateLimiter(this, c);
+            return new RedisRateLimiter(this, c, p);
         }
     }
 }
