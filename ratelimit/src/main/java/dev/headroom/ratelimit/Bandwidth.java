@@ -101,7 +101,8 @@ public record Bandwidth(long capacity, long refillTokens, Duration refillPeriod,
     long fillMicros() {
         long periods = (capacity + refillTokens - 1) / refillTokens;
         if (greedy) {
-            return Math.max(1, Math.multiplyExact(capacity, periodMicros()) / refillTokens);
+            // rounded up: a bucket forgotten before it is full would decide differently
+            return Math.max(1, (Math.multiplyExact(capacity, periodMicros()) + refillTokens - 1) / refillTokens);
         }
         return Math.multiplyExact(periods, periodMicros());
     }

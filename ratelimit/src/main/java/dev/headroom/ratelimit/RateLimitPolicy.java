@@ -9,14 +9,15 @@ import java.util.regex.Pattern;
  * A named set of bandwidths applied together to one key: a request is allowed only if every
  * bandwidth has the tokens (for example a burst of 100 and 1,000 an hour). The name identifies the
  * policy in the {@code RateLimit-Policy} and {@code RateLimit} headers and in the distributed
- * limiter's Redis keys, so two policies with the same name must not share a limiter.
+ * limiter's Redis keys, with a fingerprint of its bandwidths: a policy whose bandwidths change (a
+ * rolling deploy) gets new buckets rather than reading the old ones.
  *
- * @param name a token of letters, digits and {@code _ - . : +}, 1 to 64 characters
+ * @param name letters, digits and {@code _ - . +}, starting with a letter, 1 to 64 characters
  * @param bandwidths one to eight bandwidths; an unmodifiable copy
  */
 public record RateLimitPolicy(String name, List<Bandwidth> bandwidths) {
 
-    private static final Pattern NAME = Pattern.compile("[A-Za-z][A-Za-z0-9_.:+-]{0,63}");
+    private static final Pattern NAME = Pattern.compile("[A-Za-z][A-Za-z0-9_.+-]{0,63}");
 
     /** The most bandwidths in one policy. */
     public static final int MAX_BANDWIDTHS = 8;
@@ -31,7 +32,7 @@ public record RateLimitPolicy(String name, List<Bandwidth> bandwidths) {
         Objects.requireNonNull(name, "name");
         if (!NAME.matcher(name).matches()) {
             throw new IllegalArgumentException("policy name must start with a letter and hold only letters, digits"
-                    + " and _ . : + - (1-64 characters, an HTTP structured-field token), got '" + name + "'");
+                    + " and _ . + - (1-64 characters), got '" + name + "'");
         }
         bandwidths = List.copyOf(bandwidths);
         if (bandwidths.isEmpty() || bandwidths.size() > MAX_BANDWIDTHS) {

@@ -206,6 +206,18 @@ class LocalRateLimiterTest {
                 .hasMessageContaining("reserveForCritical");
     }
 
+    /** The fill time was rounded down: a bucket forgotten a fraction early came back full. */
+    @Test
+    void theFillTimeIsRoundedUpSoForgettingNeverComesEarly() {
+        assertThat(RateLimitPolicy.of("f", Bandwidth.greedy(7, 3, Duration.ofMillis(1)))
+                        .fillTime())
+                .isEqualTo(Duration.ofNanos(2_334_000));
+        LocalRateLimiter l = limiter(RateLimitPolicy.of("f", Bandwidth.greedy(7, 3, Duration.ofMillis(1))));
+        assertThat(l.tryAcquire("k", 7).allowed()).isTrue();
+        ticker.advance(Duration.ofNanos(2_333_000));
+        assertThat(l.tryAcquire("k", 7).allowed()).as("6.999 tokens back").isFalse();
+    }
+
     @Test
     void badInputIsRefusedNamingTheProblem() {
         LocalRateLimiter l = limiter(RateLimitPolicy.of("p", Bandwidth.perPeriod(10, Duration.ofSeconds(1))));

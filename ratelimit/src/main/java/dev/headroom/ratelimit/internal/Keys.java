@@ -17,6 +17,15 @@ public final class Keys {
             throw new IllegalArgumentException("key is " + key.length() + " characters; at most "
                     + RateLimiter.MAX_KEY_LENGTH + " (hash longer keys before limiting on them)");
         }
+        for (int i = 0; i < key.length(); i++) {
+            char c = key.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < key.length() && Character.isLowSurrogate(key.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                throw new IllegalArgumentException("key holds an unpaired surrogate at index " + i
+                        + " (UTF-8 cannot encode it: such keys would share one Redis bucket)");
+            }
+        }
     }
 
     public static void checkPermits(RateLimitPolicy policy, long permits) {

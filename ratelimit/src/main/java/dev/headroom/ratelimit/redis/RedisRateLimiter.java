@@ -93,6 +93,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
     private final int leaseBatch;
     private final @Nullable Cache<String, Lease> leases;
     private final java.util.Set<String> fetching = ConcurrentHashMap.newKeySet();
+    private final ConcurrentHashMap<RateLimitPolicy, String> fingerprints = new ConcurrentHashMap<>();
     private final RateLimitMetrics metrics;
     private final LocalRateLimiter fallback;
     private final ConcurrentHashMap<RateLimitPolicy, RateLimitPolicy> shares = new ConcurrentHashMap<>();
@@ -159,7 +160,15 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
 
     @Override
     public Decision tryAcquire(String key, long permits) {
-        return tryAcquireAsync(key, permits).toCompletableFuture().join();
+        try {
+            return tryAcquireAsync(key, permits).toCompletableFuture().join();
+        } catch (CompletionException e) {
+            // bad input fails the future: thrown here as itself, as the interface promises
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw e;
+        }
     }
 
     @Override
@@ -176,7 +185,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
             return CompletableFuture.completedFuture(degraded(key, permits, policy));
         }
         boolean shedable = reserveMillionths > 0 && Reserve.shedable();
-        String redisKey = prefix + policy.name() + ":" + key;
+        String redisKey = redisKey(policy, key);
         Cache<String, Lease> leased = leases;
         if (leased != null && !shedable) {
             Lease lease = leased.getIfPresent(redisKey);
@@ -262,8 +271,8 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
         return new Decision(
                 number(reply, 0) == 1,
                 number(reply, 1),
-                Duration.ofNanos(Math.multiplyExact(number(reply, 2), 1_000L)),
-                Duration.ofNanos(Math.multiplyExact(number(reply, 3), 1_000L)),
+                Duration.of(number(reply, 2), java.time.temporal.ChronoUnit.MICROS),
+                Duration.of(number(reply, 3), java.time.temporal.ChronoUnit.MICROS),
                 policy,
                 false);
     }
@@ -279,14 +288,43 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
     private Decision degraded(String key, long permits, RateLimitPolicy policy) {
         Decision d;
         if (failureMode == FailureMode.FAIL_OPEN) {
-            Decision local =
-                    fallback.tryAcquire(key, Math.min(permits, share(policy).maxPermits()));
-            d = new Decision(local.allowed(), local.remaining(), local.retryAfter(), local.resetAfter(), policy, true);
+            RateLimitPolicy share = share(policy);
+            if (permits > share.maxPermits()) {
+                // more than this instance's share could ever allow: refused, never charged partly
+                d = new Decision(false, 0, openFor, Duration.ZERO, policy, true);
+            } else {
+                Decision local = fallback.tryAcquire(key, permits);
+                d = new Decision(
+                        local.allowed(), local.remaining(), local.retryAfter(), local.resetAfter(), policy, true);
+            }
         } else {
             d = new Decision(false, 0, openFor, Duration.ZERO, policy, true);
         }
         metrics.decided(d.allowed(), true);
         return d;
+    }
+
+    /**
+     * The bucket's Redis key: the prefix, the policy name, a fingerprint of its bandwidths, the key.
+     * Policy names hold no {@code ':'} or {@code '#'}, so no two policies' keys can meet; a policy
+     * whose bandwidths change gets new buckets instead of misreading the old state.
+     */
+    String redisKey(RateLimitPolicy policy, String key) {
+        return prefix + policy.name() + "#" + fingerprints.computeIfAbsent(policy, RedisRateLimiter::fingerprint) + ":"
+                + key;
+    }
+
+    private static String fingerprint(RateLimitPolicy policy) {
+        long h = 0xcbf29ce484222325L; // FNV-1a over the bandwidths' numbers
+        for (Bandwidth b : policy.bandwidths()) {
+            for (long v : new long[] {b.capacity(), b.refillTokens(), micros(b.refillPeriod()), b.greedy() ? 1 : 0}) {
+                for (int i = 0; i < 8; i++) {
+                    h ^= (v >>> (8 * i)) & 0xff;
+                    h *= 0x100000001b3L;
+                }
+            }
+        }
+        return String.format(java.util.Locale.ROOT, "%08x", (int) (h ^ (h >>> 32)));
     }
 
     /** The policy times this instance's share, each number at least 1. */
@@ -324,8 +362,10 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
             args[2] = Long.toString(reserveMillionths);
         }
         if (lease) {
-            args = java.util.Arrays.copyOf(args, args.length + 1);
-            args[args.length - 1] = Integer.toString(leaseBatch);
+            // the batch, and the reserve it must not take (the permits themselves may use it)
+            args = java.util.Arrays.copyOf(args, args.length + 2);
+            args[args.length - 2] = Integer.toString(leaseBatch);
+            args[args.length - 1] = Long.toString(reserveMillionths);
         }
         return args;
     }
@@ -462,7 +502,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
 
         /**
          * The prefix of every Redis key; default {@code headroom:rl:}. Keys are {@code prefix +
-         * policy name + ":" + key}.
+         * policy name + "#" + fingerprint of its bandwidths + ":" + key}.
          *
          * @param prefix 1 to 128 characters
          * @return this

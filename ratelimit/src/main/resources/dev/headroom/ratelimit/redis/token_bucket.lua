@@ -5,8 +5,9 @@
 -- 1 = greedy / 0 = whole periods.
 -- State: "tokens last" per bandwidth, where tokens are scaled by the period in microseconds (so
 -- greedy refill is elapsed * refill tokens, an exact integer) and last is when it was refilled.
--- Optional ARGV after the bandwidths: a batch; when the permits are there, up to that many are
--- taken (never fewer than the permits, never into the reserve) for the caller to spend locally.
+-- Optional ARGV after the bandwidths: a batch, and a reserve in millionths the batch must leave;
+-- when the permits are there, up to the batch is taken (never fewer than the permits, the extra
+-- never into either reserve) for the caller to spend locally.
 -- Returns {allowed 1/0, remaining tokens, retry-after us, reset-after us, tokens taken}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -30,7 +31,10 @@ for i = 1, n do
   reserve[i] = math.ceil(tonumber(ARGV[b + 1]) * reserveMillionths / 1000000)
   local tk, ls = st[2 * i - 1], st[2 * i]
   if tk == nil or ls == nil then tk, ls = cap[i], now end
-  if ls > now then ls = now end
+  -- a value this script did not write (or NaN): clamp into range rather than fail for ever
+  if not (tk >= 0) then tk = 0 end
+  if not (ls <= now) then ls = now end
+  if ls < 0 then ls = 0 end
   local elapsed = now - ls
   if greedy[i] then
     if tk < cap[i] then tk = math.min(cap[i], tk + elapsed * rt[i]) end
@@ -48,10 +52,12 @@ for i = 1, n do
 end
 local take = permits
 local batch = tonumber(ARGV[4 + 4 * n])
+local leaseReserve = tonumber(ARGV[5 + 4 * n]) or 0
 if ok and batch and batch > permits then
   take = batch
   for i = 1, n do
-    local spare = math.floor(tokens[i] / p[i]) - reserve[i]
+    local kept = math.max(reserve[i], math.ceil(tonumber(ARGV[3 + (i - 1) * 4 + 1]) * leaseReserve / 1000000))
+    local spare = math.floor(tokens[i] / p[i]) - kept
     if spare < take then take = spare end
   end
   if take < permits then take = permits end

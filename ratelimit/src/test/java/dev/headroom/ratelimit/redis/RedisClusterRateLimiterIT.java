@@ -98,7 +98,7 @@ class RedisClusterRateLimiterIT {
             }
         }
         for (String k : keys) {
-            admin.sync().del(cluster.keyPrefix() + "hot:" + k);
+            admin.sync().del(instances.get(0).redisKey(policy, k));
         }
         List<String> t0 = admin.sync().time();
         for (int k = 0; k < keys.length; k++) {

@@ -367,6 +367,102 @@ class RedisRateLimiterIT {
         // once the hourly one refills, never the last 20
     }
 
+    /** Adversary round 1 on issue 15: each of these failed before its fix. */
+    @Test
+    void adversaryFindingsStayFixed(TestRedis redis) {
+        String uri = redis.uri();
+        // a reserve times a ten-year period overflowed the retry-after into an exception
+        RedisRateLimiter decade = RedisRateLimiter.builder()
+                .commands(connect(uri).async())
+                .keyPrefix(redis.keyPrefix())
+                .policy(RateLimitPolicy.of("decade", Bandwidth.greedy(28, 1, Duration.ofDays(3650))))
+                .reserveForCritical(0.5)
+                .build();
+        closeables.add(decade);
+        assertThat(decade.tryAcquire("k", 28).allowed()).isTrue();
+        try (RequestContext.Scope s =
+                RequestContext.current().withCriticality(Criticality.SHEDDABLE).open()) {
+            Decision d = decade.tryAcquire("k", 16);
+            assertThat(d.allowed()).isFalse();
+            assertThat(d.degraded()).isFalse();
+        }
+        // the same policy name with other bandwidths (a rolling deploy) reset the bucket each call
+        RedisRateLimiter before = limiter(
+                connect(uri),
+                redis.keyPrefix(),
+                RateLimitPolicy.of("paid", Bandwidth.perPeriod(10, Duration.ofMinutes(1))),
+                FailureMode.FAIL_CLOSED);
+        RedisRateLimiter after = limiter(
+                connect(uri),
+                redis.keyPrefix(),
+                RateLimitPolicy.of(
+                        "paid",
+                        Bandwidth.perPeriod(10, Duration.ofMinutes(1)),
+                        Bandwidth.perPeriod(500, Duration.ofHours(1))),
+                FailureMode.FAIL_CLOSED);
+        int allowed = 0;
+        for (int i = 0; i < 100; i++) {
+            if ((i % 2 == 0 ? before : after).tryAcquire("alice").allowed()) {
+                allowed++;
+            }
+        }
+        assertThat(allowed).as("each configuration its own bucket of 10").isEqualTo(20);
+        // a lease took the tokens a reserve keeps for critical requests
+        RedisRateLimiter leasing = RedisRateLimiter.builder()
+                .commands(connect(uri).async())
+                .keyPrefix(redis.keyPrefix())
+                .policy(RateLimitPolicy.of("res", Bandwidth.perPeriod(10, Duration.ofHours(1))))
+                .reserveForCritical(0.5)
+                .leaseBatch(10, Duration.ofSeconds(10))
+                .build();
+        closeables.add(leasing);
+        RedisRateLimiter plain = RedisRateLimiter.builder()
+                .commands(connect(uri).async())
+                .keyPrefix(redis.keyPrefix())
+                .policy(RateLimitPolicy.of("res", Bandwidth.perPeriod(10, Duration.ofHours(1))))
+                .reserveForCritical(0.5)
+                .build();
+        closeables.add(plain);
+        assertThat(leasing.tryAcquire("k").allowed()).isTrue();
+        try (RequestContext.Scope s =
+                RequestContext.current().withCriticality(Criticality.CRITICAL).open()) {
+            assertThat(plain.tryAcquire("k").allowed())
+                    .as("the reserve left by the lease")
+                    .isTrue();
+        }
+        // a value the script did not write failed every decision on the key for ever
+        RedisCommands<String, String> admin = connect(uri).sync();
+        admin.set(
+                plain.redisKey(RateLimitPolicy.of("res", Bandwidth.perPeriod(10, Duration.ofHours(1))), "bad"),
+                "-1e300 1e300");
+        Decision d = plain.tryAcquire("bad");
+        assertThat(d.degraded()).isFalse();
+        // bad input is thrown as itself, not wrapped
+        assertThatThrownBy(() -> plain.tryAcquire("")).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> plain.tryAcquire("user\uD800"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("unpaired surrogate");
+        assertThatThrownBy(() -> RateLimitPolicy.of("api:v2", Bandwidth.perPeriod(1, Duration.ofSeconds(1))))
+                .hasMessageContaining("policy name");
+    }
+
+    /** Fail-open used to allow a request larger than the share while charging only the share. */
+    @Test
+    void failOpenRefusesWhatTheShareCouldNeverAllow() {
+        try (RedisProcess own = RedisProcess.start()) {
+            RedisRateLimiter l = limiter(
+                    connect(own.uri()),
+                    "t:",
+                    RateLimitPolicy.of("p", Bandwidth.perPeriod(100, Duration.ofHours(1))),
+                    FailureMode.FAIL_OPEN);
+            own.kill();
+            Decision big = l.tryAcquire("k", 60);
+            assertThat(big.degraded()).isTrue();
+            assertThat(big.allowed()).as("60 of a share of 50").isFalse();
+            assertThat(l.tryAcquire("k", 50).allowed()).isTrue();
+        }
+    }
+
     @Test
     void badInputIsRefusedBeforeAnyCommand(TestRedis redis) {
         RedisRateLimiter l = limiter(
