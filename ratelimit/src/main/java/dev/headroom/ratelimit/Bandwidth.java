@@ -87,8 +87,13 @@ public record Bandwidth(long capacity, long refillTokens, Duration refillPeriod,
         return new Bandwidth(tokens, tokens, period, false);
     }
 
-    /** The period in microseconds, rounded up. */
-    long periodMicros() {
+    /**
+     * The period in whole microseconds, rounded up: the unit of the exact-arithmetic bound and of
+     * the distributed limiter's script.
+     *
+     * @return the period in microseconds, at least 1,000
+     */
+    public long periodMicros() {
         return periodMicros(refillPeriod);
     }
 

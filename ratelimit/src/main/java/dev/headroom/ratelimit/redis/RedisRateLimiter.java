@@ -317,7 +317,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
     private static String fingerprint(RateLimitPolicy policy) {
         long h = 0xcbf29ce484222325L; // FNV-1a over the bandwidths' numbers
         for (Bandwidth b : policy.bandwidths()) {
-            for (long v : new long[] {b.capacity(), b.refillTokens(), micros(b.refillPeriod()), b.greedy() ? 1 : 0}) {
+            for (long v : new long[] {b.capacity(), b.refillTokens(), b.periodMicros(), b.greedy() ? 1 : 0}) {
                 for (int i = 0; i < 8; i++) {
                     h ^= (v >>> (8 * i)) & 0xff;
                     h *= 0x100000001b3L;
@@ -351,7 +351,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
             for (Bandwidth b : p.bandwidths()) {
                 a.add(Long.toString(b.capacity()));
                 a.add(Long.toString(b.refillTokens()));
-                a.add(Long.toString(micros(b.refillPeriod())));
+                a.add(Long.toString(b.periodMicros()));
                 a.add(b.greedy() ? "1" : "0");
             }
             return a.toArray(new String[0]);
@@ -368,11 +368,6 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
             args[args.length - 1] = Long.toString(reserveMillionths);
         }
         return args;
-    }
-
-    private static long micros(Duration d) {
-        long micros = d.getSeconds() * 1_000_000L + d.getNano() / 1_000;
-        return d.getNano() % 1_000 == 0 ? micros : micros + 1;
     }
 
     private RateLimitPolicy resolve(String key) {
