@@ -167,7 +167,8 @@ final class QueueSql {
      * available below it (released, retried, enqueued with a higher priority or an earlier run-at,
      * committed late). Under a pinned xmin the index entries of jobs already claimed stay (vacuum
      * may remove none), and a scan from the start walked all of them at every claim; one after the
-     * last key does not. Bound: after the ready part's queue, the key; after it, the low part's
+     * last key does not. The rescue and came-due parts are off ({@code AND false}; see {@link
+     * #FULL_ONLY_MARK}). Bound: after the ready part's queue, the key; after it, the low part's
      * queue, the key, the claim size and the limit.
      */
     static final String CLAIM_AFTER = CLAIM.replace(
@@ -180,7 +181,8 @@ final class QueueSql {
                             + " AND (SELECT count(*) FROM ready) < ?"
                             + " ORDER BY priority, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED),")
             .replace(
-                    "SELECT * FROM ready UNION ALL", "SELECT * FROM ready UNION ALL SELECT * FROM ready_low UNION ALL");
+                    "SELECT * FROM ready UNION ALL", "SELECT * FROM ready UNION ALL SELECT * FROM ready_low UNION ALL")
+            .replace(FULL_ONLY_MARK, " AND false");
 
     static final String HEARTBEAT =
             "UPDATE headroom_job SET lease_expires_at = now() + CAST(? AS bigint) * interval '1 microsecond'"
