@@ -322,26 +322,7 @@ public final class PostgresJobStore implements TransactionalJobStore {
         ClaimKey after = cursor.after(now);
         try (Connection c = autoCommit();
                 PreparedStatement ps = c.prepareStatement(after == null ? QueueSql.CLAIM : QueueSql.CLAIM_AFTER)) {
-            int i = 1;
-            ps.setString(i++, queue);
-            ps.setString(i++, queue);
-            if (after != null) {
-                i = bindKey(ps, i, after);
-            }
-            ps.setInt(i++, max);
-            if (after != null) {
-                ps.setString(i++, queue);
-                i = bindKey(ps, i, after);
-                ps.setInt(i++, max);
-                ps.setInt(i++, max);
-            }
-            ps.setString(i++, queue);
-            ps.setInt(i++, max);
-            ps.setString(i++, queue);
-            ps.setInt(i++, max);
-            ps.setInt(i++, max);
-            ps.setLong(i++, QueueSql.micros(lease));
-            ps.setString(i, worker);
+            bindClaim(ps, queue, after, max, lease, worker);
             List<ClaimedJob> claimed = new ArrayList<>();
             int buried = 0;
             int available = 0;
@@ -387,6 +368,33 @@ public final class PostgresJobStore implements TransactionalJobStore {
         } catch (SQLException e) {
             throw failure("claim", e);
         }
+    }
+
+    /** Binds {@link QueueSql#CLAIM} (no key: a full claim) or {@link QueueSql#CLAIM_AFTER}. */
+    static void bindClaim(
+            PreparedStatement ps, String queue, @Nullable ClaimKey after, int max, Duration lease, String worker)
+            throws SQLException {
+        int i = 1;
+        if (after == null) {
+            ps.setString(i++, queue); // lost
+            ps.setString(i++, queue); // ready
+            ps.setInt(i++, max);
+            ps.setString(i++, queue); // expired
+            ps.setInt(i++, max);
+            ps.setString(i++, queue); // came_due
+            ps.setInt(i++, max);
+        } else {
+            ps.setString(i++, queue); // ready, after the key
+            i = bindKey(ps, i, after);
+            ps.setInt(i++, max);
+            ps.setString(i++, queue); // ready_low, up to the key, if ready came back short
+            i = bindKey(ps, i, after);
+            ps.setInt(i++, max);
+            ps.setInt(i++, max);
+        }
+        ps.setInt(i++, max); // due
+        ps.setLong(i++, QueueSql.micros(lease));
+        ps.setString(i, worker);
     }
 
     private static int bindKey(PreparedStatement ps, int i, ClaimKey key) throws SQLException {

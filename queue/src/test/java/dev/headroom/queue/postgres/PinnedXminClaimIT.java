@@ -201,30 +201,7 @@ class PinnedXminClaimIT {
 
     private static void claimOn(Connection c, String sql, PostgresJobStore.ClaimKey after) throws Exception {
         try (PreparedStatement ps = c.prepareStatement(sql)) {
-            int i = 1;
-            ps.setString(i++, Q);
-            ps.setString(i++, Q);
-            if (after != null) {
-                ps.setInt(i++, after.priority());
-                ps.setObject(i++, after.runAt());
-                ps.setLong(i++, after.id());
-            }
-            ps.setInt(i++, 10);
-            if (after != null) {
-                ps.setString(i++, Q);
-                ps.setInt(i++, after.priority());
-                ps.setObject(i++, after.runAt());
-                ps.setLong(i++, after.id());
-                ps.setInt(i++, 10);
-                ps.setInt(i++, 10);
-            }
-            ps.setString(i++, Q);
-            ps.setInt(i++, 10);
-            ps.setString(i++, Q);
-            ps.setInt(i++, 10);
-            ps.setInt(i++, 10);
-            ps.setLong(i++, QueueSql.micros(LEASE));
-            ps.setString(i, "probe");
+            PostgresJobStore.bindClaim(ps, Q, after, 10, LEASE, "probe");
             try (ResultSet rs = ps.executeQuery()) {
                 int n = 0;
                 while (rs.next()) {

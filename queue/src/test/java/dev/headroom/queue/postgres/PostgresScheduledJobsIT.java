@@ -118,16 +118,7 @@ class PostgresScheduledJobsIT {
     private String explainClaim(int max) throws Exception {
         try (Connection c = db.connect();
                 PreparedStatement ps = c.prepareStatement("EXPLAIN (ANALYZE, BUFFERS) " + QueueSql.CLAIM)) {
-            ps.setString(1, "default");
-            ps.setString(2, "default");
-            ps.setInt(3, max);
-            ps.setString(4, "default");
-            ps.setInt(5, max);
-            ps.setString(6, "default");
-            ps.setInt(7, max);
-            ps.setInt(8, max);
-            ps.setLong(9, QueueSql.micros(Duration.ofSeconds(30)));
-            ps.setString(10, "w");
+            PostgresJobStore.bindClaim(ps, "default", null, max, Duration.ofSeconds(30), "w");
             StringBuilder plan = new StringBuilder();
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
