@@ -26,7 +26,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@link LocalRateLimiter#tryAcquire(String)} on existing keys beside what a user writes by hand: a
  * Caffeine lookup of the key's Bucket4j bucket, then {@code tryConsume} (or {@code
  * tryConsumeAndReturnRemaining}, which answers what a {@link Decision} holds), and a lone bucket's
- * {@code tryConsume}. The limit is never reached, so every call takes the allow path.
+ * {@code tryConsume}; {@link LocalRateLimiter#tryConsume} answers what {@code tryConsume} answers.
+ * The limit is never reached, so every call takes the allow path.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -90,5 +91,11 @@ public class RateLimitLocalBenchmark {
     @Benchmark
     public Decision headroomTryAcquire(Cursor c) {
         return limiter.tryAcquire(keys[c.next++ & (KEYS - 1)]);
+    }
+
+    /** The same decision answered as the by-hand {@code tryConsume} answers it: allowed or not. */
+    @Benchmark
+    public boolean headroomTryConsume(Cursor c) {
+        return limiter.tryConsume(keys[c.next++ & (KEYS - 1)], 1);
     }
 }

@@ -4,18 +4,13 @@ import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.Expiry;
 import dev.headroom.core.Ticker;
+import dev.headroom.ratelimit.internal.BucketPlan;
+import dev.headroom.ratelimit.internal.KeyBucket;
 import dev.headroom.ratelimit.internal.Keys;
 import dev.headroom.ratelimit.internal.RateLimitMetrics;
 import dev.headroom.ratelimit.internal.Reserve;
-import io.github.bucket4j.BucketConfiguration;
-import io.github.bucket4j.BucketListener;
-import io.github.bucket4j.ConsumptionProbe;
-import io.github.bucket4j.MathType;
-import io.github.bucket4j.TimeMeter;
-import io.github.bucket4j.local.ThreadUnsafeBucket;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -24,11 +19,14 @@ import java.util.function.Function;
 import org.jspecify.annotations.Nullable;
 
 /**
- * A rate limiter in this JVM: one Bucket4j bucket per key, held in a bounded Caffeine map.
+ * A rate limiter in this JVM: one token bucket per key, held in a bounded Caffeine map.
  *
  * <p><b>Promises.</b> Per key, the permits allowed over any interval never exceed what the policy's
- * bandwidths allow (Bucket4j's exact integer arithmetic), as long as the key's bucket stays in the
- * map. A key idle for its policy's {@link RateLimitPolicy#fillTime() fill time} is dropped: its
+ * bandwidths allow (exact integer arithmetic: tokens scaled by the period in microseconds, the same
+ * as {@link dev.headroom.ratelimit.redis.RedisRateLimiter}'s script, and checked against Bucket4j's
+ * buckets in the tests), as long as the key's bucket stays in the map. A key costs about 190 bytes
+ * of heap with a 48-byte key string (one bandwidth), and a decision on a known key allocates only
+ * its {@link Decision}, which the JIT removes when the caller does not keep it. A key idle for its policy's {@link RateLimitPolicy#fillTime() fill time} is dropped: its
  * bucket would be full again anyway, so forgetting it changes no decision. The map holds at most
  * {@code maxKeys} keys, so a flood of distinct keys cannot exhaust memory; when it is full, Caffeine
  * evicts the keys least likely to be used again (W-TinyLFU keeps frequent keys against a flood of
@@ -42,38 +40,10 @@ import org.jspecify.annotations.Nullable;
  */
 public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
 
-    /**
-     * A key's bucket: Bucket4j's single-threaded bucket, used under its own monitor (no blocking
-     * inside), so a decision allocates no new state (the lock-free bucket copies its state on every
-     * call, 64 bytes) and the key needs no separate entry object for its expiry.
-     */
-    private static final class Entry extends ThreadUnsafeBucket {
-        final long fillNanos;
-
-        Entry(BucketConfiguration config, TimeMeter time, long fillNanos) {
-            super(config, MathType.INTEGER_64_BITS, time, BucketListener.NOPE);
-            this.fillNanos = fillNanos;
-        }
-
-        synchronized ConsumptionProbe take(long permits) {
-            return tryConsumeAndReturnRemaining(permits);
-        }
-
-        /** Takes {@code permits} only if {@code reserve} more are there, and leaves those. */
-        synchronized ConsumptionProbe takeLeaving(long permits, long reserve) {
-            ConsumptionProbe p = tryConsumeAndReturnRemaining(permits + reserve);
-            if (p.isConsumed()) {
-                addTokens(reserve);
-                return ConsumptionProbe.consumed(p.getRemainingTokens() + reserve, p.getNanosToWaitForReset());
-            }
-            return p;
-        }
-    }
-
     private final Function<String, RateLimitPolicy> policies;
-    private final ConcurrentHashMap<RateLimitPolicy, BucketConfiguration> configurations = new ConcurrentHashMap<>();
-    private final Cache<String, Entry> buckets;
-    private final TimeMeter time;
+    private final ConcurrentHashMap<RateLimitPolicy, BucketPlan> plans = new ConcurrentHashMap<>();
+    private final Cache<String, KeyBucket> buckets;
+    private final Ticker ticker;
     private final long reserveMillionths;
     private final RateLimitMetrics metrics;
     private final java.util.concurrent.atomic.LongAdder evicted = new java.util.concurrent.atomic.LongAdder();
@@ -82,39 +52,29 @@ public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
         this.policies = b.policies;
         this.reserveMillionths = Reserve.millionths(b.reserve);
         Ticker ticker = b.ticker;
-        this.time = new TimeMeter() {
-            @Override
-            public long currentTimeNanos() {
-                return ticker.read();
-            }
-
-            @Override
-            public boolean isWallClockBased() {
-                return false;
-            }
-        };
+        this.ticker = ticker;
         this.buckets = Caffeine.newBuilder()
                 .maximumSize(b.maxKeys)
                 .ticker(ticker::read)
-                .expireAfter(new Expiry<String, Entry>() {
+                .expireAfter(new Expiry<String, KeyBucket>() {
                     @Override
-                    public long expireAfterCreate(String key, Entry e, long now) {
-                        return e.fillNanos;
+                    public long expireAfterCreate(String key, KeyBucket e, long now) {
+                        return e.plan().fillNanos();
                     }
 
                     @Override
-                    public long expireAfterUpdate(String key, Entry e, long now, long current) {
-                        return e.fillNanos;
+                    public long expireAfterUpdate(String key, KeyBucket e, long now, long current) {
+                        return e.plan().fillNanos();
                     }
 
                     @Override
-                    public long expireAfterRead(String key, Entry e, long now, long current) {
-                        return e.fillNanos;
+                    public long expireAfterRead(String key, KeyBucket e, long now, long current) {
+                        return e.plan().fillNanos();
                     }
                 })
                 .removalListener(
                         (@Nullable String k,
-                                @Nullable Entry e,
+                                @Nullable KeyBucket e,
                                 com.github.benmanes.caffeine.cache.RemovalCause cause) -> {
                             if (cause == com.github.benmanes.caffeine.cache.RemovalCause.SIZE) {
                                 evicted.increment();
@@ -138,23 +98,31 @@ public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
 
     @Override
     public Decision tryAcquire(String key, long permits) {
+        KeyBucket bucket = bucket(key, permits);
+        Decision d = bucket.decide(permits, reserveMillionths > 0 && Reserve.shedable(), ticker.read());
+        metrics.decided(d.allowed(), false);
+        return d;
+    }
+
+    /** The same decision as {@link #tryAcquire(String, long)}; allocates nothing for a key held. */
+    @Override
+    public boolean tryConsume(String key, long permits) {
+        KeyBucket bucket = bucket(key, permits);
+        boolean allowed = bucket.take(permits, reserveMillionths > 0 && Reserve.shedable(), ticker.read());
+        metrics.decided(allowed, false);
+        return allowed;
+    }
+
+    private KeyBucket bucket(String key, long permits) {
         Keys.check(key);
         RateLimitPolicy policy = policy(key);
         Keys.checkPermits(policy, permits);
-        Entry e = buckets.get(key, k -> newEntry(policy));
-        long reserve = reserveMillionths > 0 && Reserve.shedable()
-                ? Reserve.tokens(policy.maxPermits(), reserveMillionths)
-                : 0;
-        ConsumptionProbe p = reserve > 0 ? e.takeLeaving(permits, reserve) : e.take(permits);
-        Decision d = new Decision(
-                p.isConsumed(),
-                Math.max(0, p.getRemainingTokens()),
-                Duration.ofNanos(p.isConsumed() ? 0 : p.getNanosToWaitForRefill()),
-                Duration.ofNanos(p.getNanosToWaitForReset()),
-                policy,
-                false);
-        metrics.decided(d.allowed(), false);
-        return d;
+        KeyBucket bucket = buckets.getIfPresent(key);
+        if (bucket == null) {
+            // on a miss only: the capturing lambda would cost an allocation on every hit
+            bucket = buckets.get(key, k -> KeyBucket.full(plan(policy), ticker.read()));
+        }
+        return bucket;
     }
 
     @Override
@@ -180,22 +148,8 @@ public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
         return p;
     }
 
-    private Entry newEntry(RateLimitPolicy policy) {
-        BucketConfiguration config = configurations.computeIfAbsent(policy, LocalRateLimiter::configuration);
-        return new Entry(config, time, policy.fillTime().toNanos());
-    }
-
-    static BucketConfiguration configuration(RateLimitPolicy policy) {
-        var builder = BucketConfiguration.builder();
-        for (Bandwidth b : policy.bandwidths()) {
-            builder.addLimit(limit -> {
-                var refill = limit.capacity(b.capacity());
-                return b.greedy()
-                        ? refill.refillGreedy(b.refillTokens(), b.refillPeriod())
-                        : refill.refillIntervally(b.refillTokens(), b.refillPeriod());
-            });
-        }
-        return builder.build();
+    private BucketPlan plan(RateLimitPolicy policy) {
+        return plans.computeIfAbsent(policy, p -> new BucketPlan(p, reserveMillionths));
     }
 
     /** Removes the meters. Decisions still work. */
@@ -219,10 +173,11 @@ public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
         private Builder() {}
 
         /**
-         * Keeps the last {@code fraction} of the policy's smallest capacity for requests that are not
+         * Keeps the last {@code fraction} of each bandwidth's capacity for requests that are not
          * {@link dev.headroom.core.Criticality#SHEDDABLE} (criticality from {@link
          * dev.headroom.core.RequestContext}): a shedable request is allowed only if that many tokens
-         * (rounded up) are left after it, in every bandwidth. Default 0.
+         * (rounded up) are left after it, in every bandwidth — the same rule as the Redis limiter's.
+         * Default 0.
          *
          * @param fraction at least 0, below 1
          * @return this

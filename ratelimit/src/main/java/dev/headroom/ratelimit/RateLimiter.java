@@ -37,6 +37,21 @@ public interface RateLimiter {
     Decision tryAcquire(String key, long permits);
 
     /**
+     * {@link #tryAcquire(String, long)} answering only whether the permits were taken, for callers
+     * that need no headers or retry-after (a consumer throttling itself, sampling): the same
+     * decision, the same metrics. {@link LocalRateLimiter} allocates nothing for a key it holds;
+     * the default builds the {@link Decision} and reads it.
+     *
+     * @param key the key
+     * @param permits at least 1, at most the policy's smallest capacity
+     * @return whether the permits were taken
+     * @throws IllegalArgumentException for a bad key, or permits out of range for the key's policy
+     */
+    default boolean tryConsume(String key, long permits) {
+        return tryAcquire(key, permits).allowed();
+    }
+
+    /**
      * {@link #tryAcquire(String, long)} without blocking the caller on the store.
      *
      * @param key the key

@@ -176,6 +176,28 @@ class LocalRateLimiterTest {
     }
 
     @Test
+    void tryConsumeDecidesOnTheSameBucketAndCountsTheSameMetrics() {
+        LocalRateLimiter l = limiter(RateLimitPolicy.of("default", Bandwidth.perPeriod(3, Duration.ofSeconds(3))));
+        assertThat(l.tryConsume("k", 2)).isTrue();
+        assertThat(l.tryAcquire("k").remaining()).isZero();
+        assertThat(l.tryConsume("k", 1)).isFalse();
+        ticker.advance(Duration.ofSeconds(1));
+        assertThat(l.tryConsume("k", 1)).isTrue();
+        assertThat(registry.get("headroom.ratelimit.decisions")
+                        .tags("limiter", "api", "result", "allowed", "source", "store")
+                        .counter()
+                        .count())
+                .isEqualTo(3);
+        assertThat(registry.get("headroom.ratelimit.decisions")
+                        .tags("limiter", "api", "result", "rejected", "source", "store")
+                        .counter()
+                        .count())
+                .isEqualTo(1);
+        assertThatThrownBy(() -> l.tryConsume("k", 4)).hasMessageContaining("could never be granted");
+        assertThatThrownBy(() -> l.tryConsume("", 1)).hasMessageContaining("key must not be empty");
+    }
+
+    @Test
     void shedableRequestsLeaveTheReserveToTheOthers() {
         LocalRateLimiter l = LocalRateLimiter.builder()
                 .policy(RateLimitPolicy.of("r", Bandwidth.perPeriod(10, Duration.ofHours(1))))
