@@ -14,7 +14,6 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 import org.jspecify.annotations.Nullable;
 
@@ -40,8 +39,22 @@ import org.jspecify.annotations.Nullable;
  */
 public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
 
+    /** Policies compiled and kept; one evicted is compiled again for its next new key. */
+    private static final int MAX_PLANS = 10_000;
+
+    /**
+     * Added to a key's fill time before Caffeine forgets it: Caffeine moves an expiry on a read only
+     * when it changes by more than its tolerance (1 s), so without this a key read within 1 s of its
+     * last refresh was forgotten up to 1 s early and came back full. The rest covers a thread paused
+     * between finding a bucket and deciding on it.
+     */
+    private static final long EXPIRY_MARGIN_NANOS = 2_000_000_000L;
+
     private final Function<String, RateLimitPolicy> policies;
-    private final ConcurrentHashMap<RateLimitPolicy, BucketPlan> plans = new ConcurrentHashMap<>();
+    /** Compiled policies, shared by their keys; bounded, for resolvers that make one per tenant. */
+    private final Cache<RateLimitPolicy, BucketPlan> plans =
+            Caffeine.newBuilder().maximumSize(MAX_PLANS).build();
+
     private final Cache<String, KeyBucket> buckets;
     private final Ticker ticker;
     private final long reserveMillionths;
@@ -59,17 +72,17 @@ public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
                 .expireAfter(new Expiry<String, KeyBucket>() {
                     @Override
                     public long expireAfterCreate(String key, KeyBucket e, long now) {
-                        return e.plan().fillNanos();
+                        return keepFor(e);
                     }
 
                     @Override
                     public long expireAfterUpdate(String key, KeyBucket e, long now, long current) {
-                        return e.plan().fillNanos();
+                        return keepFor(e);
                     }
 
                     @Override
                     public long expireAfterRead(String key, KeyBucket e, long now, long current) {
-                        return e.plan().fillNanos();
+                        return keepFor(e);
                     }
                 })
                 .removalListener(
@@ -122,6 +135,17 @@ public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
             // on a miss only: the capturing lambda would cost an allocation on every hit
             bucket = buckets.get(key, k -> KeyBucket.full(plan(policy), ticker.read()));
         }
+        RateLimitPolicy held = bucket.plan().policy();
+        if (held != policy && !held.equals(policy)) {
+            // the key's policy changed: a bucket of the new one, as the Redis limiter's key does
+            KeyBucket old = bucket;
+            bucket = buckets.asMap()
+                    .compute(
+                            key,
+                            (k, b) -> b != null && b != old && b.plan().policy().equals(policy)
+                                    ? b
+                                    : KeyBucket.full(plan(policy), ticker.read()));
+        }
         return bucket;
     }
 
@@ -148,8 +172,13 @@ public final class LocalRateLimiter implements RateLimiter, AutoCloseable {
         return p;
     }
 
+    private static long keepFor(KeyBucket e) {
+        long fill = e.plan().fillNanos();
+        return fill > Long.MAX_VALUE - EXPIRY_MARGIN_NANOS ? Long.MAX_VALUE : fill + EXPIRY_MARGIN_NANOS;
+    }
+
     private BucketPlan plan(RateLimitPolicy policy) {
-        return plans.computeIfAbsent(policy, p -> new BucketPlan(p, reserveMillionths));
+        return plans.get(policy, p -> new BucketPlan(p, reserveMillionths));
     }
 
     /** Removes the meters. Decisions still work. */

@@ -109,6 +109,8 @@ public final class RateLimitHeaders {
         return fields;
     }
 
+    private static final long MAX_SECONDS = 999_999_999_999_999L;
+
     private static String itemName(RateLimitPolicy policy, int index) {
         return index == 0 ? policy.name() : policy.name() + "-" + (index + 1);
     }
@@ -118,8 +120,15 @@ public final class RateLimitHeaders {
         return Math.max(1, seconds(Duration.ofNanos(Math.multiplyExact(b.fillMicros(), 1_000L))));
     }
 
+    /**
+     * Whole seconds, rounded up, at most 999,999,999,999,999: the largest integer a structured field
+     * may carry (RFC 8941), reached by a retry-after of "never" without wrapping past it.
+     */
     private static long seconds(Duration d) {
         long s = d.getSeconds();
+        if (s >= MAX_SECONDS) {
+            return MAX_SECONDS;
+        }
         return d.getNano() > 0 ? s + 1 : s;
     }
 }

@@ -55,8 +55,9 @@ public record RateLimitPolicy(String name, List<Bandwidth> bandwidths) {
     /** The smallest capacity: the most permits one request can ever take. */
     public long maxPermits() {
         long min = Long.MAX_VALUE;
-        for (Bandwidth b : bandwidths) {
-            min = Math.min(min, b.capacity());
+        // indexed: an iterator over lists of several shapes defeats escape analysis on hot paths
+        for (int i = 0; i < bandwidths.size(); i++) {
+            min = Math.min(min, bandwidths.get(i).capacity());
         }
         return min;
     }

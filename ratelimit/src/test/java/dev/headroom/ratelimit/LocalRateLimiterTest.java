@@ -147,8 +147,71 @@ class LocalRateLimiterTest {
         assertThat(l.keys()).as("not yet full: kept").isEqualTo(1);
         assertThat(l.tryAcquire("k", 10).allowed()).isFalse();
         ticker.advance(Duration.ofSeconds(10));
+        assertThat(l.keys())
+                .as("full again, but kept 2 s beyond: Caffeine's expiry tolerance")
+                .isEqualTo(1);
+        ticker.advance(Duration.ofSeconds(2));
         assertThat(l.keys()).as("full again: nothing to remember").isZero();
         assertThat(l.tryAcquire("k", 10).allowed()).isTrue();
+    }
+
+    /**
+     * Adversary round 2: Caffeine moves an expiry on a read only when it changes by more than its
+     * tolerance (1 s), so a key read 0.99 s after its last refresh kept the older expiry and was
+     * forgotten 0.99 s before its fill time: 1,000 admitted where a kept bucket admits 901.
+     */
+    @Test
+    void aKeyReadWithinCaffeinesExpiryToleranceIsNotForgottenBeforeItsFillTime() {
+        LocalRateLimiter l = limiter(RateLimitPolicy.of("g", Bandwidth.greedy(1_000, 100, Duration.ofSeconds(1))));
+        assertThat(l.tryAcquire("k").allowed()).isTrue();
+        ticker.advance(Duration.ofMillis(990));
+        assertThat(l.tryAcquire("k", 1_000).allowed()).isTrue();
+        ticker.advance(Duration.ofMillis(9_010));
+        assertThat(l.tryAcquire("k", 902).allowed())
+                .as("9.01 s after the drain: 901 tokens back, not a forgotten, full bucket")
+                .isFalse();
+        assertThat(l.tryAcquire("k", 901).allowed()).isTrue();
+    }
+
+    /**
+     * Adversary round 2: a key kept the bucket of its old policy while it stayed busy, so a
+     * downgraded key kept its paid quota for ever; and a request sized for the new policy overflowed
+     * the old bucket's arithmetic (29,248 permits times a 10-year period) and was allowed.
+     */
+    @Test
+    void aKeyWhosePolicyChangesDecidesByTheNewPolicyAtOnce() {
+        RateLimitPolicy paid = RateLimitPolicy.of("paid", Bandwidth.perPeriod(100, Duration.ofSeconds(1)));
+        RateLimitPolicy anon = RateLimitPolicy.of("anon", Bandwidth.perPeriod(20, Duration.ofMinutes(1)));
+        java.util.concurrent.atomic.AtomicReference<RateLimitPolicy> current =
+                new java.util.concurrent.atomic.AtomicReference<>(paid);
+        LocalRateLimiter l = LocalRateLimiter.builder()
+                .policies(k -> current.get())
+                .ticker(ticker)
+                .build();
+        assertThat(l.tryAcquire("k", 50).allowed()).isTrue();
+        current.set(anon);
+        int admitted = 0;
+        for (int i = 0; i < 100; i++) {
+            if (l.tryConsume("k", 1)) {
+                admitted++;
+            }
+        }
+        assertThat(admitted)
+                .as("the new policy's 20, not the old one's 50 left")
+                .isEqualTo(20);
+        assertThat(l.tryAcquire("k").policy()).isEqualTo(anon);
+
+        RateLimitPolicy yearly = RateLimitPolicy.of("yearly", Bandwidth.perPeriod(28, Duration.ofDays(3650)));
+        RateLimitPolicy big = RateLimitPolicy.of("big", Bandwidth.perPeriod(1_000_000, Duration.ofSeconds(1)));
+        current.set(yearly);
+        assertThat(l.tryAcquire("y", 28).allowed()).isTrue();
+        current.set(big);
+        assertThat(l.tryAcquire("y", 29_248).allowed()).isTrue();
+        current.set(yearly);
+        assertThat(l.tryAcquire("y", 28).allowed())
+                .as("a fresh bucket of the policy now resolved")
+                .isTrue();
+        assertThat(l.tryAcquire("y", 1).allowed()).isFalse();
     }
 
     @Test
@@ -226,6 +289,14 @@ class LocalRateLimiterTest {
         }
         assertThatThrownBy(() -> LocalRateLimiter.builder().reserveForCritical(1.0))
                 .hasMessageContaining("reserveForCritical");
+        // adversary round 2: doubles made 100 x 0.07 reserve 8 (Redis: 7), and 0.9999999 all of it
+        assertThat(dev.headroom.ratelimit.internal.Reserve.tokens(
+                        100, dev.headroom.ratelimit.internal.Reserve.millionths(0.07)))
+                .isEqualTo(7);
+        assertThat(dev.headroom.ratelimit.internal.Reserve.tokens(
+                        10_000_000, dev.headroom.ratelimit.internal.Reserve.millionths(0.9999999)))
+                .as("a fraction below 1 never reserves a large bucket whole")
+                .isLessThan(10_000_000);
     }
 
     /** The fill time was rounded down: a bucket forgotten a fraction early came back full. */

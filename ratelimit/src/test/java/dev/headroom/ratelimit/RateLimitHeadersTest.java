@@ -77,6 +77,19 @@ class RateLimitHeadersTest {
                 .isEqualTo("1");
     }
 
+    /** Adversary round 2: the largest duration wrapped to a negative t and a Retry-After of 1. */
+    @Test
+    void hugeDurationsSaturateAtTheLargestStructuredFieldInteger() {
+        RateLimitPolicy p = RateLimitPolicy.of("p", Bandwidth.perPeriod(15, Duration.ofSeconds(20)));
+        Duration longest = Duration.ofSeconds(Long.MAX_VALUE, 999_999_999);
+        Map<String, String> fields =
+                RateLimitHeaders.standard().render(new Decision(false, 0, longest, longest, p, false));
+        assertThat(fields.get("RateLimit")).isEqualTo("\"p\";r=0;t=999999999999999");
+        assertThat(fields.get("Retry-After")).isEqualTo("999999999999999");
+        Decision never = new Decision(false, 0, Duration.ofNanos(Long.MAX_VALUE), Duration.ofSeconds(3), p, false);
+        assertThat(RateLimitHeaders.standard().render(never).get("Retry-After")).isEqualTo("9223372037");
+    }
+
     @Test
     void theOlderTrioOnRequest() {
         RateLimitPolicy p = RateLimitPolicy.of("basic", Bandwidth.perPeriod(100, Duration.ofSeconds(60)));

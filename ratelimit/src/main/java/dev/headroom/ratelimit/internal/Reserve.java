@@ -17,12 +17,15 @@ public final class Reserve {
 
     /** The fraction in millionths, rounded up so that a tiny positive fraction still reserves. */
     public static long millionths(double fraction) {
-        return (long) Math.ceil(fraction * 1_000_000);
+        // below one whole: a fraction below 1 never reserves a large bucket whole
+        return Math.min(999_999, (long) Math.ceil(fraction * 1_000_000));
     }
 
     /** The tokens reserved of {@code capacity}, rounded up. */
     public static long tokens(long capacity, long millionths) {
-        return (long) Math.ceil(capacity * (millionths / 1e6));
+        // integers, as the Redis script: in doubles 100 x 0.07 is 7.000000000000001, rounded up to 8.
+        // capacity < 2^53 / 1,000 (a period is at least 1 ms): the product stays below 2^63
+        return (capacity * millionths + 999_999) / 1_000_000;
     }
 
     /** Whether the current request may be shed first. */

@@ -65,7 +65,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Metrics (tag {@code limiter}): {@code headroom.ratelimit.decisions{result, source}}, {@code
  * headroom.ratelimit.store.errors}, {@code headroom.ratelimit.redis.available} (1 while the breaker
- * lets calls through, 0 while it is open).
+ * is closed, 0 while it is open or probing).
  */
 public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(RedisRateLimiter.class);
@@ -93,11 +93,12 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
     private final int leaseBatch;
     private final @Nullable Cache<String, Lease> leases;
     private final java.util.Set<String> fetching = ConcurrentHashMap.newKeySet();
-    private final ConcurrentHashMap<RateLimitPolicy, String> fingerprints = new ConcurrentHashMap<>();
+    // per policy, bounded: a resolver may make one policy per tenant
+    private final Cache<RateLimitPolicy, String> fingerprints = perPolicy();
     private final RateLimitMetrics metrics;
     private final LocalRateLimiter fallback;
-    private final ConcurrentHashMap<RateLimitPolicy, RateLimitPolicy> shares = new ConcurrentHashMap<>();
-    private final ConcurrentHashMap<RateLimitPolicy, String[]> arguments = new ConcurrentHashMap<>();
+    private final Cache<RateLimitPolicy, RateLimitPolicy> shares = perPolicy();
+    private final Cache<RateLimitPolicy, String[]> arguments = perPolicy();
 
     private RedisRateLimiter(
             Builder b, RedisClusterAsyncCommands<String, String> redis, Function<String, RateLimitPolicy> policies) {
@@ -140,7 +141,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
         });
         this.metrics = new RateLimitMetrics(b.registry, b.name);
         metrics.gauge(
-                "headroom.ratelimit.redis.available", () -> breaker.getState() == CircuitBreaker.State.OPEN ? 0 : 1);
+                "headroom.ratelimit.redis.available", () -> breaker.getState() == CircuitBreaker.State.CLOSED ? 1 : 0);
         this.fallback = LocalRateLimiter.builder()
                 .policies(key -> share(resolve(key)))
                 .reserveForCritical(b.reserve)
@@ -192,12 +193,16 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
             if (lease != null) {
                 long left = lease.take(permits);
                 if (left >= 0) {
+                    // no call made: give the permission back, or half-open state (2 of them) never
+                    // collects its results and stays half-open for good
+                    breaker.releasePermission();
                     metrics.decided(true, false);
                     return CompletableFuture.completedFuture(
                             new Decision(true, left, Duration.ZERO, Duration.ZERO, policy, false));
                 }
                 long wait = lease.refusedUntil - System.nanoTime();
                 if (wait > 0) {
+                    breaker.releasePermission();
                     metrics.decided(false, false);
                     return CompletableFuture.completedFuture(
                             new Decision(false, 0, Duration.ofNanos(wait), Duration.ofNanos(wait), policy, false));
@@ -254,6 +259,10 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
         });
     }
 
+    private static <V> Cache<RateLimitPolicy, V> perPolicy() {
+        return Caffeine.newBuilder().maximumSize(10_000).build();
+    }
+
     private CompletableFuture<List<Object>> evalsha(String[] keys, String[] args) {
         try {
             return redis.<List<Object>>evalsha(SHA, ScriptOutputType.MULTI, keys, args)
@@ -291,14 +300,15 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
             RateLimitPolicy share = share(policy);
             if (permits > share.maxPermits()) {
                 // more than this instance's share could ever allow: refused, never charged partly
-                d = new Decision(false, 0, openFor, Duration.ZERO, policy, true);
+                d = new Decision(false, 0, openFor, openFor, policy, true);
             } else {
                 Decision local = fallback.tryAcquire(key, permits);
                 d = new Decision(
                         local.allowed(), local.remaining(), local.retryAfter(), local.resetAfter(), policy, true);
             }
         } else {
-            d = new Decision(false, 0, openFor, Duration.ZERO, policy, true);
+            // reset as long as the retry: with remaining 0, a reset of 0 would say "full now"
+            d = new Decision(false, 0, openFor, openFor, policy, true);
         }
         metrics.decided(d.allowed(), true);
         return d;
@@ -310,8 +320,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
      * whose bandwidths change gets new buckets instead of misreading the old state.
      */
     String redisKey(RateLimitPolicy policy, String key) {
-        return prefix + policy.name() + "#" + fingerprints.computeIfAbsent(policy, RedisRateLimiter::fingerprint) + ":"
-                + key;
+        return prefix + policy.name() + "#" + fingerprints.get(policy, RedisRateLimiter::fingerprint) + ":" + key;
     }
 
     private static String fingerprint(RateLimitPolicy policy) {
@@ -329,7 +338,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
 
     /** The policy times this instance's share, each number at least 1. */
     private RateLimitPolicy share(RateLimitPolicy policy) {
-        return shares.computeIfAbsent(policy, p -> {
+        return shares.get(policy, p -> {
             List<Bandwidth> scaled = new ArrayList<>();
             for (Bandwidth b : p.bandwidths()) {
                 scaled.add(new Bandwidth(
@@ -343,7 +352,7 @@ public final class RedisRateLimiter implements RateLimiter, AutoCloseable {
     }
 
     private String[] args(RateLimitPolicy policy, long permits, boolean shedable, boolean lease) {
-        String[] template = arguments.computeIfAbsent(policy, p -> {
+        String[] template = arguments.get(policy, p -> {
             List<String> a = new ArrayList<>();
             a.add("");
             a.add(Integer.toString(p.bandwidths().size()));

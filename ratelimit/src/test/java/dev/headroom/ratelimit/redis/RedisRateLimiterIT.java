@@ -319,6 +319,50 @@ class RedisRateLimiterIT {
         }
     }
 
+    /**
+     * Adversary round 2: a decision served from a leased batch took a breaker permission and never
+     * gave it back; in half-open state (2 permissions) two such decisions left the breaker half-open
+     * for good, every decision degraded while Redis answered, and the availability gauge at 1.
+     */
+    @Test
+    void aLeasedHotKeyLetsTheBreakerCloseAfterAnOutage() {
+        try (RedisProcess own = RedisProcess.start()) {
+            SimpleMeterRegistry registry = new SimpleMeterRegistry();
+            RedisRateLimiter l = RedisRateLimiter.builder()
+                    .commands(connect(own.uri()).async())
+                    .keyPrefix("t:")
+                    .policy(RateLimitPolicy.of("p", Bandwidth.perPeriod(1_000_000, Duration.ofHours(1))))
+                    .leaseBatch(20, Duration.ofSeconds(10))
+                    .openFor(Duration.ofMillis(200))
+                    .failureMode(FailureMode.FAIL_OPEN)
+                    .meterRegistry(registry)
+                    .build();
+            closeables.add(l);
+            assertThat(l.tryAcquire("hot").degraded()).isFalse();
+            own.kill();
+            Awaitility.await().until(() -> {
+                l.tryAcquire("cold");
+                return l.breakerState() == CircuitBreaker.State.OPEN;
+            });
+            assertThat(registry.get("headroom.ratelimit.redis.available")
+                            .gauge()
+                            .value())
+                    .isZero();
+            own.restart();
+            Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> {
+                l.tryAcquire("hot");
+                l.tryAcquire("hot");
+                l.tryAcquire("cold");
+                return l.breakerState() == CircuitBreaker.State.CLOSED;
+            });
+            assertThat(l.tryAcquire("cold").degraded()).isFalse();
+            assertThat(registry.get("headroom.ratelimit.redis.available")
+                            .gauge()
+                            .value())
+                    .isEqualTo(1);
+        }
+    }
+
     @Test
     void aKilledRedisFailsClosedByRefusingWithARetryAfter() {
         try (RedisProcess own = RedisProcess.start()) {
@@ -333,6 +377,9 @@ class RedisRateLimiterIT {
             assertThat(d.allowed()).isFalse();
             assertThat(d.degraded()).isTrue();
             assertThat(d.retryAfter()).isPositive();
+            assertThat(d.resetAfter())
+                    .as("not 0 beside remaining 0: headers would say the bucket is full now")
+                    .isEqualTo(d.retryAfter());
         }
     }
 
