@@ -226,7 +226,8 @@ public final class AdaptiveLimit {
         }
 
         /**
-         * Gradient only: sets how far each sample moves the limit toward its target. Default 0.2.
+         * Gradient only: sets how far each round trip's samples move the limit toward its target.
+         * Default 0.2.
          *
          * @param smoothing in {@code (0, 1]}
          * @return this builder

@@ -8,10 +8,11 @@ package dev.headroom.resilience.internal;
  * <pre>
  *   gradient = clamp(tolerance * baseline / rtt, 0.5, 1)
  *   target   = limit * gradient + queueSize
- *   limit    = limit * (1 - smoothing) + target * smoothing
+ *   limit    = limit + (target - limit) * smoothing / limit     (per sample: ~smoothing per round trip)
  * </pre>
  *
- * <p>While latency stays at the baseline the limit grows by {@code queueSize * smoothing} per sample;
+ * <p>While latency stays at the baseline the limit grows by about {@code queueSize * smoothing} per
+ * round trip;
  * once latency rises with concurrency (a knee), it settles where {@code limit - queueSize} calls are
  * served without queueing, about {@code knee + queueSize}. Failures multiply the limit by 0.9, at most
  * once per window as in {@link AimdLimit}. The baseline rises slowly on its own ({@code
@@ -74,7 +75,10 @@ public final class GradientLimit implements LimitAlgorithm {
         if (target > limit && inFlight * 2 < limit) {
             return (int) limit; // app-limited: no evidence the dependency takes more
         }
-        limit = limit * (1 - smoothing) + target * smoothing;
+        // about `limit` samples arrive per round trip: moving by smoothing/limit per sample moves the
+        // limit by about `smoothing` of the way per round trip, slow enough that the samples of calls
+        // admitted under the old limit (one round trip late) cannot make it overshoot and oscillate
+        limit += (target - limit) * (smoothing / Math.max(1, limit));
         limit = Math.max(minLimit, Math.min(maxLimit, limit));
         return (int) limit;
     }
