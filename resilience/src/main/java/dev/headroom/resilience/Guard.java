@@ -114,7 +114,7 @@ public final class Guard implements AutoCloseable {
         Objects.requireNonNull(supplier, "supplier");
         checkOpen();
         try {
-            return engine.call(supplier::get);
+            return engine.get(supplier);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Exception e) {
@@ -139,7 +139,7 @@ public final class Guard implements AutoCloseable {
         Objects.requireNonNull(fallback, "fallback");
         checkOpen();
         try {
-            return engine.call(supplier::get);
+            return engine.get(supplier);
         } catch (Exception e) {
             return fallback.apply(e);
         }

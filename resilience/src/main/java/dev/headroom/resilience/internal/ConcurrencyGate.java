@@ -22,12 +22,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * waited for). Not API.
  */
 public final class ConcurrencyGate {
-    /** {@link #tryAcquire} result: admitted. */
-    public static final int ADMITTED = 0;
     /** {@link #tryAcquire} result: the limit itself is reached. */
-    public static final int FULL = 1;
+    public static final int FULL = -1;
     /** {@link #tryAcquire} result: below the limit, but above this criticality's ceiling. */
-    public static final int SHED = 2;
+    public static final int SHED = -2;
 
     private final AtomicInteger inFlight = new AtomicInteger();
     private final LimitAlgorithm algorithm;
@@ -50,7 +48,8 @@ public final class ConcurrencyGate {
     /**
      * Takes a slot if the criticality's ceiling allows.
      *
-     * @return {@link #ADMITTED}, {@link #FULL} or {@link #SHED}
+     * @return the calls in flight once admitted, this one included (at least 1), or {@link #FULL} or
+     *     {@link #SHED}
      */
     public int tryAcquire(Criticality criticality) {
         int ceiling = switch (criticality) {
@@ -64,7 +63,7 @@ public final class ConcurrencyGate {
                 return current >= limit ? FULL : SHED;
             }
             if (inFlight.compareAndSet(current, current + 1)) {
-                return ADMITTED;
+                return current + 1;
             }
         }
     }

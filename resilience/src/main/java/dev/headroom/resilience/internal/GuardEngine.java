@@ -70,6 +70,10 @@ public final class GuardEngine implements AutoCloseable {
     final Duration rejectionRetryAfter;
     final Duration openRetryAfter;
     final ScheduledExecutorService scheduler;
+    /** Whether attempts need their duration (adaptive limit, breaker); else the clock is not read. */
+    private final boolean timed;
+
+    private volatile CircuitBreaker.@Nullable State lastBreakerState;
     private final Executor executor;
     private final boolean ownsScheduler;
     private final @Nullable ExecutorService ownedExecutor;
@@ -115,14 +119,21 @@ public final class GuardEngine implements AutoCloseable {
                             .permittedNumberOfCallsInHalfOpenState(policy.callsInHalfOpenState())
                             .writableStackTraceEnabled(false)
                             .build());
-            cb.getEventPublisher()
-                    .onStateTransition(e -> log.warn("guard '{}': circuit breaker {}", name, e.getStateTransition()));
+            // No event consumer of ours: with one, Resilience4j allocates an event for every call.
+            // State changes are noticed by comparing the state after each breaker interaction.
             this.breaker = cb;
+            this.lastBreakerState = cb.getState();
             this.openRetryAfter = policy.waitInOpenState();
-            this.breakerMetrics = new TaggedCircuitBreakerMetricsPublisher(registry);
-            breakerMetrics.publishMetrics(cb);
+            if (given != null) {
+                TaggedCircuitBreakerMetricsPublisher publisher = new TaggedCircuitBreakerMetricsPublisher(given);
+                publisher.publishMetrics(cb);
+                this.breakerMetrics = publisher;
+            } else {
+                this.breakerMetrics = null;
+            }
         }
 
+        this.timed = gate.isAdaptive() || breaker != null;
         metrics.gauge("headroom.resilience.limit", gate::limit);
         metrics.gauge("headroom.resilience.inflight", gate::inFlight);
         RetryAllowance a = allowance;
@@ -188,10 +199,11 @@ public final class GuardEngine implements AutoCloseable {
         }
         CircuitBreaker cb = breaker;
         if (cb != null && !cb.tryAcquirePermission()) {
+            noticeBreakerState(cb);
             throw reject(RejectionReason.CIRCUIT_OPEN, criticality);
         }
         int admitted = gate.tryAcquire(criticality);
-        if (admitted != ConcurrencyGate.ADMITTED) {
+        if (admitted < 0) {
             if (cb != null) {
                 cb.releasePermission();
             }
@@ -199,7 +211,21 @@ public final class GuardEngine implements AutoCloseable {
                     admitted == ConcurrencyGate.FULL ? RejectionReason.BULKHEAD_FULL : RejectionReason.SHED,
                     criticality);
         }
-        return gate.inFlight();
+        return admitted;
+    }
+
+    /** Logs a breaker state change once, by whichever thread first sees it. */
+    private void noticeBreakerState(CircuitBreaker cb) {
+        CircuitBreaker.State now = cb.getState();
+        CircuitBreaker.State seen = lastBreakerState;
+        if (now != seen) {
+            lastBreakerState = now;
+            if (now == CircuitBreaker.State.CLOSED) {
+                log.info("guard '{}': circuit breaker {} -> {}", name, seen, now);
+            } else {
+                log.warn("guard '{}': circuit breaker {} -> {}", name, seen, now);
+            }
+        }
     }
 
     /** Records an attempt's outcome with the breaker and the throttle (not the gate: see callers). */
@@ -211,6 +237,7 @@ public final class GuardEngine implements AutoCloseable {
             } else {
                 cb.onError(durationNanos, TimeUnit.NANOSECONDS, failure);
             }
+            noticeBreakerState(cb);
         }
         AdaptiveThrottle t = throttle;
         if (t != null && failure == null) {
@@ -277,10 +304,34 @@ public final class GuardEngine implements AutoCloseable {
      * the attempt's timeout).
      */
     public <T> T call(Callable<T> task) throws Exception {
+        return run(task, false);
+    }
+
+    /** As {@link #call}, without wrapping the supplier in a callable (the hot path allocates nothing). */
+    public <T> T get(Supplier<T> task) throws Exception {
+        return run(task, true);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T> T invoke(Object task, boolean supplier) throws Exception {
+        return supplier ? ((Supplier<T>) task).get() : ((Callable<T>) task).call();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T> Callable<T> callable(Object task, boolean supplier) {
+        return supplier ? ((Supplier<T>) task)::get : (Callable<T>) task;
+    }
+
+    private <T> T run(Object task, boolean supplier) throws Exception {
         RequestContext context = RequestContext.current();
         Criticality criticality = context.criticality();
         Deadline deadline = context.deadline().orElse(null);
-        onCall();
+        // one clock read serves the budget's count and the first attempt's start
+        long callStart = timed || allowance != null ? ticker.read() : 0;
+        RetryAllowance a = allowance;
+        if (a != null) {
+            a.onCall(callStart);
+        }
         RetryState retry = null;
         while (true) {
             Throwable failure;
@@ -295,22 +346,24 @@ public final class GuardEngine implements AutoCloseable {
                 }
                 throw sneaky(retry.lastFailure);
             }
-            long start = ticker.read();
+            long start = !timed ? 0 : retry == null ? callStart : ticker.read();
             if (timeout == 0) {
                 try {
-                    T value = task.call();
-                    long rtt = ticker.read() - start;
+                    T value = invoke(task, supplier);
+                    long rtt = timed ? ticker.read() - start : 0;
                     gate.release(start, rtt, inFlight, false);
                     recordOutcome(rtt, null);
                     return value;
                 } catch (Throwable t) {
-                    long rtt = ticker.read() - start;
+                    long rtt = timed ? ticker.read() - start : 0;
                     gate.release(start, rtt, inFlight, true);
                     recordOutcome(rtt, t);
                     failure = t;
                 }
             } else {
-                OffThreadAttempt<T> attempt = OffThreadAttempt.of(this, context.wrap(task), start, inFlight);
+                start = ticker.read();
+                OffThreadAttempt<T> attempt = OffThreadAttempt.of(
+                        this, context.wrap(GuardEngine.<T>callable(task, supplier)), start, inFlight);
                 try {
                     executor.execute(attempt);
                 } catch (RuntimeException refused) {
