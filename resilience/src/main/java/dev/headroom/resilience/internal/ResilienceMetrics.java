@@ -17,8 +17,9 @@ import java.util.function.Supplier;
  * <ul>
  *   <li>{@code headroom.resilience.rejections{reason, criticality}}: calls refused before the
  *       dependency was called (shedding, full bulkhead, open circuit, deadline refusals, throttling);
- *   <li>{@code headroom.resilience.retries{outcome=made|budget_exhausted|deadline}}: retries made, and
- *       retries the budget or the deadline refused;
+ *   <li>{@code headroom.resilience.retries{outcome=made|budget_exhausted|deadline}}: retries granted
+ *       (a granted retry's attempt may still be refused by the breaker or the bulkhead, which ends
+ *       the call), and retries the budget or the deadline refused;
  *   <li>{@code headroom.resilience.timeouts}: calls that ran out of time;
  *   <li>gauges {@code headroom.resilience.limit} (the adaptive limit's value), {@code
  *       headroom.resilience.inflight}, {@code headroom.resilience.retry.budget.available}, {@code
