@@ -22,8 +22,8 @@ import java.util.Set;
  *       dependency's knee) without a threshold; it settles about {@code queueSize} above the knee.
  * </ul>
  *
- * <p>Each guard gets its own instance of the algorithm; an {@code AdaptiveLimit} is an immutable
- * description and may be shared between builders. Samples are taken as calls complete; a sample that
+ * <p>Each guard gets its own instance of the algorithm; an {@code AdaptiveLimit} is an immutable,
+ * thread-safe description and may be shared between builders. Samples are taken as calls complete; a sample that
  * finds another being taken is skipped rather than waited for, so the hot path never blocks on it.
  */
 public final class AdaptiveLimit {

@@ -10,7 +10,8 @@ import java.util.Objects;
  * and timeouts; rejections are not calls); it stays open for {@code waitInOpenState}, then lets
  * {@code callsInHalfOpenState} trial calls through and closes or re-opens on their outcome.
  *
- * <p>An immutable value; the compact constructor validates every field and names it in its message.
+ * <p>An immutable value, thread-safe; the compact constructor validates every field and names it in
+ * its message.
  *
  * @param failureRatePercent failure rate that opens the breaker, in {@code (0, 100]}
  * @param slidingWindowSize calls the failure rate is computed over, at least 1

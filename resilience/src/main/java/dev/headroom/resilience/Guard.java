@@ -108,6 +108,8 @@ public final class Guard implements AutoCloseable {
      * @return the supplier's value
      * @throws GuardRejectedException if the guard refused to call it
      * @throws GuardTimeoutException if the last attempt ran out of time
+     * @throws CompletionException wrapping an {@link InterruptedException} if the caller was interrupted
+     *     while waiting for an attempt on the guard's executor (the interrupt flag is set again)
      * @throws NullPointerException if {@code supplier} is null
      */
     public <T> T get(Supplier<T> supplier) {
@@ -118,7 +120,9 @@ public final class Guard implements AutoCloseable {
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Exception e) {
-            throw new CompletionException(e); // unreachable: a Supplier throws nothing checked
+            // only InterruptedException: the caller was interrupted while waiting for an attempt on the
+            // guard's executor (its interrupt flag is set again); a Supplier throws nothing else checked
+            throw new CompletionException(e);
         }
     }
 
@@ -164,7 +168,9 @@ public final class Guard implements AutoCloseable {
     /**
      * Calls an asynchronous dependency through the guard. Never blocks; the supplier runs on the
      * calling thread for the first attempt and on the guard's scheduler for retries, with the caller's
-     * {@link RequestContext} current either way.
+     * {@link RequestContext} current either way, so it must only start the work and return (a supplier
+     * that blocks holds up the guard's timeouts). Cancelling the returned stage does not cancel the
+     * dependency's work.
      *
      * @param supplier starts the dependency call; a supplier that throws counts as a failed attempt
      * @param <T> the result type
@@ -211,7 +217,10 @@ public final class Guard implements AutoCloseable {
         return engine.inFlight();
     }
 
-    /** Removes the guard's meters and stops the threads it created. Idempotent. */
+    /**
+     * Removes the guard's meters and lets the threads it created end once their work is done: calls in
+     * flight still complete, time out and retry; new calls are refused. Idempotent.
+     */
     @Override
     public void close() {
         if (!closed) {

@@ -11,7 +11,8 @@ import java.util.Objects;
  * calls it would receive without retries, however many attempts the {@link dev.headroom.core.Backoff}
  * allows each call. A retry the budget refuses is not made: the caller gets the attempt's own failure.
  *
- * <p>An immutable value; the compact constructor validates every field and names it in its message.
+ * <p>An immutable value, thread-safe; the compact constructor validates every field and names it in
+ * its message.
  *
  * @param ratio retries allowed per call made, in {@code [0, 10]}; 0.2 means 20%
  * @param minRetriesPerSecond retries allowed per second of the window whatever the traffic, {@code >= 0}

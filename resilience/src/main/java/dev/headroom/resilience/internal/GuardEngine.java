@@ -30,6 +30,7 @@ import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
@@ -73,7 +74,8 @@ public final class GuardEngine implements AutoCloseable {
     /** Whether attempts need their duration (adaptive limit, breaker); else the clock is not read. */
     private final boolean timed;
 
-    private volatile CircuitBreaker.@Nullable State lastBreakerState;
+    private final AtomicReference<CircuitBreaker.State> lastBreakerState =
+            new AtomicReference<>(CircuitBreaker.State.CLOSED);
     private final Executor executor;
     private final boolean ownsScheduler;
     private final @Nullable ExecutorService ownedExecutor;
@@ -122,7 +124,7 @@ public final class GuardEngine implements AutoCloseable {
             // No event consumer of ours: with one, Resilience4j allocates an event for every call.
             // State changes are noticed by comparing the state after each breaker interaction.
             this.breaker = cb;
-            this.lastBreakerState = cb.getState();
+            this.lastBreakerState.set(cb.getState());
             this.openRetryAfter = policy.waitInOpenState();
             if (given != null) {
                 TaggedCircuitBreakerMetricsPublisher publisher = new TaggedCircuitBreakerMetricsPublisher(given);
@@ -214,12 +216,11 @@ public final class GuardEngine implements AutoCloseable {
         return admitted;
     }
 
-    /** Logs a breaker state change once, by whichever thread first sees it. */
+    /** Logs a breaker state change once, by the thread that first records it. */
     private void noticeBreakerState(CircuitBreaker cb) {
         CircuitBreaker.State now = cb.getState();
-        CircuitBreaker.State seen = lastBreakerState;
-        if (now != seen) {
-            lastBreakerState = now;
+        CircuitBreaker.State seen = lastBreakerState.get();
+        if (now != seen && lastBreakerState.compareAndSet(seen, now)) {
             if (now == CircuitBreaker.State.CLOSED) {
                 log.info("guard '{}': circuit breaker {} -> {}", name, seen, now);
             } else {
@@ -443,7 +444,7 @@ public final class GuardEngine implements AutoCloseable {
             m.removeMetrics(cb);
         }
         if (ownsScheduler) {
-            scheduler.shutdownNow();
+            scheduler.shutdown(); // timeouts and retry delays already scheduled still fire
         }
         ExecutorService own = ownedExecutor;
         if (own != null) {
