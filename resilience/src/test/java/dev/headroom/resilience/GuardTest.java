@@ -207,6 +207,35 @@ class GuardTest {
     }
 
     @Test
+    void theGuardsOwnBulkheadRejectionsDoNotCountAgainstTheDependencyInTheThrottle() {
+        CompletableFuture<String> held = new CompletableFuture<>();
+        try (Guard guard = Guard.builder("throttle-counts-sent-only")
+                .maxConcurrentCalls(1)
+                .shedding(1.0, 1.0)
+                .noTimeout()
+                .noCircuitBreaker()
+                .adaptiveThrottling(2)
+                .random(new java.util.Random(1))
+                .build()) {
+            assertThat(guard.get(() -> "accepted")).isEqualTo("accepted"); // 1 sent, 1 accepted
+            CompletableFuture<String> first = guard.getAsync(() -> held).toCompletableFuture(); // 2 sent: p = 0
+            for (int i = 0; i < 1000; i++) {
+                assertThatThrownBy(() -> guard.get(() -> "x"))
+                        .isInstanceOfSatisfying(
+                                GuardRejectedException.class,
+                                e -> assertThat(e.reason()).isEqualTo(RejectionReason.BULKHEAD_FULL));
+            }
+            held.complete("accepted");
+            assertThat(first.join()).isEqualTo("accepted");
+            // two sent, two accepted: p = 0, whatever the 1,000 refusals in between (had they counted,
+            // p would be (1002 - 4) / 1003 and nearly every call below would be THROTTLED)
+            for (int i = 0; i < 100; i++) {
+                assertThat(guard.get(() -> "sent")).isEqualTo("sent");
+            }
+        }
+    }
+
+    @Test
     void closingRemovesEveryMeterAndRefusesFurtherCalls() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         Guard guard = Guard.builder("closing")

@@ -25,16 +25,27 @@ public final class AdaptiveThrottle {
     }
 
     /**
-     * Counts a request and decides whether to send it.
+     * Decides whether to refuse a request locally; a refused request counts as a request (as in the
+     * book: that is what keeps the probability up while the dependency refuses).
      *
      * @return true if the request must be rejected locally
      */
     public boolean reject(long nowNanos) {
         double req = requests.sum(nowNanos);
-        double acc = accepts.sum(nowNanos);
+        double p = (req - k * accepts.sum(nowNanos)) / (req + 1);
+        if (p > 0 && random.nextDouble() < p) {
+            requests.add(nowNanos, 1);
+            return true;
+        }
+        return false;
+    }
+
+    /**
+     * Counts a request sent to the dependency. Requests the guard's own breaker or bulkhead refused are
+     * not counted: they say nothing about what the dependency accepts.
+     */
+    public void sent(long nowNanos) {
         requests.add(nowNanos, 1);
-        double p = (req - k * acc) / (req + 1);
-        return p > 0 && random.nextDouble() < p;
     }
 
     /** Counts a request the dependency accepted (it succeeded). */

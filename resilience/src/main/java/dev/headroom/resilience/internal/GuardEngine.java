@@ -213,6 +213,9 @@ public final class GuardEngine implements AutoCloseable {
                     admitted == ConcurrencyGate.FULL ? RejectionReason.BULKHEAD_FULL : RejectionReason.SHED,
                     criticality);
         }
+        if (t != null) {
+            t.sent(ticker.read());
+        }
         return admitted;
     }
 
