@@ -3,7 +3,7 @@ package dev.headroom.resilience;
 /**
  * Why a {@link Guard} refused to start a call. Every reason means the dependency was <em>not</em>
  * called for it; callers typically answer 503 (or 429 for {@link #THROTTLED}) with the exception's
- * {@link GuardRejectedException#retryAfter() retry-after}.
+ * {@link GuardRejectedException#retryAfter() retry-after}. Thread-safe, as every enum.
  */
 public enum RejectionReason {
     /** Every slot of the guard's concurrency limit is taken. */
