@@ -63,13 +63,24 @@ class GuardTest {
     void aSynchronousCallPastItsTimeoutIsInterruptedAndKeepsItsSlotUntilItReallyEnds() throws Exception {
         CountDownLatch interrupted = new CountDownLatch(1);
         CountDownLatch letItEnd = new CountDownLatch(1);
+        CountDownLatch inDependency = new CountDownLatch(1);
+        // hands the work to a new thread and returns only once the dependency runs: the timeout then
+        // surely finds it running, however slowly threads start on a loaded machine
+        java.util.concurrent.Executor startsTheWork = work -> {
+            new Thread(work, "dependency").start();
+            try {
+                inDependency.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
         try (Guard guard = Guard.builder("timing-out")
                 .maxConcurrentCalls(1)
-                // long enough that the work has surely started when it passes (a task cancelled before
-                // it starts releases its slot at once, which is not what this test is about)
-                .timeout(Duration.ofMillis(500))
+                .timeout(Duration.ofMillis(50))
+                .executor(startsTheWork)
                 .build()) {
             assertThatThrownBy(() -> guard.get(() -> {
+                        inDependency.countDown();
                         try {
                             new CountDownLatch(1).await();
                         } catch (InterruptedException e) {
@@ -87,7 +98,7 @@ class GuardTest {
                         return "late";
                     }))
                     .isInstanceOfSatisfying(GuardTimeoutException.class, e -> {
-                        assertThat(e.timeout()).isEqualTo(Duration.ofMillis(500));
+                        assertThat(e.timeout()).isEqualTo(Duration.ofMillis(50));
                         assertThat(e.guard()).isEqualTo("timing-out");
                     });
             assertThat(interrupted.await(30, TimeUnit.SECONDS)).isTrue();
