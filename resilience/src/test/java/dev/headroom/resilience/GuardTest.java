@@ -270,6 +270,28 @@ class GuardTest {
     }
 
     @Test
+    void anAsyncCallWaitingToRetryWhenItsGuardClosesStillCompletesWithItsFailure() throws Exception {
+        AtomicInteger attempts = new AtomicInteger();
+        Guard guard = Guard.builder("closing-mid-retry")
+                .retry(Backoff.builder()
+                        .base(Duration.ofMillis(50))
+                        .cap(Duration.ofMillis(50))
+                        .jitter(Backoff.Jitter.NONE)
+                        .maxAttempts(5)
+                        .build())
+                .build();
+        CompletableFuture<String> result = guard.<String>getAsync(() -> {
+                    attempts.incrementAndGet();
+                    return CompletableFuture.failedFuture(new IOException("down"));
+                })
+                .toCompletableFuture();
+        guard.close(); // the first retry is already scheduled; nothing after it can be
+        assertThatThrownBy(() -> result.get(30, TimeUnit.SECONDS)).hasCauseInstanceOf(IOException.class);
+        assertThat(attempts.get()).isBetween(1, 2);
+        assertThat(guard.inFlight()).isZero();
+    }
+
+    @Test
     void sheddingIsCountedByReasonAndCriticality() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         CompletableFuture<String> held = new CompletableFuture<>();

@@ -11,6 +11,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -64,6 +65,19 @@ final class AsyncCall<T> implements Runnable {
             return;
         }
         long start = engine.ticker.read();
+        Outcome outcome = new Outcome(start, inFlight, timeout);
+        if (timeout > 0) {
+            try {
+                outcome.timer = engine.scheduler.schedule(outcome::timeOut, timeout, TimeUnit.NANOSECONDS);
+            } catch (RejectedExecutionException closed) {
+                // the scheduler was shut down (the guard closed): no attempt may run unbounded, so
+                // this one is not made, and the caller hears the previous attempt's failure
+                engine.releaseUnused();
+                GuardEngine.RetryState r = retry;
+                result.completeExceptionally(r == null ? closed : r.lastFailure);
+                return;
+            }
+        }
         CompletionStage<T> stage;
         try (RequestContext.Scope scope = context.open()) {
             stage = task.get();
@@ -74,10 +88,7 @@ final class AsyncCall<T> implements Runnable {
         } catch (Throwable t) {
             stage = CompletableFuture.failedFuture(t);
         }
-        Outcome outcome = new Outcome(stage, start, inFlight, timeout);
-        if (timeout > 0) {
-            outcome.timer = engine.scheduler.schedule(outcome::timeOut, timeout, TimeUnit.NANOSECONDS);
-        }
+        outcome.started(stage);
         stage.whenComplete(outcome::complete);
     }
 
@@ -91,8 +102,12 @@ final class AsyncCall<T> implements Runnable {
         long delay = engine.retryDelay(r, failure, deadline);
         if (delay < 0) {
             result.completeExceptionally(failure);
-        } else {
+            return;
+        }
+        try {
             engine.schedule(this, delay);
+        } catch (RejectedExecutionException closed) {
+            result.completeExceptionally(failure); // the guard closed: no retry, the caller still hears
         }
     }
 
@@ -106,18 +121,25 @@ final class AsyncCall<T> implements Runnable {
 
     /** The single outcome of one attempt. */
     private final class Outcome {
-        private final CompletionStage<T> stage;
         private final long start;
         private final int inFlight;
         private final long timeout;
         private final AtomicBoolean taken = new AtomicBoolean();
         volatile @Nullable ScheduledFuture<?> timer;
+        private volatile @Nullable CompletionStage<T> stage;
 
-        Outcome(CompletionStage<T> stage, long start, int inFlight, long timeout) {
-            this.stage = stage;
+        Outcome(long start, int inFlight, long timeout) {
             this.start = start;
             this.inFlight = inFlight;
             this.timeout = timeout;
+        }
+
+        /** The dependency's stage, once the task returned it; cancelled at once if already timed out. */
+        void started(CompletionStage<T> started) {
+            stage = started;
+            if (taken.get()) {
+                cancel(started);
+            }
         }
 
         void complete(@Nullable T value, @Nullable Throwable error) {
@@ -143,14 +165,21 @@ final class AsyncCall<T> implements Runnable {
             if (!taken.compareAndSet(false, true)) {
                 return;
             }
-            if (stage instanceof Future<?> f) {
-                f.cancel(true);
+            CompletionStage<T> s = stage;
+            if (s != null) {
+                cancel(s);
             }
             long rtt = engine.ticker.read() - start;
             GuardTimeoutException failure = new GuardTimeoutException(engine.name, Duration.ofNanos(timeout));
             engine.gate.release(start, rtt, inFlight, true);
             engine.recordOutcome(rtt, failure);
             failed(failure);
+        }
+
+        private void cancel(CompletionStage<T> s) {
+            if (s instanceof Future<?> f) {
+                f.cancel(true);
+            }
         }
     }
 }

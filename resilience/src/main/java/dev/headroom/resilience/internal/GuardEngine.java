@@ -293,6 +293,15 @@ public final class GuardEngine implements AutoCloseable {
         return new GuardRejectedException(name, reason, criticality, retryAfter);
     }
 
+    /** Undoes {@link #admit} for an attempt that will not run. */
+    void releaseUnused() {
+        gate.releaseUnused();
+        CircuitBreaker cb = breaker;
+        if (cb != null) {
+            cb.releasePermission();
+        }
+    }
+
     /** Counts a call (not a retry) for the retry budget. */
     void onCall() {
         RetryAllowance a = allowance;
@@ -371,8 +380,15 @@ public final class GuardEngine implements AutoCloseable {
                 try {
                     executor.execute(attempt);
                 } catch (RuntimeException refused) {
-                    attempt.cancel(false); // releases the slot: it never ran
-                    recordOutcome(0, refused);
+                    // the executor refused (shut down, saturated): the attempt never ran
+                    attempt.cancel(false); // releases the slot
+                    CircuitBreaker cb = breaker;
+                    if (cb != null) {
+                        cb.releasePermission();
+                    }
+                    if (retry != null) {
+                        throw sneaky(retry.lastFailure);
+                    }
                     throw refused;
                 }
                 try {
