@@ -277,7 +277,9 @@ public final class Guard implements AutoCloseable {
         }
 
         /**
-         * Sets a fixed concurrency limit (a semaphore bulkhead). Default 25.
+         * Sets a fixed concurrency limit (a semaphore bulkhead). Default 25. With the default {@link
+         * #shedding} shares, DEFAULT work may use 90% of it (22 of 25) and SHEDDABLE work 70%; the rest
+         * is kept for CRITICAL work.
          *
          * @param maxConcurrentCalls at least 1
          * @return this builder
