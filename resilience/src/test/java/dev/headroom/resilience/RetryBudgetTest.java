@@ -60,6 +60,10 @@ class RetryBudgetTest {
             assertThat(retries(registry, "made")).isEqualTo(300);
             // each call the budget cut short counts once; it then gives up
             assertThat(retries(registry, "budget_exhausted")).isPositive();
+            assertThat(registry.get("headroom.resilience.retry.budget.available")
+                            .gauge()
+                            .value())
+                    .isZero();
         }
         // budget over one window: 10/s * 10 s = 100, plus 20% of 1,000 calls = 200 → 300 retries,
         // where the backoff alone would have allowed 2,000
@@ -72,6 +76,10 @@ class RetryBudgetTest {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         AtomicInteger attempts = new AtomicInteger();
         try (Guard guard = guard("recovering", ticker, registry)) {
+            assertThat(registry.get("headroom.resilience.retry.budget.available")
+                            .gauge()
+                            .value())
+                    .isEqualTo(100.0); // the floor alone, before any call
             for (int i = 0; i < 200; i++) {
                 assertThatThrownBy(() -> guard.get(() -> {
                     attempts.incrementAndGet();
