@@ -1,5 +1,7 @@
 package dev.headroom.core;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * The root of every exception Headroom throws on purpose. Unchecked; each module has a small
  * hierarchy under it carrying the data a caller needs to react.
@@ -33,7 +35,7 @@ public class HeadroomException extends RuntimeException {
      * @param cause the underlying failure, or null
      * @param writableStackTrace whether to capture the stack trace
      */
-    protected HeadroomException(String message, Throwable cause, boolean writableStackTrace) {
+    protected HeadroomException(String message, @Nullable Throwable cause, boolean writableStackTrace) {
         super(message, cause, false, writableStackTrace);
     }
 }

@@ -1,8 +1,7 @@
 /**
- * Bulkheads, timeouts, retries with budgets, adaptive concurrency limits and load shedding.
- *
- * <p>Not yet implemented: this module is in the build so that every artifact exists from the start;
- * its API arrives with its own issue (see DESIGN.md).
+ * Guards around dependencies: a {@link dev.headroom.resilience.Guard} composes concurrency limits
+ * (fixed or adaptive) with criticality-aware shedding, request deadlines, timeouts, a Resilience4j
+ * circuit breaker, retries under a shared budget and fallbacks.
  */
 @NullMarked
 package dev.headroom.resilience;

@@ -1,0 +1,510 @@
+package dev.headroom.resilience.internal;
+
+import dev.headroom.core.Backoff;
+import dev.headroom.core.Criticality;
+import dev.headroom.core.Deadline;
+import dev.headroom.core.RequestContext;
+import dev.headroom.core.Ticker;
+import dev.headroom.resilience.CircuitBreakerPolicy;
+import dev.headroom.resilience.GuardRejectedException;
+import dev.headroom.resilience.GuardTimeoutException;
+import dev.headroom.resilience.RejectionReason;
+import dev.headroom.resilience.RetryBudget;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
+import io.github.resilience4j.micrometer.tagged.TaggedCircuitBreakerMetricsPublisher;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Predicate;
+import java.util.function.Supplier;
+import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The engine behind a guard. The layers, outermost first, are fixed:
+ *
+ * <pre>
+ *   fallback (Guard) → retry (Backoff, budget, deadline) → deadline check → adaptive throttle
+ *     → circuit breaker (Resilience4j) → concurrency gate (limit + criticality) → timeout → call
+ * </pre>
+ *
+ * <p>Every policy decision (admission, outcome recording, whether and when to retry) is made by the
+ * methods of this class; the synchronous loop ({@link #call}) and the asynchronous one ({@link
+ * AsyncCall}) only differ in how they wait. A synchronous call without a timeout runs on the caller's
+ * thread (no hand-off, no allocation beyond the caller's lambda); with a timeout it runs on the
+ * guard's executor and the caller waits with that bound, interrupting the work when it passes.
+ *
+ * <p>Thread-safe; no lock is held while a call runs. Not API.
+ */
+public final class GuardEngine implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(GuardEngine.class);
+
+    final String name;
+    final ConcurrencyGate gate;
+    final @Nullable CircuitBreaker breaker;
+    final long timeoutNanos;
+    final long minRemainingNanos;
+    final @Nullable Backoff backoff;
+    final Predicate<Throwable> retryOn;
+    final @Nullable RetryAllowance allowance;
+    final @Nullable AdaptiveThrottle throttle;
+    final Ticker ticker;
+    final ResilienceMetrics metrics;
+    final Duration rejectionRetryAfter;
+    final Duration openRetryAfter;
+    final ScheduledExecutorService scheduler;
+    /** Whether attempts need their duration (adaptive limit, breaker); else the clock is not read. */
+    private final boolean timed;
+
+    private final AtomicReference<CircuitBreaker.State> lastBreakerState =
+            new AtomicReference<>(CircuitBreaker.State.CLOSED);
+    private final Executor executor;
+    private final boolean ownsScheduler;
+    private final @Nullable ExecutorService ownedExecutor;
+    private final @Nullable TaggedCircuitBreakerMetricsPublisher breakerMetrics;
+    private final MeterRegistry registry;
+
+    public GuardEngine(GuardSettings s) {
+        this.name = s.name();
+        this.gate = new ConcurrencyGate(s.limit(), s.sheddableShare(), s.defaultShare());
+        this.timeoutNanos = s.timeoutNanos();
+        this.minRemainingNanos = s.minRemainingNanos();
+        this.backoff = s.backoff();
+        this.retryOn = s.retryOn();
+        this.ticker = s.ticker();
+        RetryBudget budget = s.retryBudget();
+        this.allowance = budget == null || backoff == null
+                ? null
+                : new RetryAllowance(
+                        budget.ratio(), budget.minRetriesPerSecond(), Deadline.saturatedNanos(budget.window()));
+        long throttleWindow = budget == null
+                ? Duration.ofSeconds(10).toNanos()
+                : budget.window().toNanos();
+        this.throttle = s.throttleK() > 0 ? new AdaptiveThrottle(s.throttleK(), throttleWindow, s.random()) : null;
+        this.rejectionRetryAfter = Duration.ofNanos(s.rejectionRetryAfterNanos());
+        MeterRegistry given = s.meterRegistry();
+        this.registry = given == null ? new SimpleMeterRegistry() : given;
+        this.metrics = new ResilienceMetrics(registry, name);
+
+        CircuitBreakerPolicy policy = s.circuitBreaker();
+        if (policy == null) {
+            this.breaker = null;
+            this.breakerMetrics = null;
+            this.openRetryAfter = rejectionRetryAfter;
+        } else {
+            CircuitBreaker cb = CircuitBreaker.of(
+                    name,
+                    CircuitBreakerConfig.custom()
+                            .slidingWindowType(CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
+                            .slidingWindowSize(policy.slidingWindowSize())
+                            .minimumNumberOfCalls(policy.minimumCalls())
+                            .failureRateThreshold(policy.failureRatePercent())
+                            .waitDurationInOpenState(policy.waitInOpenState())
+                            .permittedNumberOfCallsInHalfOpenState(policy.callsInHalfOpenState())
+                            .writableStackTraceEnabled(false)
+                            .build());
+            // No event consumer of ours: with one, Resilience4j allocates an event for every call.
+            // State changes are noticed by comparing the state after each breaker interaction.
+            this.breaker = cb;
+            this.lastBreakerState.set(cb.getState());
+            this.openRetryAfter = policy.waitInOpenState();
+            if (given != null) {
+                TaggedCircuitBreakerMetricsPublisher publisher = new TaggedCircuitBreakerMetricsPublisher(given);
+                publisher.publishMetrics(cb);
+                this.breakerMetrics = publisher;
+            } else {
+                this.breakerMetrics = null;
+            }
+        }
+
+        this.timed = gate.isAdaptive() || breaker != null;
+        metrics.gauge("headroom.resilience.limit", gate::limit);
+        metrics.gauge("headroom.resilience.inflight", gate::inFlight);
+        RetryAllowance a = allowance;
+        if (a != null) {
+            metrics.gauge("headroom.resilience.retry.budget.available", () -> a.available(ticker.read()));
+        }
+        AdaptiveThrottle t = throttle;
+        if (t != null) {
+            metrics.gauge("headroom.resilience.throttle.probability", () -> t.rejectionProbability(ticker.read()));
+        }
+
+        ScheduledExecutorService givenScheduler = s.scheduler();
+        if (givenScheduler == null) {
+            ScheduledThreadPoolExecutor own =
+                    new ScheduledThreadPoolExecutor(1, daemon("headroom-guard-" + name + "-timer"));
+            own.setRemoveOnCancelPolicy(true);
+            this.scheduler = own;
+            this.ownsScheduler = true;
+        } else {
+            this.scheduler = givenScheduler;
+            this.ownsScheduler = false;
+        }
+        Executor givenExecutor = s.executor();
+        if (givenExecutor == null) {
+            ExecutorService own = Executors.newCachedThreadPool(daemon("headroom-guard-" + name));
+            this.executor = own;
+            this.ownedExecutor = own;
+        } else {
+            this.executor = givenExecutor;
+            this.ownedExecutor = null;
+        }
+    }
+
+    // ---------------------------------------------------------------- shared policy
+
+    /**
+     * The timeout of the next attempt: the guard's, shrunk to what the deadline leaves; 0 for none.
+     *
+     * @throws GuardRejectedException (DEADLINE) if the deadline leaves less than the minimum
+     */
+    long attemptTimeout(@Nullable Deadline deadline, Criticality criticality) {
+        if (deadline == null) {
+            return timeoutNanos;
+        }
+        long remaining = deadline.remainingNanos();
+        if (remaining < minRemainingNanos || remaining <= 0) {
+            throw reject(RejectionReason.DEADLINE, criticality);
+        }
+        return timeoutNanos == 0 ? remaining : Math.min(timeoutNanos, remaining);
+    }
+
+    /**
+     * Passes the throttle, the breaker and the gate, in that order, undoing what was taken if a later
+     * one refuses.
+     *
+     * @return the calls in flight once admitted, this one included
+     * @throws GuardRejectedException if one of them refuses
+     */
+    int admit(Criticality criticality) {
+        AdaptiveThrottle t = throttle;
+        if (t != null && t.reject(ticker.read())) {
+            throw reject(RejectionReason.THROTTLED, criticality);
+        }
+        CircuitBreaker cb = breaker;
+        if (cb != null && !cb.tryAcquirePermission()) {
+            noticeBreakerState(cb);
+            throw reject(RejectionReason.CIRCUIT_OPEN, criticality);
+        }
+        int admitted = gate.tryAcquire(criticality);
+        if (admitted < 0) {
+            if (cb != null) {
+                cb.releasePermission();
+            }
+            throw reject(
+                    admitted == ConcurrencyGate.FULL ? RejectionReason.BULKHEAD_FULL : RejectionReason.SHED,
+                    criticality);
+        }
+        if (t != null) {
+            t.sent(ticker.read());
+        }
+        return admitted;
+    }
+
+    /** Logs a breaker state change once, by the thread that first records it. */
+    private void noticeBreakerState(CircuitBreaker cb) {
+        CircuitBreaker.State now = cb.getState();
+        CircuitBreaker.State seen = lastBreakerState.get();
+        if (now != seen && lastBreakerState.compareAndSet(seen, now)) {
+            if (now == CircuitBreaker.State.CLOSED) {
+                log.info("guard '{}': circuit breaker {} -> {}", name, seen, now);
+            } else {
+                log.warn("guard '{}': circuit breaker {} -> {}", name, seen, now);
+            }
+        }
+    }
+
+    /** Records an attempt's outcome with the breaker and the throttle (not the gate: see callers). */
+    void recordOutcome(long durationNanos, @Nullable Throwable failure) {
+        CircuitBreaker cb = breaker;
+        if (cb != null) {
+            if (failure == null) {
+                cb.onSuccess(durationNanos, TimeUnit.NANOSECONDS);
+            } else {
+                cb.onError(durationNanos, TimeUnit.NANOSECONDS, failure);
+            }
+            noticeBreakerState(cb);
+        }
+        AdaptiveThrottle t = throttle;
+        if (t != null && failure == null) {
+            t.accepted(ticker.read());
+        }
+        if (failure instanceof GuardTimeoutException) {
+            metrics.timedOut();
+        }
+    }
+
+    /**
+     * Decides whether a failed attempt is retried.
+     *
+     * @param state the call's retry state
+     * @param failure the attempt's failure, unwrapped
+     * @return the delay before the next attempt in nanoseconds, or -1 for no retry
+     */
+    long retryDelay(RetryState state, Throwable failure, @Nullable Deadline deadline) {
+        Backoff b = backoff;
+        if (b == null || failure instanceof GuardRejectedException || !retryOn.test(failure)) {
+            return -1;
+        }
+        if (!b.allowsRetryAfter(state.failedAttempts + 1)) {
+            return -1;
+        }
+        long delay = b.delayNanos(state.failedAttempts + 1, state.previousDelayNanos);
+        if (deadline != null && deadline.remainingNanos() - delay < Math.max(1, minRemainingNanos)) {
+            metrics.retryStoppedByDeadline();
+            return -1;
+        }
+        RetryAllowance a = allowance;
+        if (a != null && !a.tryRetry(ticker.read())) {
+            metrics.retryRefusedByBudget();
+            return -1;
+        }
+        state.failedAttempts++;
+        state.previousDelayNanos = delay;
+        metrics.retried();
+        return delay;
+    }
+
+    GuardRejectedException reject(RejectionReason reason, Criticality criticality) {
+        metrics.rejected(reason, criticality);
+        Duration retryAfter = switch (reason) {
+            case DEADLINE -> Duration.ZERO;
+            case CIRCUIT_OPEN -> openRetryAfter;
+            default -> rejectionRetryAfter;
+        };
+        return new GuardRejectedException(name, reason, criticality, retryAfter);
+    }
+
+    /** Undoes {@link #admit} for an attempt that will not run. */
+    void releaseUnused() {
+        gate.releaseUnused();
+        CircuitBreaker cb = breaker;
+        if (cb != null) {
+            cb.releasePermission();
+        }
+    }
+
+    /** Counts a call (not a retry) for the retry budget. */
+    void onCall() {
+        RetryAllowance a = allowance;
+        if (a != null) {
+            a.onCall(ticker.read());
+        }
+    }
+
+    // ---------------------------------------------------------------- synchronous driver
+
+    /**
+     * Runs {@code task} through every layer on the calling thread (or on the executor, waiting with
+     * the attempt's timeout).
+     */
+    public <T> T call(Callable<T> task) throws Exception {
+        return run(task, false);
+    }
+
+    /** As {@link #call}, without wrapping the supplier in a callable (the hot path allocates nothing). */
+    public <T> T get(Supplier<T> task) throws Exception {
+        return run(task, true);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T> T invoke(Object task, boolean supplier) throws Exception {
+        return supplier ? ((Supplier<T>) task).get() : ((Callable<T>) task).call();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T> Callable<T> callable(Object task, boolean supplier) {
+        return supplier ? ((Supplier<T>) task)::get : (Callable<T>) task;
+    }
+
+    private <T> T run(Object task, boolean supplier) throws Exception {
+        RequestContext context = RequestContext.current();
+        Criticality criticality = context.criticality();
+        Deadline deadline = context.deadline().orElse(null);
+        // one clock read serves the budget's count and the first attempt's start
+        long callStart = timed || allowance != null ? ticker.read() : 0;
+        RetryAllowance a = allowance;
+        if (a != null) {
+            a.onCall(callStart);
+        }
+        RetryState retry = null;
+        while (true) {
+            Throwable failure;
+            long timeout;
+            int inFlight;
+            try {
+                timeout = attemptTimeout(deadline, criticality);
+                inFlight = admit(criticality);
+            } catch (GuardRejectedException rejected) {
+                if (retry == null) {
+                    throw rejected;
+                }
+                throw sneaky(retry.lastFailure);
+            }
+            long start = !timed ? 0 : retry == null ? callStart : ticker.read();
+            if (timeout == 0) {
+                try {
+                    T value = invoke(task, supplier);
+                    long rtt = timed ? ticker.read() - start : 0;
+                    gate.release(start, rtt, inFlight, false);
+                    recordOutcome(rtt, null);
+                    return value;
+                } catch (Throwable t) {
+                    long rtt = timed ? ticker.read() - start : 0;
+                    gate.release(start, rtt, inFlight, true);
+                    recordOutcome(rtt, t);
+                    failure = t;
+                }
+            } else {
+                start = ticker.read();
+                OffThreadAttempt<T> attempt = OffThreadAttempt.of(
+                        this, context.wrap(GuardEngine.<T>callable(task, supplier)), start, inFlight);
+                try {
+                    executor.execute(attempt);
+                } catch (RuntimeException refused) {
+                    // the executor refused (shut down, saturated): the attempt never ran
+                    attempt.cancel(false); // releases the slot
+                    CircuitBreaker cb = breaker;
+                    if (cb != null) {
+                        cb.releasePermission();
+                    }
+                    if (retry != null) {
+                        throw sneaky(retry.lastFailure);
+                    }
+                    throw refused;
+                }
+                try {
+                    T value = attempt.get(timeout, TimeUnit.NANOSECONDS);
+                    recordOutcome(ticker.read() - start, null);
+                    return value;
+                } catch (ExecutionException e) {
+                    failure = e.getCause() == null ? e : e.getCause();
+                    recordOutcome(ticker.read() - start, failure);
+                } catch (TimeoutException e) {
+                    attempt.timedOut();
+                    failure = new GuardTimeoutException(name, Duration.ofNanos(timeout));
+                    recordOutcome(ticker.read() - start, failure);
+                } catch (InterruptedException e) {
+                    attempt.cancel(true);
+                    Thread.currentThread().interrupt();
+                    recordOutcome(ticker.read() - start, e);
+                    throw e;
+                }
+            }
+            if (retry == null) {
+                retry = new RetryState(failure);
+            }
+            retry.lastFailure = failure;
+            long delay = retryDelay(retry, failure, deadline);
+            if (delay < 0) {
+                throw sneaky(failure);
+            }
+            if (!pause(delay)) {
+                throw sneaky(failure); // interrupted while waiting to retry; the flag stays set
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- asynchronous driver
+
+    /** Runs {@code task} through every layer; the returned future completes with the outcome. */
+    public <T> CompletableFuture<T> callAsync(Supplier<? extends CompletionStage<T>> task) {
+        RequestContext context = RequestContext.current();
+        CompletableFuture<T> result = new CompletableFuture<>();
+        onCall();
+        new AsyncCall<>(this, task, context, result).attempt();
+        return result;
+    }
+
+    void schedule(Runnable r, long delayNanos) {
+        // the retry completes the caller's future itself; nothing to learn from this one
+        ScheduledFuture<?> unused = scheduler.schedule(r, delayNanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** Returns the name. */
+    public String name() {
+        return name;
+    }
+
+    /** Returns the current concurrency limit. */
+    public int limit() {
+        return gate.limit();
+    }
+
+    /** Returns the calls in flight. */
+    public int inFlight() {
+        return gate.inFlight();
+    }
+
+    @Override
+    public void close() {
+        metrics.close();
+        CircuitBreaker cb = breaker;
+        TaggedCircuitBreakerMetricsPublisher m = breakerMetrics;
+        if (cb != null && m != null) {
+            m.removeMetrics(cb);
+        }
+        if (ownsScheduler) {
+            scheduler.shutdown(); // timeouts and retry delays already scheduled still fire
+        }
+        ExecutorService own = ownedExecutor;
+        if (own != null) {
+            own.shutdown(); // running calls finish; their slots are released as they do
+        }
+    }
+
+    /** Waits {@code nanos} of real time; false if interrupted (flag left set). */
+    private static boolean pause(long nanos) {
+        long end = System.nanoTime() + nanos;
+        for (long left = nanos; left > 0; left = end - System.nanoTime()) {
+            LockSupport.parkNanos(left);
+            if (Thread.currentThread().isInterrupted()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    @SuppressWarnings("unchecked")
+    static <E extends Throwable> RuntimeException sneaky(Throwable t) throws E {
+        throw (E) t;
+    }
+
+    private static ThreadFactory daemon(String prefix) {
+        AtomicInteger n = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+    }
+
+    /** Per-call retry bookkeeping, allocated at the first failure only. Not thread-safe. */
+    static final class RetryState {
+        int failedAttempts;
+        long previousDelayNanos;
+        Throwable lastFailure;
+
+        RetryState(Throwable first) {
+            this.lastFailure = first;
+        }
+    }
+}

@@ -1,0 +1,121 @@
+package dev.headroom.resilience;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.headroom.core.testing.FakeTicker;
+import java.time.Duration;
+import java.util.PriorityQueue;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A deterministic simulation (fake ticker, one thread, no sleeping) of a dependency whose latency is
+ * flat up to a concurrency knee and grows in proportion beyond it, as a server with {@code knee}
+ * workers and a queue behaves. Unlimited demand keeps the guard full; the adaptive limit must find
+ * the knee from latency alone, and follow it down when the dependency loses capacity.
+ */
+class AdaptiveLimitSimulationTest {
+    private static final long BASE_LATENCY = Duration.ofMillis(10).toNanos();
+
+    /** The simulated dependency and its clients. */
+    private static final class Simulation {
+        private record Reply(long at, long seq, CompletableFuture<String> future) {}
+
+        private final FakeTicker ticker = new FakeTicker();
+        private final PriorityQueue<Reply> replies =
+                new PriorityQueue<>((a, b) -> a.at != b.at ? Long.compare(a.at, b.at) : Long.compare(a.seq, b.seq));
+        private int knee;
+        private int running;
+        private long seq;
+
+        Simulation(int knee) {
+            this.knee = knee;
+        }
+
+        CompletableFuture<String> call() {
+            running++;
+            long latency = running <= knee ? BASE_LATENCY : BASE_LATENCY * running / knee;
+            CompletableFuture<String> reply = new CompletableFuture<>();
+            replies.add(new Reply(ticker.read() + latency, seq++, reply));
+            return reply;
+        }
+
+        /** Runs {@code replies} completions with the guard kept full; returns the mean limit over the last half. */
+        double run(Guard guard, int completions) {
+            double sum = 0;
+            int counted = 0;
+            for (int i = 0; i < completions; i++) {
+                while (!guard.getAsync(this::call).toCompletableFuture().isCompletedExceptionally()) {
+                    // fill every free slot: demand is unlimited
+                }
+                Reply next = replies.poll();
+                ticker.advance(next.at - ticker.read());
+                running--;
+                next.future.complete("ok");
+                if (i >= completions / 2) {
+                    sum += guard.limit();
+                    counted++;
+                }
+            }
+            return sum / counted;
+        }
+    }
+
+    private static Guard guard(String name, AdaptiveLimit limit, FakeTicker ticker) {
+        return Guard.builder(name)
+                .adaptiveLimit(limit)
+                .shedding(1.0, 1.0)
+                .noTimeout()
+                .noCircuitBreaker()
+                .ticker(ticker)
+                .build();
+    }
+
+    private static void convergesToTheKneeAndFollowsItDown(String name, AdaptiveLimit limit) {
+        Simulation sim = new Simulation(100);
+        try (Guard guard = guard(name, limit, sim.ticker)) {
+            double atHundred = sim.run(guard, 40_000);
+            sim.knee = 40; // the dependency loses capacity
+            double atForty = sim.run(guard, 40_000);
+            System.out.printf("%s: mean limit %.1f at knee 100, %.1f at knee 40%n", name, atHundred, atForty);
+            assertThat(atHundred).isBetween(80.0, 120.0);
+            assertThat(atForty).isBetween(32.0, 48.0);
+            assertThat(guard.limit()).isBetween(32, 48);
+        }
+    }
+
+    @Test
+    void aimdConvergesToWithinTwentyPercentOfTheKneeAndBacksOffWhenTheKneeMovesDown() {
+        convergesToTheKneeAndFollowsItDown(
+                "aimd",
+                AdaptiveLimit.aimd()
+                        .initialLimit(20)
+                        .maxLimit(500)
+                        .latencyThreshold(Duration.ofNanos(BASE_LATENCY * 11 / 10))
+                        .build());
+    }
+
+    @Test
+    void gradientConvergesToWithinTwentyPercentOfTheKneeAndBacksOffWhenTheKneeMovesDown() {
+        convergesToTheKneeAndFollowsItDown(
+                "gradient",
+                AdaptiveLimit.gradient().initialLimit(20).maxLimit(500).build());
+    }
+
+    @Test
+    void failuresShrinkTheLimitOncePerWindowNotOncePerFailure() {
+        FakeTicker ticker = new FakeTicker();
+        try (Guard guard =
+                guard("aimd-failures", AdaptiveLimit.aimd().initialLimit(100).build(), ticker)) {
+            CompletableFuture<String> failing = new CompletableFuture<>();
+            for (int i = 0; i < 50; i++) {
+                guard.getAsync(() -> failing);
+            }
+            ticker.advance(Duration.ofMillis(5));
+            failing.completeExceptionally(new IllegalStateException("overloaded"));
+            // fifty failures of calls that all started before the first decrease: one decrease
+            assertThat(guard.limit()).isEqualTo(90);
+            assertThat(guard.inFlight()).isZero();
+        }
+    }
+}
