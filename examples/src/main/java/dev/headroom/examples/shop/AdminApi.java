@@ -1,0 +1,89 @@
+package dev.headroom.examples.shop;
+
+import dev.headroom.queue.DeadLetter;
+import dev.headroom.queue.DeadLetterFilter;
+import dev.headroom.queue.JobError;
+import io.javalin.http.Context;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Operator endpoints under {@code /admin}: the confirmation dead letters of every shard (list,
+ * replay) and the confirmation failure rate. They answer loopback callers only. Thread-safe.
+ */
+final class AdminApi {
+
+    private final ShopShards shards;
+    private final Confirmations confirmations;
+
+    AdminApi(ShopShards shards, Confirmations confirmations) {
+        this.shards = shards;
+        this.confirmations = confirmations;
+    }
+
+    /** Refuses every caller that is not on this machine (403). */
+    static void loopbackOnly(Context ctx) {
+        String address = ctx.req().getRemoteAddr();
+        boolean loopback;
+        try {
+            loopback = InetAddress.getByName(address).isLoopbackAddress(); // an IP literal: no lookup
+        } catch (UnknownHostException e) {
+            loopback = false;
+        }
+        if (!loopback) {
+            throw new ApiError(403, "admin endpoints answer loopback callers only");
+        }
+    }
+
+    /** {@code GET /admin/dead-letters}: the oldest 100 of each shard, with their last error. */
+    void deadLetters(Context ctx) {
+        List<Map<String, Object>> letters = new ArrayList<>();
+        for (ShopShards.Shard shard : shards.all()) {
+            for (DeadLetter letter : shard.queue().deadLetters().list(DeadLetterFilter.all(), 100)) {
+                Map<String, Object> json = new LinkedHashMap<>();
+                json.put("shard", shard.name());
+                json.put("jobId", letter.id().value());
+                json.put("type", letter.type());
+                json.put("payload", new String(letter.payload(), StandardCharsets.UTF_8));
+                json.put("attempts", letter.attempts());
+                json.put("deadAt", letter.deadAt().toString());
+                List<JobError> errors = letter.errors();
+                json.put(
+                        "lastError",
+                        errors.isEmpty() ? "" : errors.get(errors.size() - 1).message());
+                letters.add(json);
+            }
+        }
+        ctx.json(Map.of("deadLetters", letters));
+    }
+
+    /** {@code POST /admin/dead-letters/replay}: every shard's dead letters back to their queue. */
+    void replay(Context ctx) {
+        int replayed = 0;
+        for (ShopShards.Shard shard : shards.all()) {
+            replayed += shard.queue().deadLetters().replay(DeadLetterFilter.all());
+        }
+        ctx.json(Map.of("replayed", replayed));
+    }
+
+    /** {@code POST /admin/confirmation-failure-rate?value=0.2}: the fraction of declined orders. */
+    void failureRate(Context ctx) {
+        String value = ctx.queryParam("value");
+        double rate;
+        try {
+            rate = Double.parseDouble(value == null ? "" : value);
+        } catch (NumberFormatException e) {
+            rate = Double.NaN;
+        }
+        if (!(rate >= 0 && rate <= 1)) {
+            throw new ApiError(400, "value must be a number from 0 to 1, got '" + value + "'");
+        }
+        confirmations.setFailureRate(rate);
+        ctx.json(Map.of("confirmationFailureRate", rate));
+    }
+}
