@@ -11,12 +11,16 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Pattern;
 
 /**
  * Operator endpoints under {@code /admin}: the confirmation dead letters of every shard (list,
  * replay) and the confirmation failure rate. They answer loopback callers only. Thread-safe.
  */
 final class AdminApi {
+
+    private static final Pattern IPV4 = Pattern.compile("[0-9]{1,3}(\\.[0-9]{1,3}){3}");
+    private static final Pattern IPV6 = Pattern.compile("\\[?[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*]?");
 
     private final ShopShards shards;
     private final Confirmations confirmations;
@@ -28,15 +32,20 @@ final class AdminApi {
 
     /** Refuses every caller that is not on this machine (403). */
     static void loopbackOnly(Context ctx) {
-        String address = ctx.req().getRemoteAddr();
-        boolean loopback;
-        try {
-            loopback = InetAddress.getByName(address).isLoopbackAddress(); // an IP literal: no lookup
-        } catch (UnknownHostException e) {
-            loopback = false;
-        }
-        if (!loopback) {
+        if (!isLoopback(ctx.req().getRemoteAddr())) {
             throw new ApiError(403, "admin endpoints answer loopback callers only");
+        }
+    }
+
+    /** Whether a peer's IP address (as the servlet reports it, a literal) is a loopback address. */
+    static boolean isLoopback(String address) {
+        if (!IPV4.matcher(address).matches() && !IPV6.matcher(address).matches()) {
+            return false; // not an IP literal: never resolve a name here
+        }
+        try {
+            return InetAddress.getByName(address).isLoopbackAddress();
+        } catch (UnknownHostException e) {
+            return false;
         }
     }
 
