@@ -7,15 +7,22 @@ import io.javalin.http.Context;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.regex.Pattern;
 
 /**
  * Operator endpoints under {@code /admin}: the confirmation dead letters of every shard (list,
- * replay) and the confirmation failure rate. They answer loopback callers only. Thread-safe.
+ * replay), the confirmation failure rate, and pausing the replicas' replay. They answer loopback callers only. Thread-safe.
  */
 final class AdminApi {
 
@@ -24,10 +31,21 @@ final class AdminApi {
 
     private final ShopShards shards;
     private final Confirmations confirmations;
+    private final List<String> replicaServers;
 
-    AdminApi(ShopShards shards, Confirmations confirmations) {
+    /**
+     * @param replicaUrls the shards' replica URLs; replay is paused per server, so one URL per
+     *     server ({@code host:port}) is kept
+     */
+    AdminApi(ShopShards shards, Confirmations confirmations, List<String> replicaUrls) {
         this.shards = shards;
         this.confirmations = confirmations;
+        Map<String, String> byServer = new LinkedHashMap<>();
+        for (String url : replicaUrls) {
+            int slash = url.indexOf('/', "jdbc:postgresql://".length());
+            byServer.putIfAbsent(slash < 0 ? url : url.substring(0, slash), url);
+        }
+        this.replicaServers = List.copyOf(byServer.values());
     }
 
     /** Refuses every caller that is not on this machine (403). */
@@ -78,6 +96,42 @@ final class AdminApi {
             replayed += shard.queue().deadLetters().replay(DeadLetterFilter.all());
         }
         ctx.json(Map.of("replayed", replayed));
+    }
+
+    /**
+     * {@code POST /admin/replica-replay?state=paused} (or {@code running}): pauses or resumes WAL
+     * replay on every replica server, so reads without a token go stale while reads with one still
+     * see their writes. Pausing answers once the servers report replay paused.
+     */
+    void replicaReplay(Context ctx) throws SQLException {
+        String state = ctx.queryParam("state");
+        boolean pause = "paused".equals(state);
+        if (!pause && !"running".equals(state)) {
+            throw new ApiError(400, "state must be 'paused' or 'running', got '" + state + "'");
+        }
+        if (replicaServers.isEmpty()) {
+            throw new ApiError(409, "the shop runs without a replica");
+        }
+        for (String url : replicaServers) {
+            try (Connection c = DriverManager.getConnection(url);
+                    Statement s = c.createStatement()) {
+                s.execute(pause ? "SELECT pg_wal_replay_pause()" : "SELECT pg_wal_replay_resume()");
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (pause && !paused(s)) {
+                    if (System.nanoTime() > deadline) {
+                        throw new ApiError(504, "the replica did not report replay paused within 10 s");
+                    }
+                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10)); // the server pauses at its next record
+                }
+            }
+        }
+        ctx.json(Map.of("replicaReplay", state));
+    }
+
+    private static boolean paused(Statement s) throws SQLException {
+        try (ResultSet rs = s.executeQuery("SELECT pg_get_wal_replay_pause_state()")) {
+            return rs.next() && "paused".equals(rs.getString(1));
+        }
     }
 
     /** {@code POST /admin/confirmation-failure-rate?value=0.2}: the fraction of declined orders. */

@@ -160,7 +160,14 @@ public final class ShopApp implements AutoCloseable {
 
             ShopApi api =
                     new ShopApi(products, lists, new Orders(shards, config.confirmationAttempts()), shards, limiter);
-            AdminApi admin = new AdminApi(shards, confirmations);
+            List<String> replicaUrls = new ArrayList<>();
+            for (ShopConfig.Shard spec : config.shards()) {
+                String url = spec.replicaUrl();
+                if (url != null) {
+                    replicaUrls.add(url);
+                }
+            }
+            AdminApi admin = new AdminApi(shards, confirmations, replicaUrls);
             Dashboard dashboard = new Dashboard(registry);
             Health health = new Health(shards, redis);
             Javalin http = Javalin.create(c -> {
@@ -180,6 +187,7 @@ public final class ShopApp implements AutoCloseable {
                 c.routes.get("/admin/dead-letters", admin::deadLetters);
                 c.routes.post("/admin/dead-letters/replay", admin::replay);
                 c.routes.post("/admin/confirmation-failure-rate", admin::failureRate);
+                c.routes.post("/admin/replica-replay", admin::replicaReplay);
                 c.routes.get("/health", health::handle);
                 c.routes.get(
                         "/metrics",
