@@ -89,6 +89,7 @@ public final class ShopApp implements AutoCloseable {
     public static ShopApp start(ShopConfig config) throws SQLException {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         List<AutoCloseable> resources = new ArrayList<>();
+        List<JobWorker> workers = new ArrayList<>();
         ShopShards shards = ShopShards.open(config, registry);
         resources.add(shards);
         try {
@@ -147,7 +148,6 @@ public final class ShopApp implements AutoCloseable {
 
             // Queue workers: each shard confirms its own orders, in the job's transaction.
             Confirmations confirmations = new Confirmations(config.confirmationFailureRate());
-            List<JobWorker> workers = new ArrayList<>();
             for (ShopShards.Shard shard : shards.all()) {
                 workers.add(JobWorker.builder(shard.queue())
                         .queue(shard.queueName(), 2)
@@ -198,7 +198,7 @@ public final class ShopApp implements AutoCloseable {
                 c.routes.get("/", ctx -> ctx.redirect("/dashboard"));
                 c.routes.exception(ApiError.class, (e, ctx) -> error(ctx, e.status(), String.valueOf(e.getMessage())));
                 c.routes.exception(CacheLoadException.class, (e, ctx) -> {
-                    log.warn("a catalog read failed: {}", e.toString());
+                    log.debug("a catalog read failed: {}", e.toString()); // the router logs the database's state
                     error(ctx, 503, "the catalog is unavailable, retry later");
                 });
                 c.routes.exception(Exception.class, (e, ctx) -> {
@@ -215,6 +215,7 @@ public final class ShopApp implements AutoCloseable {
                     redisUri);
             return app;
         } catch (RuntimeException e) {
+            workers.forEach(w -> w.shutdown(Duration.ofSeconds(5)));
             closeAll(resources);
             throw e;
         }

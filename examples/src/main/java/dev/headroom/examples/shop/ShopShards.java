@@ -66,7 +66,12 @@ final class ShopShards implements AutoCloseable {
         ShardedDataSource<Long> tenants =
                 new ShardedDataSource<>(Long.class, new JumpShardResolver<>(KeyHasher.ofLong(), names), routers);
         ShopShards result = new ShopShards(tenants, shards);
-        result.seed(config.tenants(), config.productsPerTenant());
+        try {
+            result.seed(config.tenants(), config.productsPerTenant());
+        } catch (SQLException | RuntimeException e) {
+            result.close();
+            throw e;
+        }
         return result;
     }
 
