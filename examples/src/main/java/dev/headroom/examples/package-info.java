@@ -1,6 +1,6 @@
 /**
- * The example web app (a small shop) that wires every Headroom component together. It arrives with
- * the examples issue; until then this package holds the README's compiled quick starts.
+ * The examples module: the example shop web app lives in {@code dev.headroom.examples.shop}; the
+ * README's quick starts are compiled and run by this package's tests.
  */
 @NullMarked
 package dev.headroom.examples;

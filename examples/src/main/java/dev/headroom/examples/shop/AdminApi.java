@@ -1,0 +1,152 @@
+package dev.headroom.examples.shop;
+
+import dev.headroom.queue.DeadLetter;
+import dev.headroom.queue.DeadLetterFilter;
+import dev.headroom.queue.JobError;
+import io.javalin.http.Context;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.regex.Pattern;
+
+/**
+ * Operator endpoints under {@code /admin}: the confirmation dead letters of every shard (list,
+ * replay), the confirmation failure rate, and pausing the replicas' replay. They answer loopback callers only. Thread-safe.
+ */
+final class AdminApi {
+
+    private static final Pattern IPV4 = Pattern.compile("[0-9]{1,3}(\\.[0-9]{1,3}){3}");
+    private static final Pattern IPV6 = Pattern.compile("\\[?[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*]?");
+
+    private final ShopShards shards;
+    private final Confirmations confirmations;
+    private final List<String> replicaServers;
+
+    /**
+     * @param replicaUrls the shards' replica URLs; replay is paused per server, so one URL per
+     *     server ({@code host:port}) is kept
+     */
+    AdminApi(ShopShards shards, Confirmations confirmations, List<String> replicaUrls) {
+        this.shards = shards;
+        this.confirmations = confirmations;
+        Map<String, String> byServer = new LinkedHashMap<>();
+        for (String url : replicaUrls) {
+            int slash = url.indexOf('/', "jdbc:postgresql://".length());
+            byServer.putIfAbsent(slash < 0 ? url : url.substring(0, slash), url);
+        }
+        this.replicaServers = List.copyOf(byServer.values());
+    }
+
+    /** Refuses every caller that is not on this machine (403). */
+    static void loopbackOnly(Context ctx) {
+        if (!isLoopback(ctx.req().getRemoteAddr())) {
+            throw new ApiError(403, "admin endpoints answer loopback callers only");
+        }
+    }
+
+    /** Whether a peer's IP address (as the servlet reports it, a literal) is a loopback address. */
+    static boolean isLoopback(String address) {
+        if (!IPV4.matcher(address).matches() && !IPV6.matcher(address).matches()) {
+            return false; // not an IP literal: never resolve a name here
+        }
+        try {
+            return InetAddress.getByName(address).isLoopbackAddress();
+        } catch (UnknownHostException e) {
+            return false;
+        }
+    }
+
+    /** {@code GET /admin/dead-letters}: the oldest 100 of each shard, with their last error. */
+    void deadLetters(Context ctx) {
+        List<Map<String, Object>> letters = new ArrayList<>();
+        for (ShopShards.Shard shard : shards.all()) {
+            for (DeadLetter letter : shard.queue().deadLetters().list(DeadLetterFilter.all(), 100)) {
+                Map<String, Object> json = new LinkedHashMap<>();
+                json.put("shard", shard.name());
+                json.put("jobId", letter.id().value());
+                json.put("type", letter.type());
+                json.put("payload", new String(letter.payload(), StandardCharsets.UTF_8));
+                json.put("attempts", letter.attempts());
+                json.put("deadAt", letter.deadAt().toString());
+                List<JobError> errors = letter.errors();
+                json.put(
+                        "lastError",
+                        errors.isEmpty() ? "" : errors.get(errors.size() - 1).message());
+                letters.add(json);
+            }
+        }
+        ctx.json(Map.of("deadLetters", letters));
+    }
+
+    /** {@code POST /admin/dead-letters/replay}: every shard's dead letters back to their queue. */
+    void replay(Context ctx) {
+        int replayed = 0;
+        for (ShopShards.Shard shard : shards.all()) {
+            replayed += shard.queue().deadLetters().replay(DeadLetterFilter.all());
+        }
+        ctx.json(Map.of("replayed", replayed));
+    }
+
+    /**
+     * {@code POST /admin/replica-replay?state=paused} (or {@code running}): pauses or resumes WAL
+     * replay on every replica server, so reads without a token go stale while reads with one still
+     * see their writes. Pausing answers once the servers report replay paused.
+     */
+    void replicaReplay(Context ctx) throws SQLException {
+        String state = ctx.queryParam("state");
+        boolean pause = "paused".equals(state);
+        if (!pause && !"running".equals(state)) {
+            throw new ApiError(400, "state must be 'paused' or 'running', got '" + state + "'");
+        }
+        if (replicaServers.isEmpty()) {
+            throw new ApiError(409, "the shop runs without a replica");
+        }
+        for (String url : replicaServers) {
+            try (Connection c = DriverManager.getConnection(url);
+                    Statement s = c.createStatement()) {
+                s.execute(pause ? "SELECT pg_wal_replay_pause()" : "SELECT pg_wal_replay_resume()");
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (pause && !paused(s)) {
+                    if (System.nanoTime() > deadline) {
+                        throw new ApiError(504, "the replica did not report replay paused within 10 s");
+                    }
+                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10)); // the server pauses at its next record
+                }
+            }
+        }
+        ctx.json(Map.of("replicaReplay", state));
+    }
+
+    private static boolean paused(Statement s) throws SQLException {
+        try (ResultSet rs = s.executeQuery("SELECT pg_get_wal_replay_pause_state()")) {
+            return rs.next() && "paused".equals(rs.getString(1));
+        }
+    }
+
+    /** {@code POST /admin/confirmation-failure-rate?value=0.2}: the fraction of declined orders. */
+    void failureRate(Context ctx) {
+        String value = ctx.queryParam("value");
+        double rate;
+        try {
+            rate = Double.parseDouble(value == null ? "" : value);
+        } catch (NumberFormatException e) {
+            rate = Double.NaN;
+        }
+        if (!(rate >= 0 && rate <= 1)) {
+            throw new ApiError(400, "value must be a number from 0 to 1, got '" + value + "'");
+        }
+        confirmations.setFailureRate(rate);
+        ctx.json(Map.of("confirmationFailureRate", rate));
+    }
+}

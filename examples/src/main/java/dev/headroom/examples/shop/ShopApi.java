@@ -1,0 +1,186 @@
+package dev.headroom.examples.shop;
+
+import dev.headroom.cache.TieredCache;
+import dev.headroom.core.ConsistencyToken;
+import dev.headroom.db.RoutingDataSource;
+import dev.headroom.ratelimit.Decision;
+import dev.headroom.ratelimit.RateLimitHeaders;
+import dev.headroom.ratelimit.RateLimiter;
+import io.javalin.http.Context;
+import java.util.Optional;
+import java.util.regex.Pattern;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The shop's public endpoints: products (through the caches), orders (idempotent, read-your-writes)
+ * and the rate limit in front of them. Input is checked here; a bad request gets a 4xx saying what
+ * is wrong. Thread-safe.
+ */
+final class ShopApi {
+
+    /** Carries the consistency token of the caller's last write. */
+    static final String TOKEN_HEADER = "Consistency-Token";
+
+    static final String TOKEN_COOKIE = "consistency-token";
+
+    private static final Pattern IDEMPOTENCY_KEY = Pattern.compile("[\\x21-\\x7E]{1,64}");
+    private static final Pattern API_KEY = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+    private static final RateLimitHeaders HEADERS = RateLimitHeaders.standard();
+
+    private final TieredCache<String, Product> products;
+    private final TieredCache<String, ProductList> lists;
+    private final Orders orders;
+    private final ShopShards shards;
+    private final RateLimiter limiter;
+
+    ShopApi(
+            TieredCache<String, Product> products,
+            TieredCache<String, ProductList> lists,
+            Orders orders,
+            ShopShards shards,
+            RateLimiter limiter) {
+        this.products = products;
+        this.lists = lists;
+        this.orders = orders;
+        this.shards = shards;
+        this.limiter = limiter;
+    }
+
+    /** Whether a path is one of the rate-limited shop endpoints. */
+    static boolean isLimited(String path) {
+        return path.startsWith("/products") || path.startsWith("/orders");
+    }
+
+    /**
+     * One decision per request: per API key ({@code Api-Key} header) or, without one, per IP on the
+     * lower anonymous tier. Sets {@code RateLimit-Policy}, {@code RateLimit} and, when refused,
+     * {@code Retry-After}; refuses with 429.
+     */
+    void rateLimit(Context ctx) {
+        String apiKey = ctx.header("Api-Key");
+        if (apiKey != null && !API_KEY.matcher(apiKey).matches()) {
+            throw new ApiError(400, "Api-Key must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
+        }
+        String key = apiKey != null ? "key:" + apiKey : "anon:" + ctx.req().getRemoteAddr();
+        Decision decision = limiter.tryAcquire(key);
+        HEADERS.render(decision).forEach(ctx::header);
+        if (!decision.allowed()) {
+            throw new ApiError(
+                    429,
+                    (apiKey != null ? "rate limit of this API key" : "anonymous rate limit (send an Api-Key for more)")
+                            + " exceeded; retry after " + ctx.res().getHeader("Retry-After") + " s");
+        }
+    }
+
+    /** {@code GET /products/{id}}: L1, then Redis, then one replica read per key at a time. */
+    void product(Context ctx) {
+        long tenant = tenant(ctx);
+        long id = positive(ctx.pathParam("id"), "product id");
+        Product product = products.get(tenant + ":" + id);
+        if (product == null) {
+            throw new ApiError(404, "tenant " + tenant + " has no product " + id);
+        }
+        ctx.json(product);
+    }
+
+    /** {@code GET /products}: the first page of the tenant's catalog, cached as one value. */
+    void list(Context ctx) {
+        long tenant = tenant(ctx);
+        ProductList list = lists.get(Long.toString(tenant));
+        ctx.json(list == null ? new ProductList(tenant, java.util.List.of()) : list);
+    }
+
+    /**
+     * {@code POST /orders} with {@code Idempotency-Key}: 201 and the order the first time, 200 and
+     * the same order for a repeat; the response carries the consistency token of the write.
+     */
+    void placeOrder(Context ctx) throws Exception {
+        long tenant = tenant(ctx);
+        String key = ctx.header("Idempotency-Key");
+        if (key == null || key.isEmpty()) {
+            throw new ApiError(400, "the Idempotency-Key header is required (1-64 printable ASCII characters)");
+        }
+        if (!IDEMPOTENCY_KEY.matcher(key).matches()) {
+            throw new ApiError(
+                    400,
+                    "Idempotency-Key must be 1-64 printable ASCII characters without spaces, got " + key.length()
+                            + " characters");
+        }
+        OrderRequest request = body(ctx);
+        if (request.productId() < 1) {
+            throw new ApiError(400, "productId must be a positive number");
+        }
+        if (request.quantity() < 1 || request.quantity() > 100) {
+            throw new ApiError(400, "quantity must be 1..100, got " + request.quantity());
+        }
+        Product product = products.get(tenant + ":" + request.productId());
+        if (product == null) {
+            throw new ApiError(422, "tenant " + tenant + " has no product " + request.productId());
+        }
+        Orders.Placed placed;
+        try {
+            placed = orders.place(tenant, key, request, product);
+        } catch (Orders.KeyReused e) {
+            throw new ApiError(422, String.valueOf(e.getMessage()));
+        }
+        String token = placed.token().toString();
+        ctx.header(TOKEN_HEADER, token);
+        ctx.cookie(TOKEN_COOKIE, token);
+        ctx.status(placed.created() ? 201 : 200).json(placed.order());
+    }
+
+    /**
+     * {@code GET /orders/{id}}: from a replica that has replayed the caller's last write (token from
+     * the {@code Consistency-Token} header or cookie), else from the primary after a short wait.
+     */
+    void order(Context ctx) throws Exception {
+        long tenant = tenant(ctx);
+        long id = positive(ctx.pathParam("id"), "order id");
+        RoutingDataSource router = shards.forTenant(tenant).router();
+        String wire = ctx.header(TOKEN_HEADER);
+        Optional<ConsistencyToken> token = router.token(wire != null ? wire : ctx.cookie(TOKEN_COOKIE));
+        Order order = orders.find(tenant, id, token)
+                .orElseThrow(() -> new ApiError(404, "tenant " + tenant + " has no order " + id));
+        ctx.json(order);
+    }
+
+    private static OrderRequest body(Context ctx) {
+        try {
+            return ctx.bodyAsClass(OrderRequest.class);
+        } catch (Exception e) { // Jackson's checked exceptions arrive undeclared through Kotlin
+            throw new ApiError(
+                    400,
+                    "the body must be JSON like {\"productId\": 42, \"quantity\": 2}: " + firstLine(e.getMessage()));
+        }
+    }
+
+    /** The {@code Tenant-Id} header; tenant 1 when absent. */
+    private static long tenant(Context ctx) {
+        String header = ctx.header("Tenant-Id");
+        return header == null ? 1 : positive(header, "Tenant-Id");
+    }
+
+    private static long positive(String value, String what) {
+        try {
+            long n = Long.parseLong(value);
+            if (n >= 1) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // answered below
+        }
+        throw new ApiError(400, what + " must be a positive whole number, got '" + abbreviate(value) + "'");
+    }
+
+    private static String abbreviate(String value) {
+        return value.length() <= 32 ? value : value.substring(0, 32) + "...";
+    }
+
+    private static String firstLine(@Nullable String message) {
+        if (message == null) {
+            return "unreadable";
+        }
+        int newline = message.indexOf('\n');
+        return newline < 0 ? message : message.substring(0, newline);
+    }
+}

@@ -1,0 +1,398 @@
+package dev.headroom.examples.shop;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.headroom.testing.HeadroomServices;
+import dev.headroom.testing.TestDatabase;
+import dev.headroom.testing.TestRedis;
+import dev.headroom.testing.TestReplica;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.parallel.ResourceLock;
+
+/**
+ * The shop, started once on a random port against the real PostgreSQL (four shard databases of
+ * this test's own), the streaming replica and Redis, and driven over HTTP.
+ */
+@ExtendWith(HeadroomServices.class)
+class ShopAppIT {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final HttpClient HTTP =
+            HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    private static final int ANONYMOUS_PER_MINUTE = 5;
+
+    private static ShopApp app;
+    private static TestReplica replica;
+
+    @BeforeAll
+    static void startTheShop(TestDatabase database, TestReplica testReplica, TestRedis redis) throws Exception {
+        replica = testReplica;
+        List<ShopConfig.Shard> shards = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            String primaryUrl = database.createDatabase();
+            String name = primaryUrl.substring(primaryUrl.lastIndexOf('/') + 1).replaceFirst("\\?.*", "");
+            shards.add(new ShopConfig.Shard(
+                    "shop_" + i,
+                    primaryUrl,
+                    ShopConfig.withDatabase(replica.endpoint().jdbcUrl(), name)));
+        }
+        app = ShopApp.start(ShopConfig.of(shards, redis.uri(), redis.keyPrefix() + "shop:")
+                .withPort(0)
+                .withPoolSize(3)
+                .withRateLimits(ANONYMOUS_PER_MINUTE, 10_000)
+                .withConfirmationFailureRate(0)
+                .withConfirmationRetries(2, Duration.ofMillis(20)));
+    }
+
+    @AfterAll
+    static void stopTheShop() {
+        if (app != null) {
+            app.close();
+        }
+    }
+
+    @Test
+    void aBurstOfConcurrentRequestsForOneHotProductReadsTheDatabaseOnce() throws Exception {
+        double readsBefore = productReads();
+        int clients = 32;
+        CountDownLatch start = new CountDownLatch(1);
+        ExecutorService pool = Executors.newFixedThreadPool(clients);
+        try {
+            List<Future<HttpResponse<String>>> responses = new ArrayList<>();
+            for (int i = 0; i < clients; i++) {
+                Callable<HttpResponse<String>> call = () -> {
+                    start.await();
+                    return send(get("/products/77").header("Tenant-Id", "2"));
+                };
+                responses.add(pool.submit(call));
+            }
+            start.countDown();
+            for (Future<HttpResponse<String>> response : responses) {
+                HttpResponse<String> r = response.get();
+                assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+                JsonNode product = JSON.readTree(r.body());
+                assertThat(product.get("id").asLong()).isEqualTo(77);
+                assertThat(product.get("tenantId").asLong()).isEqualTo(2);
+                assertThat(product.get("name").asText()).isEqualTo("Product 77");
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertThat(productReads() - readsBefore)
+                .as("catalog reads that reached the database")
+                .isEqualTo(1);
+    }
+
+    @Test
+    void theProductListComesFromTheTenantsShardAndBadProductRequestsGetA4xxThatSaysWhy() throws Exception {
+        HttpResponse<String> list = send(get("/products").header("Tenant-Id", "3"));
+        assertThat(list.statusCode()).isEqualTo(200);
+        JsonNode items = JSON.readTree(list.body()).get("items");
+        assertThat(items).hasSize(Catalog.PAGE);
+        assertThat(items.get(0).get("tenantId").asLong()).isEqualTo(3);
+        assertThat(items.get(0).get("id").asLong()).isEqualTo(1);
+
+        assertError(send(get("/products/100000").header("Tenant-Id", "3")), 404, "tenant 3 has no product 100000");
+        assertError(send(get("/products/abc")), 400, "product id must be a positive whole number, got 'abc'");
+        assertError(send(get("/products/1").header("Tenant-Id", "x")), 400, "Tenant-Id must be a positive");
+        assertError(send(get("/products/1").setHeader("Api-Key", "not a key")), 400, "Api-Key must be");
+    }
+
+    @Test
+    void repeatingAnOrderWithTheSameIdempotencyKeyReturnsTheSameOrder() throws Exception {
+        HttpResponse<String> first = send(order("4", "order-same-key", "{\"productId\": 5, \"quantity\": 2}"));
+        assertThat(first.statusCode()).as(first.body()).isEqualTo(201);
+        JsonNode placed = JSON.readTree(first.body());
+        assertThat(placed.get("quantity").asInt()).isEqualTo(2);
+        assertThat(placed.get("status").asText()).isEqualTo("pending");
+        assertThat(first.headers().firstValue("Consistency-Token")).isPresent();
+        assertThat(first.headers().allValues("Set-Cookie"))
+                .anySatisfy(c -> assertThat(c).startsWith("consistency-token="));
+
+        HttpResponse<String> again = send(order("4", "order-same-key", "{\"productId\": 5, \"quantity\": 2}"));
+        assertThat(again.statusCode()).as(again.body()).isEqualTo(200);
+        JsonNode replayed = JSON.readTree(again.body());
+        assertThat(replayed.get("id").asLong()).isEqualTo(placed.get("id").asLong());
+        assertThat(replayed.get("totalCents").asLong())
+                .isEqualTo(placed.get("totalCents").asLong());
+
+        assertError(
+                send(order("4", "order-same-key", "{\"productId\": 6, \"quantity\": 2}")),
+                422,
+                "already used for a different order request");
+
+        // its one confirmation job runs and confirms it
+        String token = first.headers().firstValue("Consistency-Token").orElseThrow();
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+            HttpResponse<String> read = send(get("/orders/" + placed.get("id").asLong())
+                    .header("Tenant-Id", "4")
+                    .header("Consistency-Token", token));
+            assertThat(JSON.readTree(read.body()).get("status").asText()).isEqualTo("confirmed");
+        });
+    }
+
+    @Test
+    void concurrentRequestsWithOneIdempotencyKeyCreateOneOrder() throws Exception {
+        int clients = 8;
+        CountDownLatch start = new CountDownLatch(1);
+        ExecutorService pool = Executors.newFixedThreadPool(clients);
+        List<Future<HttpResponse<String>>> responses = new ArrayList<>();
+        try {
+            for (int i = 0; i < clients; i++) {
+                responses.add(pool.submit(() -> {
+                    start.await();
+                    return send(order("7", "order-raced", "{\"productId\": 8, \"quantity\": 1}"));
+                }));
+            }
+            start.countDown();
+            List<Long> ids = new ArrayList<>();
+            int created = 0;
+            for (Future<HttpResponse<String>> response : responses) {
+                HttpResponse<String> r = response.get();
+                assertThat(r.statusCode()).as(r.body()).isIn(200, 201);
+                created += r.statusCode() == 201 ? 1 : 0;
+                ids.add(JSON.readTree(r.body()).get("id").asLong());
+            }
+            assertThat(created).as("responses that created the order").isEqualTo(1);
+            assertThat(ids).as("order ids").containsOnly(ids.get(0));
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void anOrderWithoutAValidIdempotencyKeyOrBodyIsRefusedWithAMessage() throws Exception {
+        String body = "{\"productId\": 5, \"quantity\": 1}";
+        assertError(
+                send(get("/orders").POST(HttpRequest.BodyPublishers.ofString(body))),
+                400,
+                "the Idempotency-Key header is required");
+        assertError(send(order("1", "k".repeat(65), body)), 400, "Idempotency-Key must be 1-64 printable ASCII");
+        assertError(send(order("1", "malformed", "{\"productId\": ")), 400, "the body must be JSON like");
+        assertError(send(order("1", "unknown-field", "{\"sku\": 5}")), 400, "the body must be JSON like");
+        assertError(send(order("1", "zero", "{\"productId\": 5, \"quantity\": 0}")), 400, "quantity must be 1..100");
+        assertError(
+                send(order("1", "no-such-product", "{\"productId\": 999999, \"quantity\": 1}")),
+                422,
+                "tenant 1 has no product 999999");
+    }
+
+    @Test
+    @ResourceLock(TestReplica.REPLAY_LOCK)
+    void aClientReadsItsOwnOrderWhileTheAdminEndpointHasReplicaReplayPaused() throws Exception {
+        await("every shard's replica serving").atMost(Duration.ofSeconds(30)).until(() -> {
+            JsonNode shards = JSON.readTree(send(get("/health")).body()).get("shards");
+            for (JsonNode shard : shards) {
+                if (shard.get("replicasServing").asInt() != 1) {
+                    return false;
+                }
+            }
+            return true;
+        });
+        assertThat(send(admin("/admin/replica-replay?state=paused")).statusCode())
+                .isEqualTo(200);
+        try {
+            assertThat(replica.isReplayPaused()).isTrue();
+            HttpResponse<String> placed = send(order("5", "ryw-1", "{\"productId\": 9, \"quantity\": 3}"));
+            assertThat(placed.statusCode()).as(placed.body()).isEqualTo(201);
+            long id = JSON.readTree(placed.body()).get("id").asLong();
+            String token = placed.headers().firstValue("Consistency-Token").orElseThrow();
+
+            HttpResponse<String> withToken =
+                    send(get("/orders/" + id).header("Tenant-Id", "5").header("Consistency-Token", token));
+            assertThat(withToken.statusCode()).as(withToken.body()).isEqualTo(200);
+            assertThat(JSON.readTree(withToken.body()).get("id").asLong()).isEqualTo(id);
+
+            HttpResponse<String> withCookie =
+                    send(get("/orders/" + id).header("Tenant-Id", "5").header("Cookie", "consistency-token=" + token));
+            assertThat(withCookie.statusCode()).as(withCookie.body()).isEqualTo(200);
+
+            // without the token the read goes to the paused replica, which has not seen the order
+            assertError(send(get("/orders/" + id).header("Tenant-Id", "5")), 404, "tenant 5 has no order " + id);
+        } finally {
+            assertThat(send(admin("/admin/replica-replay?state=running")).statusCode())
+                    .isEqualTo(200);
+            replica.resumeReplay(); // harmless if resumed: no later test may find it paused
+        }
+        assertThat(replica.isReplayPaused()).isFalse();
+    }
+
+    @Test
+    void anAnonymousCallerPastItsLimitGets429WithRateLimitHeadersWhileAnApiKeyIsStillServed() throws Exception {
+        for (int i = 0; i < ANONYMOUS_PER_MINUTE; i++) {
+            HttpResponse<String> ok = send(anonymous("/products/1"));
+            assertThat(ok.statusCode()).as(ok.body()).isEqualTo(200);
+            assertThat(ok.headers().firstValue("RateLimit-Policy")).hasValue("\"anonymous\";q=5;w=60");
+            String remaining = "\"anonymous\";r=" + (ANONYMOUS_PER_MINUTE - 1 - i) + ";t=";
+            assertThat(ok.headers().firstValue("RateLimit"))
+                    .hasValueSatisfying(v -> assertThat(v).startsWith(remaining));
+        }
+        HttpResponse<String> refused = send(anonymous("/products/1"));
+        assertError(refused, 429, "anonymous rate limit (send an Api-Key for more) exceeded");
+        assertThat(refused.headers().firstValue("Retry-After")).isPresent();
+        assertThat(Long.parseLong(refused.headers().firstValue("Retry-After").orElseThrow()))
+                .isBetween(1L, 60L);
+        assertThat(refused.headers().firstValue("RateLimit"))
+                .hasValueSatisfying(v -> assertThat(v).startsWith("\"anonymous\";r=0;"));
+
+        HttpResponse<String> withKey = send(get("/products/1"));
+        assertThat(withKey.statusCode()).isEqualTo(200);
+        assertThat(withKey.headers().firstValue("RateLimit-Policy")).hasValue("\"api-key\";q=10000;w=1");
+    }
+
+    @Test
+    void declinedConfirmationsBecomeDeadLettersThatTheAdminEndpointReplays() throws Exception {
+        assertThat(send(admin("/admin/confirmation-failure-rate?value=1")).statusCode())
+                .isEqualTo(200);
+        try {
+            HttpResponse<String> placed = send(order("6", "declined-1", "{\"productId\": 3, \"quantity\": 1}"));
+            assertThat(placed.statusCode()).as(placed.body()).isEqualTo(201);
+            long id = JSON.readTree(placed.body()).get("id").asLong();
+            String payload = "6:" + id;
+
+            await("the declined confirmation is a dead letter")
+                    .atMost(Duration.ofSeconds(30))
+                    .until(() -> deadLetterPayloads().contains(payload));
+            JsonNode letter = deadLetter(payload);
+            assertThat(letter.get("attempts").asInt()).isEqualTo(2);
+            assertThat(letter.get("lastError").asText()).contains("payment provider declined order " + id);
+
+            assertThat(send(admin("/admin/confirmation-failure-rate?value=0")).statusCode())
+                    .isEqualTo(200);
+            HttpResponse<String> replay = send(admin("/admin/dead-letters/replay"));
+            assertThat(JSON.readTree(replay.body()).get("replayed").asInt()).isGreaterThanOrEqualTo(1);
+            await("the replayed confirmation confirms the order")
+                    .atMost(Duration.ofSeconds(30))
+                    .untilAsserted(() -> assertThat(JSON.readTree(send(get("/orders/" + id)
+                                                    .header("Tenant-Id", "6")
+                                                    .header(
+                                                            "Consistency-Token",
+                                                            placed.headers()
+                                                                    .firstValue("Consistency-Token")
+                                                                    .orElseThrow()))
+                                            .body())
+                                    .get("status")
+                                    .asText())
+                            .isEqualTo("confirmed"));
+            assertThat(deadLetterPayloads()).doesNotContain(payload);
+        } finally {
+            app.setConfirmationFailureRate(0);
+        }
+        assertError(send(admin("/admin/confirmation-failure-rate?value=2")), 400, "value must be a number from 0 to 1");
+    }
+
+    @Test
+    void metricsHealthAndTheDashboardAnswer() throws Exception {
+        send(get("/products/1")); // some traffic to count
+
+        HttpResponse<String> metrics = send(get("/metrics"));
+        assertThat(metrics.statusCode()).isEqualTo(200);
+        assertThat(metrics.body())
+                .contains("headroom_cache_gets")
+                .contains("headroom_db_connections")
+                .contains("headroom_ratelimit_decisions")
+                .contains("headroom_queue_depth")
+                .contains("shop_catalog_reads")
+                .contains("shop_http_requests_seconds");
+
+        HttpResponse<String> health = send(get("/health"));
+        assertThat(health.statusCode()).isEqualTo(200);
+        JsonNode h = JSON.readTree(health.body());
+        assertThat(h.get("status").asText()).isEqualTo("UP");
+        assertThat(h.get("redis").asText()).isEqualTo("up");
+        assertThat(h.get("shards")).hasSize(4);
+
+        HttpResponse<String> page = send(get("/dashboard"));
+        assertThat(page.statusCode()).isEqualTo(200);
+        assertThat(page.headers().firstValue("Content-Type"))
+                .hasValueSatisfying(v -> assertThat(v).startsWith("text/html"));
+        assertThat(page.body()).contains("<canvas").contains("/dashboard/data");
+
+        JsonNode data = JSON.readTree(send(get("/dashboard/data")).body());
+        assertThat(data.get("requests").asLong()).isPositive();
+        assertThat(data.get("cacheGets").size()).isPositive();
+        assertThat(data.get("connections").size()).isPositive();
+        assertThat(data.has("p99Ms")).isTrue();
+        assertThat(data.has("queueDepth")).isTrue();
+        assertThat(data.get("limiter").size()).isPositive();
+    }
+
+    private static double productReads() {
+        return app.meterRegistry()
+                .get("shop.catalog.reads")
+                .tag("what", "product")
+                .counter()
+                .count();
+    }
+
+    private static List<String> deadLetterPayloads() throws Exception {
+        List<String> payloads = new ArrayList<>();
+        for (JsonNode letter :
+                JSON.readTree(send(get("/admin/dead-letters")).body()).get("deadLetters")) {
+            payloads.add(letter.get("payload").asText());
+        }
+        return payloads;
+    }
+
+    private static JsonNode deadLetter(String payload) throws Exception {
+        for (JsonNode letter :
+                JSON.readTree(send(get("/admin/dead-letters")).body()).get("deadLetters")) {
+            if (letter.get("payload").asText().equals(payload)) {
+                return letter;
+            }
+        }
+        throw new AssertionError("no dead letter " + payload);
+    }
+
+    private static void assertError(HttpResponse<String> response, int status, String message) throws IOException {
+        assertThat(response.statusCode()).as(response.body()).isEqualTo(status);
+        JsonNode error = JSON.readTree(response.body());
+        assertThat(error.get("status").asInt()).isEqualTo(status);
+        assertThat(error.get("error").asText()).contains(message);
+    }
+
+    /** A request with an API key of its own (the generous tier), so tests do not share the anonymous limit. */
+    private static HttpRequest.Builder get(String path) {
+        return anonymous(path).header("Api-Key", "shop-test");
+    }
+
+    private static HttpRequest.Builder anonymous(String path) {
+        return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.port() + path))
+                .timeout(Duration.ofSeconds(30));
+    }
+
+    private static HttpRequest.Builder order(String tenant, String idempotencyKey, String body) {
+        return get("/orders")
+                .header("Tenant-Id", tenant)
+                .header("Idempotency-Key", idempotencyKey)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body));
+    }
+
+    private static HttpRequest.Builder admin(String path) {
+        return get(path).POST(HttpRequest.BodyPublishers.noBody());
+    }
+
+    private static HttpResponse<String> send(HttpRequest.Builder request) throws IOException, InterruptedException {
+        return HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+}
