@@ -17,9 +17,12 @@ import java.util.Set;
  *   <li>{@link #aimd()}: additive increase (about one per round trip while calls are fast and the
  *       limit is in use), multiplicative decrease when a call fails, times out or takes longer than
  *       a latency threshold you choose. Simple and predictable; needs that threshold.
- *   <li>{@link #gradient()}: compares each call's latency with the lowest latency seen and shrinks the
- *       limit by that ratio, so it finds the concurrency where latency starts to rise (the
- *       dependency's knee) without a threshold; it settles about {@code queueSize} above the knee.
+ *   <li>{@link #gradient()}: compares the recent average latency (over about one round trip of
+ *       calls) with the lowest that average reached and shrinks the limit by that ratio, so it finds
+ *       the concurrency where latency starts to rise (the dependency's knee) without a threshold; it
+ *       settles about {@code queueSize} above the knee. Averages, not single replies: replies that
+ *       vary by ±10%, or a rare reply ten times faster than the rest, do not move it off the knee
+ *       ({@code AdaptiveLimitSimulationTest}).
  * </ul>
  *
  * <p>Each guard gets its own instance of the algorithm; an {@code AdaptiveLimit} is an immutable,

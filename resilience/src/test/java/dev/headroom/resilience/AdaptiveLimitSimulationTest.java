@@ -5,7 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.headroom.core.testing.FakeTicker;
 import java.time.Duration;
 import java.util.PriorityQueue;
+import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.LongUnaryOperator;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -24,17 +26,24 @@ class AdaptiveLimitSimulationTest {
         private final FakeTicker ticker = new FakeTicker();
         private final PriorityQueue<Reply> replies =
                 new PriorityQueue<>((a, b) -> a.at != b.at ? Long.compare(a.at, b.at) : Long.compare(a.seq, b.seq));
+        private final LongUnaryOperator noise;
         private int knee;
         private int running;
         private long seq;
 
         Simulation(int knee) {
+            this(knee, LongUnaryOperator.identity());
+        }
+
+        /** {@code noise} turns each reply's noiseless latency into the one observed. */
+        Simulation(int knee, LongUnaryOperator noise) {
             this.knee = knee;
+            this.noise = noise;
         }
 
         CompletableFuture<String> call() {
             running++;
-            long latency = running <= knee ? BASE_LATENCY : BASE_LATENCY * running / knee;
+            long latency = noise.applyAsLong(running <= knee ? BASE_LATENCY : BASE_LATENCY * running / knee);
             CompletableFuture<String> reply = new CompletableFuture<>();
             replies.add(new Reply(ticker.read() + latency, seq++, reply));
             return reply;
@@ -72,7 +81,10 @@ class AdaptiveLimitSimulationTest {
     }
 
     private static void convergesToTheKneeAndFollowsItDown(String name, AdaptiveLimit limit) {
-        Simulation sim = new Simulation(100);
+        convergesToTheKneeAndFollowsItDown(name, limit, new Simulation(100));
+    }
+
+    private static void convergesToTheKneeAndFollowsItDown(String name, AdaptiveLimit limit, Simulation sim) {
         try (Guard guard = guard(name, limit, sim.ticker)) {
             double atHundred = sim.run(guard, 40_000);
             sim.knee = 40; // the dependency loses capacity
@@ -100,6 +112,51 @@ class AdaptiveLimitSimulationTest {
         convergesToTheKneeAndFollowsItDown(
                 "gradient",
                 AdaptiveLimit.gradient().initialLimit(20).maxLimit(500).build());
+    }
+
+    /**
+     * Real latencies are never flat: every reply varies by up to 10% either way. A limit that took the
+     * lowest latency ever seen as its no-queueing baseline read that spread as queueing and settled
+     * at 41 for a knee of 100.
+     */
+    @Test
+    void gradientFindsTheKneeThroughLatencyNoise() {
+        SplittableRandom random = new SplittableRandom(42);
+        convergesToTheKneeAndFollowsItDown(
+                "gradient-noisy",
+                AdaptiveLimit.gradient().initialLimit(20).maxLimit(500).build(),
+                new Simulation(100, latency -> Math.round(latency * (0.9 + 0.2 * random.nextDouble()))));
+    }
+
+    /**
+     * One reply in a hundred comes back ten times faster than the rest (a cached answer, an early
+     * error): a limit anchored on single fast replies settled at 8 for a knee of 100.
+     */
+    @Test
+    void gradientIsNotAnchoredByRareFastReplies() {
+        SplittableRandom random = new SplittableRandom(7);
+        convergesToTheKneeAndFollowsItDown(
+                "gradient-fast-outliers",
+                AdaptiveLimit.gradient().initialLimit(20).maxLimit(500).build(),
+                new Simulation(100, latency -> random.nextInt(100) == 0 ? latency / 10 : latency));
+    }
+
+    /** Both at once, and the AIMD limit under the same noise (its threshold above the spread). */
+    @Test
+    void aimdFindsTheKneeThroughLatencyNoise() {
+        SplittableRandom random = new SplittableRandom(3);
+        convergesToTheKneeAndFollowsItDown(
+                "aimd-noisy",
+                AdaptiveLimit.aimd()
+                        .initialLimit(20)
+                        .maxLimit(500)
+                        .latencyThreshold(Duration.ofNanos(BASE_LATENCY * 12 / 10))
+                        .build(),
+                new Simulation(
+                        100,
+                        latency -> random.nextInt(100) == 0
+                                ? latency / 10
+                                : Math.round(latency * (0.9 + 0.2 * random.nextDouble()))));
     }
 
     @Test
