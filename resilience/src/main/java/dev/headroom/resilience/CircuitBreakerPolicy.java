@@ -14,10 +14,10 @@ import java.util.Objects;
  * its message.
  *
  * @param failureRatePercent failure rate that opens the breaker, in {@code (0, 100]}
- * @param slidingWindowSize calls the failure rate is computed over, at least 1
+ * @param slidingWindowSize calls the failure rate is computed over, in {@code [1, 10,000]}
  * @param minimumCalls calls needed before the rate counts, in {@code [1, slidingWindowSize]}
  * @param waitInOpenState how long the breaker stays open before trial calls, positive
- * @param callsInHalfOpenState trial calls let through when half-open, at least 1
+ * @param callsInHalfOpenState trial calls let through when half-open, in {@code [1, 10,000]}
  */
 public record CircuitBreakerPolicy(
         float failureRatePercent,
@@ -25,6 +25,13 @@ public record CircuitBreakerPolicy(
         int minimumCalls,
         Duration waitInOpenState,
         int callsInHalfOpenState) {
+
+    /**
+     * The largest {@code slidingWindowSize} and {@code callsInHalfOpenState}: Resilience4j allocates
+     * its window (and its half-open window) up front, so a size of {@code Integer.MAX_VALUE} ran the
+     * JVM out of memory when the guard was built.
+     */
+    public static final int MAX_CALLS = 10_000;
 
     /**
      * Validates the fields.
@@ -36,8 +43,9 @@ public record CircuitBreakerPolicy(
         if (!(failureRatePercent > 0 && failureRatePercent <= 100)) {
             throw new IllegalArgumentException("failureRatePercent must be in (0, 100], got " + failureRatePercent);
         }
-        if (slidingWindowSize < 1) {
-            throw new IllegalArgumentException("slidingWindowSize must be >= 1, got " + slidingWindowSize);
+        if (slidingWindowSize < 1 || slidingWindowSize > MAX_CALLS) {
+            throw new IllegalArgumentException(
+                    "slidingWindowSize must be in [1, " + MAX_CALLS + "], got " + slidingWindowSize);
         }
         if (minimumCalls < 1 || minimumCalls > slidingWindowSize) {
             throw new IllegalArgumentException(
@@ -47,8 +55,9 @@ public record CircuitBreakerPolicy(
         if (waitInOpenState.isNegative() || waitInOpenState.isZero()) {
             throw new IllegalArgumentException("waitInOpenState must be positive, got " + waitInOpenState);
         }
-        if (callsInHalfOpenState < 1) {
-            throw new IllegalArgumentException("callsInHalfOpenState must be >= 1, got " + callsInHalfOpenState);
+        if (callsInHalfOpenState < 1 || callsInHalfOpenState > MAX_CALLS) {
+            throw new IllegalArgumentException(
+                    "callsInHalfOpenState must be in [1, " + MAX_CALLS + "], got " + callsInHalfOpenState);
         }
     }
 

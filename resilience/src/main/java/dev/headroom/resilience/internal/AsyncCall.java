@@ -17,6 +17,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One asynchronous call: its attempts, each admitted and recorded by the {@link GuardEngine}'s shared
@@ -26,6 +28,7 @@ import org.jspecify.annotations.Nullable;
  * asynchronous call holds no thread of ours, so nothing else would ever release it). Not API.
  */
 final class AsyncCall<T> implements Runnable {
+    private static final Logger log = LoggerFactory.getLogger(AsyncCall.class);
     private final GuardEngine engine;
     private final Supplier<? extends CompletionStage<T>> task;
     private final RequestContext context;
@@ -69,12 +72,13 @@ final class AsyncCall<T> implements Runnable {
         if (timeout > 0) {
             try {
                 outcome.timer = engine.scheduler.schedule(outcome::timeOut, timeout, TimeUnit.NANOSECONDS);
-            } catch (RejectedExecutionException closed) {
-                // the scheduler was shut down (the guard closed): no attempt may run unbounded, so
-                // this one is not made, and the caller hears the previous attempt's failure
+            } catch (Throwable refused) {
+                // the scheduler was shut down (the guard closed) or broke: no attempt may run
+                // unbounded, so this one is not made, and the caller hears the previous attempt's
+                // failure, or the scheduler's if there was none
                 engine.releaseUnused();
                 GuardEngine.RetryState r = retry;
-                result.completeExceptionally(r == null ? closed : r.lastFailure);
+                result.completeExceptionally(r == null ? refused : r.lastFailure);
                 return;
             }
         }
@@ -99,7 +103,13 @@ final class AsyncCall<T> implements Runnable {
             retry = r;
         }
         r.lastFailure = failure;
-        long delay = engine.retryDelay(r, failure, deadline);
+        long delay;
+        try {
+            delay = engine.retryDelay(r, failure, deadline);
+        } catch (Throwable predicateFailed) {
+            result.completeExceptionally(predicateFailed); // a throwing retryOn must not leave it pending
+            return;
+        }
         if (delay < 0) {
             result.completeExceptionally(failure);
             return;
@@ -108,6 +118,9 @@ final class AsyncCall<T> implements Runnable {
             engine.schedule(this, delay);
         } catch (RejectedExecutionException closed) {
             result.completeExceptionally(failure); // the guard closed: no retry, the caller still hears
+        } catch (Throwable broken) {
+            log.warn("guard '{}': its scheduler refused a retry, the call ends with its failure", engine.name, broken);
+            result.completeExceptionally(failure);
         }
     }
 

@@ -101,6 +101,14 @@ public final class GuardEngine implements AutoCloseable {
         this.throttle = s.throttleK() > 0 ? new AdaptiveThrottle(s.throttleK(), throttleWindow, s.random()) : null;
         this.rejectionRetryAfter = Duration.ofNanos(s.rejectionRetryAfterNanos());
         MeterRegistry given = s.meterRegistry();
+        if (given != null
+                && given.find("headroom.resilience.limit").tag("guard", name).gauge() != null) {
+            // Micrometer would hand this guard the other's meters (its gauges reading the other guard),
+            // and closing either would remove both guards' meters
+            throw new IllegalStateException("a guard named '" + name
+                    + "' is already registered on this MeterRegistry: guard names must be unique per registry"
+                    + " (close the other guard first, or choose another name)");
+        }
         this.registry = given == null ? new SimpleMeterRegistry() : given;
         this.metrics = new ResilienceMetrics(registry, name);
 
@@ -200,9 +208,14 @@ public final class GuardEngine implements AutoCloseable {
             throw reject(RejectionReason.THROTTLED, criticality);
         }
         CircuitBreaker cb = breaker;
-        if (cb != null && !cb.tryAcquirePermission()) {
-            noticeBreakerState(cb);
-            throw reject(RejectionReason.CIRCUIT_OPEN, criticality);
+        if (cb != null) {
+            if (!cb.tryAcquirePermission()) {
+                noticeBreakerState(cb);
+                throw reject(RejectionReason.CIRCUIT_OPEN, criticality);
+            }
+            if (lastBreakerState.get() != CircuitBreaker.State.CLOSED) {
+                noticeBreakerState(cb); // a permission may have moved it from OPEN to HALF_OPEN
+            }
         }
         int admitted = gate.tryAcquire(criticality);
         if (admitted < 0) {
@@ -261,16 +274,30 @@ public final class GuardEngine implements AutoCloseable {
      */
     long retryDelay(RetryState state, Throwable failure, @Nullable Deadline deadline) {
         Backoff b = backoff;
-        if (b == null || failure instanceof GuardRejectedException || !retryOn.test(failure)) {
+        if (b == null || failure instanceof GuardRejectedException || failure instanceof InterruptedException) {
+            return -1; // an interrupt asks the caller's thread to stop: never answered with another attempt
+        }
+        boolean retryable;
+        try {
+            retryable = retryOn.test(failure);
+        } catch (RuntimeException | Error e) {
+            e.addSuppressed(failure); // the predicate's bug reaches the caller, with what it was judging
+            throw e;
+        }
+        if (!retryable) {
             return -1;
         }
         if (!b.allowsRetryAfter(state.failedAttempts + 1)) {
             return -1;
         }
         long delay = b.delayNanos(state.failedAttempts + 1, state.previousDelayNanos);
-        if (deadline != null && deadline.remainingNanos() - delay < Math.max(1, minRemainingNanos)) {
-            metrics.retryStoppedByDeadline();
-            return -1;
+        if (deadline != null) {
+            long remaining = deadline.remainingNanos();
+            // written so that a huge delay cannot overflow past an expired deadline
+            if (remaining <= 0 || delay > remaining - Math.max(1, minRemainingNanos)) {
+                metrics.retryStoppedByDeadline();
+                return -1;
+            }
         }
         RetryAllowance a = allowance;
         if (a != null && !a.tryRetry(ticker.read())) {
@@ -296,6 +323,14 @@ public final class GuardEngine implements AutoCloseable {
     /** Undoes {@link #admit} for an attempt that will not run. */
     void releaseUnused() {
         gate.releaseUnused();
+        releaseBreakerPermission();
+    }
+
+    /**
+     * Gives back the breaker permission of an attempt whose outcome says nothing about the dependency
+     * (it never ran, or its caller was interrupted), so it counts neither as a success nor as a failure.
+     */
+    private void releaseBreakerPermission() {
         CircuitBreaker cb = breaker;
         if (cb != null) {
             cb.releasePermission();
@@ -367,6 +402,12 @@ public final class GuardEngine implements AutoCloseable {
                     gate.release(start, rtt, inFlight, false);
                     recordOutcome(rtt, null);
                     return value;
+                } catch (InterruptedException e) {
+                    // the caller's thread is being stopped: not the dependency's failure, not retried
+                    gate.releaseUnused();
+                    releaseBreakerPermission();
+                    Thread.currentThread().interrupt();
+                    throw e;
                 } catch (Throwable t) {
                     long rtt = timed ? ticker.read() - start : 0;
                     gate.release(start, rtt, inFlight, true);
@@ -379,14 +420,11 @@ public final class GuardEngine implements AutoCloseable {
                         this, context.wrap(GuardEngine.<T>callable(task, supplier)), start, inFlight);
                 try {
                     executor.execute(attempt);
-                } catch (RuntimeException refused) {
-                    // the executor refused (shut down, saturated): the attempt never ran
+                } catch (Throwable refused) {
+                    // the executor refused (shut down, saturated) or broke: the attempt never ran
                     attempt.cancel(false); // releases the slot
-                    CircuitBreaker cb = breaker;
-                    if (cb != null) {
-                        cb.releasePermission();
-                    }
-                    if (retry != null) {
+                    releaseBreakerPermission();
+                    if (retry != null && !(refused instanceof Error)) {
                         throw sneaky(retry.lastFailure);
                     }
                     throw refused;
@@ -403,9 +441,11 @@ public final class GuardEngine implements AutoCloseable {
                     failure = new GuardTimeoutException(name, Duration.ofNanos(timeout));
                     recordOutcome(ticker.read() - start, failure);
                 } catch (InterruptedException e) {
+                    // the caller stopped waiting: the work is interrupted (its slot is released when it
+                    // ends), and the dependency is not blamed for it
                     attempt.cancel(true);
+                    releaseBreakerPermission();
                     Thread.currentThread().interrupt();
-                    recordOutcome(ticker.read() - start, e);
                     throw e;
                 }
             }

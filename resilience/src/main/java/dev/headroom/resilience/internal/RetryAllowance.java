@@ -9,8 +9,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@code (1 + ratio)} times the load it would see without retries (plus the small floor), however
  * many attempts each call's backoff allows.
  *
- * <p>Arithmetic is in thousandths of a retry, so the bound is exact: with ratio 0.2, a floor of 10 per
- * second and a window of 10 s, 1,000 failing calls in one window get exactly 300 retries.
+ * <p>Arithmetic is in millionths of a retry, so the bound is exact for any ratio given to six decimals:
+ * with ratio 0.2, a floor of 10 per second and a window of 10 s, 1,000 failing calls in one window get
+ * exactly 300 retries; with ratio 0.0005 and no floor, 4,000 calls get 2 (thousandths rounded that
+ * ratio to 0.001, and gave 4).
  *
  * <p>Thread-safe. Counting a call is lock-free; taking a retry from the budget is a short lock, so
  * that two racing retries cannot both take the last one. Not API.
@@ -18,16 +20,18 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class RetryAllowance {
     private final SlidingWindow calls;
     private final SlidingWindow retries;
-    private final long ratioMillis;
-    private final long floorMillis;
+    private static final long UNIT = 1_000_000;
+
+    private final long ratioMicros;
+    private final long floorMicros;
     private final ReentrantLock withdrawing = new ReentrantLock();
 
     public RetryAllowance(double ratio, int minPerSecond, long windowNanos) {
         this.calls = new SlidingWindow(windowNanos, 10);
         this.retries = new SlidingWindow(windowNanos, 10);
-        this.ratioMillis = Math.round(ratio * 1000);
-        // minPerSecond * windowSeconds retries, in thousandths, without overflow for sane windows
-        this.floorMillis = Math.round(minPerSecond * (windowNanos / 1e9) * 1000);
+        this.ratioMicros = Math.round(ratio * UNIT);
+        // minPerSecond * windowSeconds retries, in millionths; Math.round saturates an absurd floor
+        this.floorMicros = Math.round(minPerSecond * (windowNanos / 1e9) * UNIT);
     }
 
     /** Counts a call (not a retry) made at {@code nowNanos}. */
@@ -43,8 +47,7 @@ public final class RetryAllowance {
     public boolean tryRetry(long nowNanos) {
         withdrawing.lock();
         try {
-            long allowance = floorMillis + ratioMillis * calls.sum(nowNanos);
-            if ((retries.sum(nowNanos) + 1) * 1000 > allowance) {
+            if ((retries.sum(nowNanos) + 1) * UNIT > allowance(nowNanos)) {
                 return false;
             }
             retries.add(nowNanos, 1);
@@ -56,6 +59,12 @@ public final class RetryAllowance {
 
     /** Returns the retries still available at {@code nowNanos} (for a gauge). */
     public double available(long nowNanos) {
-        return Math.max(0, (floorMillis + ratioMillis * calls.sum(nowNanos)) / 1000.0 - retries.sum(nowNanos));
+        return Math.max(0, allowance(nowNanos) / (double) UNIT - retries.sum(nowNanos));
+    }
+
+    /** The retries allowed in the window ending at {@code nowNanos}, in millionths, saturating. */
+    private long allowance(long nowNanos) {
+        long earned = ratioMicros * calls.sum(nowNanos);
+        return floorMicros > Long.MAX_VALUE - earned ? Long.MAX_VALUE : floorMicros + earned;
     }
 }
