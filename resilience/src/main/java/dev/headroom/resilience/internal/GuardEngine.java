@@ -73,6 +73,8 @@ public final class GuardEngine implements AutoCloseable {
     final ScheduledExecutorService scheduler;
     /** Whether attempts need their duration (adaptive limit, breaker); else the clock is not read. */
     private final boolean timed;
+    /** No clock, budget, throttle, breaker or timeout: a call without a deadline takes the plain path. */
+    private final boolean plain;
 
     private final AtomicReference<CircuitBreaker.State> lastBreakerState =
             new AtomicReference<>(CircuitBreaker.State.CLOSED);
@@ -144,6 +146,7 @@ public final class GuardEngine implements AutoCloseable {
         }
 
         this.timed = gate.isAdaptive() || breaker != null;
+        this.plain = !timed && allowance == null && throttle == null && timeoutNanos == 0;
         metrics.gauge("headroom.resilience.limit", gate::limit);
         metrics.gauge("headroom.resilience.inflight", gate::inFlight);
         RetryAllowance a = allowance;
@@ -372,16 +375,50 @@ public final class GuardEngine implements AutoCloseable {
 
     private <T> T run(Object task, boolean supplier) throws Exception {
         RequestContext context = RequestContext.current();
+        if (!plain || context.deadline().isPresent()) {
+            return runAttempts(context, task, supplier, null);
+        }
+        // the plain path, small enough to be inlined: one attempt on this thread, nothing timed
+        int inFlight = admit(context.criticality());
+        T value;
+        try {
+            value = invoke(task, supplier);
+        } catch (InterruptedException e) {
+            gate.releaseUnused(); // as in runAttempts: the caller's thread is being stopped
+            Thread.currentThread().interrupt();
+            throw e;
+        } catch (Throwable t) {
+            gate.release(0, 0, inFlight, true);
+            recordOutcome(0, t);
+            return runAttempts(context, task, supplier, t);
+        }
+        gate.release(0, 0, inFlight, false);
+        return value;
+    }
+
+    /**
+     * Every layer, attempt after attempt.
+     *
+     * @param firstFailure the failure of a first attempt already made on the plain path, or null
+     */
+    private <T> T runAttempts(RequestContext context, Object task, boolean supplier, @Nullable Throwable firstFailure)
+            throws Exception {
         Criticality criticality = context.criticality();
         Deadline deadline = context.deadline().orElse(null);
         // one clock read serves the budget's count and the first attempt's start
         long callStart = timed || allowance != null ? ticker.read() : 0;
         RetryAllowance a = allowance;
         if (a != null) {
-            a.onCall(callStart);
+            a.onCall(callStart); // never on the plain path, which has no budget
         }
         RetryState retry = null;
+        Throwable pending = firstFailure;
         while (true) {
+            if (pending != null) {
+                retry = retryOrThrow(retry, pending, deadline);
+                pending = null;
+                continue;
+            }
             Throwable failure;
             long timeout;
             int inFlight;
@@ -449,18 +486,22 @@ public final class GuardEngine implements AutoCloseable {
                     throw e;
                 }
             }
-            if (retry == null) {
-                retry = new RetryState(failure);
-            }
-            retry.lastFailure = failure;
-            long delay = retryDelay(retry, failure, deadline);
-            if (delay < 0) {
-                throw sneaky(failure);
-            }
-            if (!pause(delay)) {
-                throw sneaky(failure); // interrupted while waiting to retry; the flag stays set
-            }
+            retry = retryOrThrow(retry, failure, deadline);
         }
+    }
+
+    /** Waits before the next attempt, or throws {@code failure} if there is none. */
+    private RetryState retryOrThrow(@Nullable RetryState state, Throwable failure, @Nullable Deadline deadline) {
+        RetryState retry = state == null ? new RetryState(failure) : state;
+        retry.lastFailure = failure;
+        long delay = retryDelay(retry, failure, deadline);
+        if (delay < 0) {
+            throw sneaky(failure);
+        }
+        if (!pause(delay)) {
+            throw sneaky(failure); // interrupted while waiting to retry; the flag stays set
+        }
+        return retry;
     }
 
     // ---------------------------------------------------------------- asynchronous driver
