@@ -22,7 +22,9 @@ import java.util.Set;
  *       the concurrency where latency starts to rise (the dependency's knee) without a threshold; it
  *       settles about {@code queueSize} above the knee. Averages, not single replies: replies that
  *       vary by ±10%, or a rare reply ten times faster than the rest, do not move it off the knee
- *       ({@code AdaptiveLimitSimulationTest}).
+ *       ({@code AdaptiveLimitSimulationTest}). Every 10 s it halves the limit for about one round
+ *       trip to re-measure the latency without queueing, so a dependency that became slower for
+ *       good is re-learnt, and a steady overload cannot ratchet the baseline up.
  * </ul>
  *
  * <p>Each guard gets its own instance of the algorithm; an {@code AdaptiveLimit} is an immutable,
@@ -78,6 +80,9 @@ public final class AdaptiveLimit {
         return new Builder(Kind.GRADIENT);
     }
 
+    /** How often a gradient limit re-measures its baseline latency. */
+    static final Duration PROBE_INTERVAL = Duration.ofSeconds(10);
+
     /** Returns the limit a guard starts with. */
     public int initialLimit() {
         return initialLimit;
@@ -87,9 +92,11 @@ public final class AdaptiveLimit {
     LimitAlgorithm newAlgorithm() {
         return switch (kind) {
             case AIMD -> new AimdLimit(initialLimit, minLimit, maxLimit, backoffRatio, latencyThresholdNanos);
-            // the baseline drifts up ~0.0001% per sample: a permanently slower dependency is re-learnt
-            // within some 10^6 samples, while a steady overload barely moves it
-            case GRADIENT -> new GradientLimit(initialLimit, minLimit, maxLimit, tolerance, queueSize, smoothing, 1e-6);
+            // the baseline is re-measured every 10 s (a probe at half the limit for one round trip),
+            // as BBR re-measures its minimum round trip
+            case GRADIENT ->
+                new GradientLimit(
+                        initialLimit, minLimit, maxLimit, tolerance, queueSize, smoothing, PROBE_INTERVAL.toNanos());
         };
     }
 

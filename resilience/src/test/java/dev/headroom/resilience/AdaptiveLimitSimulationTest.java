@@ -141,6 +141,60 @@ class AdaptiveLimitSimulationTest {
                 new Simulation(100, latency -> random.nextInt(100) == 0 ? latency / 10 : latency));
     }
 
+    /**
+     * The first 40 replies come back three times faster (a warm cache, an empty queue): a baseline kept
+     * from them for good held the limit at 8 for a knee of 100. The probe re-measures it.
+     */
+    @Test
+    void gradientRecoversFromAFastStart() {
+        long[] calls = {0};
+        Simulation sim = new Simulation(100, latency -> ++calls[0] <= 40 ? latency / 3 : latency);
+        try (Guard guard = guard(
+                "gradient-fast-start",
+                AdaptiveLimit.gradient().initialLimit(20).maxLimit(500).build(),
+                sim.ticker)) {
+            double mean = sim.run(guard, 300_000); // about 30 s of simulated time, three probes
+            System.out.printf("gradient-fast-start: mean limit %.1f at knee 100%n", mean);
+            assertThat(mean).isBetween(80.0, 120.0);
+        }
+    }
+
+    /** The dependency becomes twice as slow for good, with the same knee: the limit must stay there. */
+    @Test
+    void gradientRelearnsADependencyThatBecameSlowerForGood() {
+        long[] calls = {0};
+        Simulation sim = new Simulation(100, latency -> ++calls[0] <= 100_000 ? latency / 2 : latency);
+        try (Guard guard = guard(
+                "gradient-slower",
+                AdaptiveLimit.gradient().initialLimit(20).maxLimit(500).build(),
+                sim.ticker)) {
+            double before = sim.run(guard, 100_000);
+            double after = sim.run(guard, 300_000);
+            System.out.printf("gradient-slower: mean limit %.1f at 5 ms, %.1f at 10 ms (knee 100)%n", before, after);
+            assertThat(before).isBetween(80.0, 120.0);
+            assertThat(after).isBetween(80.0, 120.0);
+        }
+    }
+
+    /**
+     * A steady overload for a long time (600,000 replies, about a minute of simulated time): a
+     * baseline that drifted up per sample let the limit double every ~700,000 samples (261 after
+     * 1,000,000); the limit must stay at the knee.
+     */
+    @Test
+    void gradientStaysAtTheKneeUnderALongSteadyOverload() {
+        Simulation sim = new Simulation(100);
+        try (Guard guard = guard(
+                "gradient-long",
+                AdaptiveLimit.gradient().initialLimit(20).maxLimit(500).build(),
+                sim.ticker)) {
+            double mean = sim.run(guard, 600_000);
+            System.out.printf("gradient-long: mean limit %.1f over the last 300,000 replies, knee 100%n", mean);
+            assertThat(mean).isBetween(80.0, 120.0);
+            assertThat(guard.limit()).isBetween(50, 120); // 50: the end may fall inside a probe
+        }
+    }
+
     /** Both at once, and the AIMD limit under the same noise (its threshold above the spread). */
     @Test
     void aimdFindsTheKneeThroughLatencyNoise() {
