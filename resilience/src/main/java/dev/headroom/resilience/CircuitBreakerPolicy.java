@@ -16,7 +16,7 @@ import java.util.Objects;
  * @param failureRatePercent failure rate that opens the breaker, in {@code (0, 100]}
  * @param slidingWindowSize calls the failure rate is computed over, in {@code [1, 10,000]}
  * @param minimumCalls calls needed before the rate counts, in {@code [1, slidingWindowSize]}
- * @param waitInOpenState how long the breaker stays open before trial calls, positive
+ * @param waitInOpenState how long the breaker stays open before trial calls, in {@code [1 ms, 1 day]}
  * @param callsInHalfOpenState trial calls let through when half-open, in {@code [1, 10,000]}
  */
 public record CircuitBreakerPolicy(
@@ -52,8 +52,9 @@ public record CircuitBreakerPolicy(
                     "minimumCalls must be in [1, slidingWindowSize=" + slidingWindowSize + "], got " + minimumCalls);
         }
         Objects.requireNonNull(waitInOpenState, "waitInOpenState");
-        if (waitInOpenState.isNegative() || waitInOpenState.isZero()) {
-            throw new IllegalArgumentException("waitInOpenState must be positive, got " + waitInOpenState);
+        if (waitInOpenState.compareTo(Duration.ofMillis(1)) < 0 || waitInOpenState.compareTo(Duration.ofDays(1)) > 0) {
+            // Resilience4j needs at least 1 ms, and overflows on durations near Long.MAX_VALUE seconds
+            throw new IllegalArgumentException("waitInOpenState must be in [1ms, 1d], got " + waitInOpenState);
         }
         if (callsInHalfOpenState < 1 || callsInHalfOpenState > MAX_CALLS) {
             throw new IllegalArgumentException(

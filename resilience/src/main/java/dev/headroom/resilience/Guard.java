@@ -169,8 +169,10 @@ public final class Guard implements AutoCloseable {
      * Calls an asynchronous dependency through the guard. Never blocks; the supplier runs on the
      * calling thread for the first attempt and on the guard's scheduler for retries, with the caller's
      * {@link RequestContext} current either way, so it must only start the work and return (a supplier
-     * that blocks holds up the guard's timeouts). Cancelling the returned stage does not cancel the
-     * dependency's work.
+     * that blocks holds up the guard's timeouts). The returned stage completes on the thread that
+     * ended the call: the dependency's, or the guard's timer thread for a timeout, so blocking
+     * continuations belong on {@code *Async} methods with an executor of yours. Cancelling the
+     * returned stage does not cancel the dependency's work in flight, but no further attempt is made.
      *
      * @param supplier starts the dependency call; a supplier that throws counts as a failed attempt
      * @param <T> the result type
@@ -186,9 +188,13 @@ public final class Guard implements AutoCloseable {
 
     /**
      * As {@link #getAsync(Supplier)}, answering with {@code fallback} if the call fails or is refused.
+     * The fallback runs on the guard's executor (or, once the guard is closed, on the thread that
+     * completed the call) with the caller's {@link RequestContext} current, never on the guard's
+     * timer thread, where a slow fallback would delay every other call's timeout.
      *
      * @param supplier starts the dependency call
-     * @param fallback maps the failure to a value
+     * @param fallback maps the failure to a value; {@link Error}s are not given to it (the stage
+     *     completes with them)
      * @param <T> the result type
      * @return a stage that completes with the dependency's or the fallback's value
      * @throws NullPointerException if an argument is null
@@ -198,8 +204,20 @@ public final class Guard implements AutoCloseable {
         Objects.requireNonNull(supplier, "supplier");
         Objects.requireNonNull(fallback, "fallback");
         checkOpen();
+        RequestContext context = RequestContext.current();
         CompletableFuture<T> call = engine.callAsync(supplier);
-        return call.exceptionally(fallback::apply);
+        // on the guard's executor, never on the thread that completed the call (possibly the guard's
+        // timer, which a slow fallback would stall for every other call), with the caller's context
+        return call.exceptionallyAsync(
+                failure -> {
+                    if (failure instanceof Error error) {
+                        throw error; // as in the synchronous variant: errors are not the fallback's
+                    }
+                    try (RequestContext.Scope scope = context.open()) {
+                        return fallback.apply(failure);
+                    }
+                },
+                engine.fallbackExecutor());
     }
 
     /** Returns the guard's name. */

@@ -24,6 +24,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -299,10 +300,256 @@ class GuardFaultTest {
         assertThatThrownBy(() -> new CircuitBreakerPolicy(50, 10, 10, wait, Integer.MAX_VALUE))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("callsInHalfOpenState must be in [1, 10000]");
+        assertThatThrownBy(() -> new CircuitBreakerPolicy(50, 10, 10, Duration.ofNanos(500_000), 1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("waitInOpenState must be in [1ms, 1d]");
+        assertThatThrownBy(() -> new CircuitBreakerPolicy(50, 10, 10, Duration.ofSeconds(Long.MAX_VALUE), 1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("waitInOpenState");
         CircuitBreakerPolicy largest = new CircuitBreakerPolicy(50, 10_000, 10_000, wait, 10_000);
         try (Guard guard =
                 Guard.builder("largest-breaker").circuitBreaker(largest).build()) {
             assertThat(guard.get(() -> "ok")).isEqualTo("ok");
+        }
+    }
+
+    // ---------------------------------------------------------------- adversary round 2
+
+    @Test
+    void timeoutsCutShortByTheCallersDeadlineDoNotOpenTheBreakerButTheGuardsOwnDo() throws Exception {
+        FakeTicker ticker = new FakeTicker(); // frozen: each deadline leaves exactly 20 ms
+        CountDownLatch never = new CountDownLatch(1);
+        CircuitBreakerPolicy opensAfterFour = new CircuitBreakerPolicy(50, 4, 4, Duration.ofMinutes(5), 1);
+        try (Guard guard = Guard.builder("hurried-callers")
+                        .timeout(Duration.ofMinutes(1))
+                        .ticker(ticker)
+                        .circuitBreaker(opensAfterFour)
+                        .build();
+                Guard ownTimeout = Guard.builder("own-timeout")
+                        .timeout(Duration.ofMillis(20))
+                        .circuitBreaker(opensAfterFour)
+                        .build()) {
+            for (int i = 0; i < 4; i++) {
+                try (RequestContext.Scope s = RequestContext.current()
+                        .withDeadline(Deadline.after(Duration.ofMillis(20), ticker))
+                        .open()) {
+                    assertThatThrownBy(() -> guard.call(() -> {
+                                never.await();
+                                return "late";
+                            }))
+                            .isInstanceOf(GuardTimeoutException.class);
+                }
+                assertThatThrownBy(() -> ownTimeout.call(() -> {
+                            never.await();
+                            return "late";
+                        }))
+                        .isInstanceOf(GuardTimeoutException.class);
+            }
+            assertThat(guard.get(() -> "healthy")).isEqualTo("healthy");
+            assertThatThrownBy(() -> ownTimeout.get(() -> "x"))
+                    .isInstanceOfSatisfying(
+                            GuardRejectedException.class,
+                            e -> assertThat(e.reason()).isEqualTo(RejectionReason.CIRCUIT_OPEN));
+        }
+    }
+
+    @Test
+    void refusedCallsEarnNoRetryBudget() {
+        FakeTicker ticker = new FakeTicker();
+        AtomicInteger dependencyCalls = new AtomicInteger();
+        try (Guard guard = Guard.builder("refused-earn-nothing")
+                .noTimeout()
+                .noCircuitBreaker()
+                .ticker(ticker)
+                .retry(immediateRetries(10))
+                .retryBudget(new RetryBudget(0.2, 0, Duration.ofSeconds(10)))
+                .build()) {
+            Deadline expired = Deadline.after(Duration.ofNanos(1), ticker);
+            ticker.advance(Duration.ofMillis(1));
+            try (RequestContext.Scope s =
+                    RequestContext.current().withDeadline(expired).open()) {
+                for (int i = 0; i < 1_000; i++) {
+                    assertThatThrownBy(() -> guard.get(dependencyCalls::incrementAndGet))
+                            .isInstanceOf(GuardRejectedException.class);
+                }
+            }
+            for (int i = 0; i < 100; i++) {
+                assertThatThrownBy(() -> guard.get(() -> {
+                            dependencyCalls.incrementAndGet();
+                            throw new IllegalStateException("down");
+                        }))
+                        .isInstanceOf(IllegalStateException.class);
+            }
+        }
+        assertThat(dependencyCalls).hasValue(120); // 100 calls + 0.2 x 100 retries; refusals earned none
+    }
+
+    /** Holds scheduled retries until the test runs them. */
+    private static final class ManualScheduler extends ScheduledThreadPoolExecutor {
+        final List<Runnable> held = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        ManualScheduler() {
+            super(1);
+        }
+
+        @Override
+        public ScheduledFuture<?> schedule(Runnable command, long delay, TimeUnit unit) {
+            held.add(command);
+            return super.schedule(() -> {}, 1, TimeUnit.DAYS);
+        }
+    }
+
+    @Test
+    void aCancelledAsyncCallMakesNoFurtherAttempt() {
+        ManualScheduler scheduler = new ManualScheduler();
+        AtomicInteger attempts = new AtomicInteger();
+        try (Guard guard = Guard.builder("cancelled")
+                .noTimeout()
+                .retry(immediateRetries(5))
+                .scheduler(scheduler)
+                .build()) {
+            CompletableFuture<String> call = guard.<String>getAsync(() -> {
+                        attempts.incrementAndGet();
+                        return CompletableFuture.failedFuture(new IOException("down"));
+                    })
+                    .toCompletableFuture();
+            assertThat(scheduler.held).hasSize(1); // the retry, waiting
+            call.cancel(false);
+            scheduler.held.get(0).run();
+            assertThat(attempts).hasValue(1);
+            assertThat(scheduler.held).hasSize(1);
+            assertThat(guard.inFlight()).isZero();
+        } finally {
+            scheduler.shutdownNow();
+        }
+    }
+
+    @Test
+    void anAsyncFallbackIsNotGivenErrorsAndRunsOffTheTimerWithTheCallersContext() {
+        try (Guard guard =
+                Guard.builder("async-fallback").timeout(Duration.ofMillis(20)).build()) {
+            CompletableFuture<String> error = guard.<String>getAsync(
+                            () -> CompletableFuture.failedFuture(new StackOverflowError("deep")), failure -> "fallback")
+                    .toCompletableFuture();
+            assertThatThrownBy(error::join).hasCauseInstanceOf(StackOverflowError.class);
+
+            AtomicReference<String> seen = new AtomicReference<>();
+            try (RequestContext.Scope s = RequestContext.current()
+                    .withCriticality(dev.headroom.core.Criticality.CRITICAL)
+                    .open()) {
+                CompletableFuture<String> timedOut = guard.<String>getAsync(CompletableFuture::new, failure -> {
+                            seen.set(Thread.currentThread().getName() + " "
+                                    + RequestContext.current().criticality() + " "
+                                    + failure.getClass().getSimpleName());
+                            return "fallback";
+                        })
+                        .toCompletableFuture();
+                assertThat(timedOut.join()).isEqualTo("fallback");
+            }
+            assertThat(seen.get()).doesNotContain("timer").contains("CRITICAL").contains("GuardTimeoutException");
+        }
+    }
+
+    @Test
+    void permissionsTakenWhileClosedAreNotGivenToAHalfOpenBreaker() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        try (Guard guard = Guard.builder("half-open-permits")
+                .maxConcurrentCalls(100)
+                .timeout(Duration.ofMinutes(5))
+                .circuitBreaker(new CircuitBreakerPolicy(50, 2, 2, Duration.ofMillis(1), 1))
+                .build()) {
+            List<Thread> early = new ArrayList<>();
+            for (int i = 0; i < 5; i++) { // admitted while closed, then interrupted while half-open
+                Thread t = new Thread(() -> {
+                    try {
+                        guard.call(() -> {
+                            release.await();
+                            return "x";
+                        });
+                    } catch (Exception expected) {
+                        // interrupted
+                    }
+                });
+                t.start();
+                early.add(t);
+            }
+            await().until(() -> guard.inFlight() == 5);
+            for (int i = 0; i < 2; i++) {
+                assertThatThrownBy(() -> guard.get(() -> {
+                            throw new IllegalStateException("down");
+                        }))
+                        .isInstanceOf(IllegalStateException.class);
+            }
+            // the single trial call, held: once it is admitted the breaker is half-open with no permit left
+            Thread trial = new Thread(() -> {
+                while (true) {
+                    try {
+                        guard.call(() -> {
+                            release.await();
+                            return "trial";
+                        });
+                        return;
+                    } catch (GuardRejectedException stillOpen) {
+                        Thread.onSpinWait(); // open for 1 ms, then the next call is the trial
+                    } catch (Exception ignored) {
+                        return;
+                    }
+                }
+            });
+            trial.start();
+            await().until(() -> guard.inFlight() == 6);
+            early.forEach(Thread::interrupt);
+            await().until(() -> guard.inFlight() == 1); // the five ended; the trial holds its permit
+            int admitted = 0;
+            for (int i = 0; i < 10; i++) {
+                try {
+                    guard.get(() -> "extra trial");
+                    admitted++;
+                } catch (GuardRejectedException refused) {
+                    assertThat(refused.reason()).isEqualTo(RejectionReason.CIRCUIT_OPEN);
+                }
+            }
+            assertThat(admitted).as("trial calls beyond the configured one").isZero();
+            release.countDown();
+            trial.join();
+            for (Thread t : early) {
+                t.join();
+            }
+        }
+    }
+
+    @Test
+    void theRetryFloorIsNotSpentTwiceWithinOneWindow() {
+        FakeTicker ticker = new FakeTicker();
+        AtomicInteger attempts = new AtomicInteger();
+        try (Guard guard = Guard.builder("floor-once")
+                .noTimeout()
+                .noCircuitBreaker()
+                .ticker(ticker)
+                .retry(immediateRetries(2))
+                .retryBudget(new RetryBudget(0, 10, Duration.ofSeconds(10))) // 100 retries a window
+                .build()) {
+            Runnable hundredFailingCalls = () -> {
+                for (int i = 0; i < 100; i++) {
+                    try {
+                        guard.get(() -> {
+                            attempts.incrementAndGet();
+                            throw new IllegalStateException("down");
+                        });
+                    } catch (IllegalStateException expected) {
+                        // every call fails
+                    }
+                }
+            };
+            ticker.advance(Duration.ofMillis(999));
+            hundredFailingCalls.run();
+            assertThat(attempts.getAndSet(0)).as("at 0.999 s").isEqualTo(200);
+            ticker.advance(Duration.ofMillis(9_001)); // t = 10.000 s: those retries are 9.001 s old
+            hundredFailingCalls.run();
+            assertThat(attempts.getAndSet(0)).as("at 10.000 s").isEqualTo(100);
+            ticker.advance(Duration.ofSeconds(1)); // t = 11.000 s: more than a window later
+            hundredFailingCalls.run();
+            assertThat(attempts.get()).as("at 11.000 s").isEqualTo(200);
         }
     }
 }

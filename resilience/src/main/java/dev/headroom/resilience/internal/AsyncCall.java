@@ -5,6 +5,7 @@ import dev.headroom.core.Deadline;
 import dev.headroom.core.RequestContext;
 import dev.headroom.resilience.GuardRejectedException;
 import dev.headroom.resilience.GuardTimeoutException;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -57,6 +58,9 @@ final class AsyncCall<T> implements Runnable {
     }
 
     void attempt() {
+        if (result.isDone()) {
+            return; // the caller cancelled (or completed) the call: no further attempt
+        }
         long timeout;
         int inFlight;
         try {
@@ -67,8 +71,12 @@ final class AsyncCall<T> implements Runnable {
             result.completeExceptionally(r == null ? rejected : r.lastFailure);
             return;
         }
+        CircuitBreaker.@Nullable State admittedIn = engine.breakerState();
         long start = engine.ticker.read();
-        Outcome outcome = new Outcome(start, inFlight, timeout);
+        if (retry == null) {
+            engine.onCall(start); // a call earns retry budget once admitted
+        }
+        Outcome outcome = new Outcome(start, inFlight, timeout, admittedIn);
         if (timeout > 0) {
             try {
                 outcome.timer = engine.scheduler.schedule(outcome::timeOut, timeout, TimeUnit.NANOSECONDS);
@@ -103,8 +111,12 @@ final class AsyncCall<T> implements Runnable {
             retry = r;
         }
         r.lastFailure = failure;
+        if (result.isDone()) {
+            return; // the caller cancelled the call: no retry, no budget spent
+        }
         long delay;
-        try {
+        // retryOn sees the caller's context, as on the synchronous path
+        try (RequestContext.Scope scope = context.open()) {
             delay = engine.retryDelay(r, failure, deadline);
         } catch (Throwable predicateFailed) {
             result.completeExceptionally(predicateFailed); // a throwing retryOn must not leave it pending
@@ -137,14 +149,16 @@ final class AsyncCall<T> implements Runnable {
         private final long start;
         private final int inFlight;
         private final long timeout;
+        private final CircuitBreaker.@Nullable State admittedIn;
         private final AtomicBoolean taken = new AtomicBoolean();
         volatile @Nullable ScheduledFuture<?> timer;
         private volatile @Nullable CompletionStage<T> stage;
 
-        Outcome(long start, int inFlight, long timeout) {
+        Outcome(long start, int inFlight, long timeout, CircuitBreaker.@Nullable State admittedIn) {
             this.start = start;
             this.inFlight = inFlight;
             this.timeout = timeout;
+            this.admittedIn = admittedIn;
         }
 
         /** The dependency's stage, once the task returned it; cancelled at once if already timed out. */
@@ -184,8 +198,13 @@ final class AsyncCall<T> implements Runnable {
             }
             long rtt = engine.ticker.read() - start;
             GuardTimeoutException failure = new GuardTimeoutException(engine.name, Duration.ofNanos(timeout));
-            engine.gate.release(start, rtt, inFlight, true);
-            engine.recordOutcome(rtt, failure);
+            boolean cutByDeadline = timeout != engine.timeoutNanos;
+            if (cutByDeadline) {
+                engine.gate.releaseUnused(); // the caller's deadline, not the dependency, cut it short
+            } else {
+                engine.gate.release(start, rtt, inFlight, true);
+            }
+            engine.recordTimeout(rtt, failure, cutByDeadline, admittedIn);
             failed(failure);
         }
 

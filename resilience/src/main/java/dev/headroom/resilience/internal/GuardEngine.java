@@ -23,6 +23,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -79,6 +80,7 @@ public final class GuardEngine implements AutoCloseable {
     private final AtomicReference<CircuitBreaker.State> lastBreakerState =
             new AtomicReference<>(CircuitBreaker.State.CLOSED);
     private final Executor executor;
+    private final Executor fallbackExecutor;
     private final boolean ownsScheduler;
     private final @Nullable ExecutorService ownedExecutor;
     private final @Nullable TaggedCircuitBreakerMetricsPublisher breakerMetrics;
@@ -112,7 +114,6 @@ public final class GuardEngine implements AutoCloseable {
                     + " (close the other guard first, or choose another name)");
         }
         this.registry = given == null ? new SimpleMeterRegistry() : given;
-        this.metrics = new ResilienceMetrics(registry, name);
 
         CircuitBreakerPolicy policy = s.circuitBreaker();
         if (policy == null) {
@@ -145,6 +146,8 @@ public final class GuardEngine implements AutoCloseable {
             }
         }
 
+        // after everything that can refuse the settings: a guard that fails to build leaves no meters
+        this.metrics = new ResilienceMetrics(registry, name);
         this.timed = gate.isAdaptive() || breaker != null;
         this.plain = !timed && allowance == null && throttle == null && timeoutNanos == 0;
         metrics.gauge("headroom.resilience.limit", gate::limit);
@@ -178,6 +181,14 @@ public final class GuardEngine implements AutoCloseable {
             this.executor = givenExecutor;
             this.ownedExecutor = null;
         }
+        Executor runs = this.executor;
+        this.fallbackExecutor = work -> {
+            try {
+                runs.execute(work);
+            } catch (RejectedExecutionException refused) {
+                work.run();
+            }
+        };
     }
 
     // ---------------------------------------------------------------- shared policy
@@ -330,8 +341,8 @@ public final class GuardEngine implements AutoCloseable {
     }
 
     /**
-     * Gives back the breaker permission of an attempt whose outcome says nothing about the dependency
-     * (it never ran, or its caller was interrupted), so it counts neither as a success nor as a failure.
+     * Gives back the breaker permission of an attempt that never ran, right after its admission, so it
+     * counts neither as a success nor as a failure.
      */
     private void releaseBreakerPermission() {
         CircuitBreaker cb = breaker;
@@ -340,11 +351,51 @@ public final class GuardEngine implements AutoCloseable {
         }
     }
 
-    /** Counts a call (not a retry) for the retry budget. */
-    void onCall() {
+    /** The breaker's state right after an admission (null without a breaker). */
+    CircuitBreaker.@Nullable State breakerState() {
+        CircuitBreaker cb = breaker;
+        return cb == null ? null : cb.getState();
+    }
+
+    /**
+     * Gives back the permission of an attempt whose outcome says nothing about the dependency (its
+     * caller was interrupted, or the caller's deadline, not the guard's timeout, cut it short). Only
+     * a half-open breaker counts permissions, and only one taken in the same half-open state may be
+     * given back: a permission taken while closed, given back after the breaker went half-open, would
+     * let one more trial call through.
+     */
+    void releaseBreakerPermission(CircuitBreaker.@Nullable State admittedIn) {
+        CircuitBreaker cb = breaker;
+        if (cb != null
+                && admittedIn == CircuitBreaker.State.HALF_OPEN
+                && cb.getState() == CircuitBreaker.State.HALF_OPEN) {
+            cb.releasePermission();
+        }
+    }
+
+    /**
+     * Records an attempt that ran out of time. A timeout of the guard's own is the dependency's
+     * failure; one shortened by the caller's deadline is not (a hurried caller must not open the
+     * breaker on a healthy dependency): it only gives back the permission.
+     */
+    void recordTimeout(
+            long durationNanos,
+            GuardTimeoutException failure,
+            boolean cutByDeadline,
+            CircuitBreaker.@Nullable State admittedIn) {
+        if (cutByDeadline) {
+            releaseBreakerPermission(admittedIn);
+            metrics.timedOut();
+        } else {
+            recordOutcome(durationNanos, failure);
+        }
+    }
+
+    /** Counts a call (not a retry) for the retry budget, once its first attempt is admitted. */
+    void onCall(long nowNanos) {
         RetryAllowance a = allowance;
         if (a != null) {
-            a.onCall(ticker.read());
+            a.onCall(nowNanos);
         }
     }
 
@@ -407,10 +458,6 @@ public final class GuardEngine implements AutoCloseable {
         Deadline deadline = context.deadline().orElse(null);
         // one clock read serves the budget's count and the first attempt's start
         long callStart = timed || allowance != null ? ticker.read() : 0;
-        RetryAllowance a = allowance;
-        if (a != null) {
-            a.onCall(callStart); // never on the plain path, which has no budget
-        }
         RetryState retry = null;
         Throwable pending = firstFailure;
         while (true) {
@@ -431,6 +478,11 @@ public final class GuardEngine implements AutoCloseable {
                 }
                 throw sneaky(retry.lastFailure);
             }
+            if (retry == null) {
+                // a call earns budget only once admitted: refused calls must not pay for retries
+                onCall(callStart); // never on the plain path, which has no budget
+            }
+            CircuitBreaker.@Nullable State admittedIn = breakerState();
             long start = !timed ? 0 : retry == null ? callStart : ticker.read();
             if (timeout == 0) {
                 try {
@@ -442,7 +494,7 @@ public final class GuardEngine implements AutoCloseable {
                 } catch (InterruptedException e) {
                     // the caller's thread is being stopped: not the dependency's failure, not retried
                     gate.releaseUnused();
-                    releaseBreakerPermission();
+                    releaseBreakerPermission(admittedIn);
                     Thread.currentThread().interrupt();
                     throw e;
                 } catch (Throwable t) {
@@ -474,14 +526,15 @@ public final class GuardEngine implements AutoCloseable {
                     failure = e.getCause() == null ? e : e.getCause();
                     recordOutcome(ticker.read() - start, failure);
                 } catch (TimeoutException e) {
-                    attempt.timedOut();
+                    boolean cutByDeadline = timeout != timeoutNanos;
+                    attempt.timedOut(cutByDeadline);
                     failure = new GuardTimeoutException(name, Duration.ofNanos(timeout));
-                    recordOutcome(ticker.read() - start, failure);
+                    recordTimeout(ticker.read() - start, (GuardTimeoutException) failure, cutByDeadline, admittedIn);
                 } catch (InterruptedException e) {
                     // the caller stopped waiting: the work is interrupted (its slot is released when it
                     // ends), and the dependency is not blamed for it
                     attempt.cancel(true);
-                    releaseBreakerPermission();
+                    releaseBreakerPermission(admittedIn);
                     Thread.currentThread().interrupt();
                     throw e;
                 }
@@ -510,7 +563,6 @@ public final class GuardEngine implements AutoCloseable {
     public <T> CompletableFuture<T> callAsync(Supplier<? extends CompletionStage<T>> task) {
         RequestContext context = RequestContext.current();
         CompletableFuture<T> result = new CompletableFuture<>();
-        onCall();
         new AsyncCall<>(this, task, context, result).attempt();
         return result;
     }
@@ -518,6 +570,14 @@ public final class GuardEngine implements AutoCloseable {
     void schedule(Runnable r, long delayNanos) {
         // the retry completes the caller's future itself; nothing to learn from this one
         ScheduledFuture<?> unused = scheduler.schedule(r, delayNanos, TimeUnit.NANOSECONDS);
+    }
+
+    /**
+     * Returns the executor fallbacks of asynchronous calls run on: the guard's, or, once it refuses
+     * work (the guard closed), the completing thread, so that a fallback is never lost.
+     */
+    public Executor fallbackExecutor() {
+        return fallbackExecutor;
     }
 
     /** Returns the name. */

@@ -33,15 +33,23 @@ final class OffThreadAttempt<T> extends FutureTask<T> {
                 failed = true;
                 throw t;
             } finally {
-                long rtt = engine.ticker.read() - startNanos;
-                engine.gate.release(startNanos, rtt, inFlight, failed || slot.timedOut);
+                if (slot.cutByDeadline) {
+                    engine.gate.releaseUnused(); // cut short by the caller: no sample of the dependency
+                } else {
+                    long rtt = engine.ticker.read() - startNanos;
+                    engine.gate.release(startNanos, rtt, inFlight, failed || slot.timedOut);
+                }
                 slot.state.set(Slot.RELEASED);
             }
         });
     }
 
-    /** The caller gave up waiting: the sample counts as dropped, and the work is interrupted. */
-    void timedOut() {
+    /**
+     * The caller gave up waiting: the work is interrupted; the sample counts as dropped, or, if the
+     * caller's deadline rather than the guard's timeout cut it short, is not taken at all.
+     */
+    void timedOut(boolean cutByDeadline) {
+        slot.cutByDeadline = cutByDeadline;
         slot.timedOut = true;
         cancel(true);
     }
@@ -62,6 +70,7 @@ final class OffThreadAttempt<T> extends FutureTask<T> {
         final GuardEngine engine;
         final AtomicInteger state = new AtomicInteger(NEW);
         volatile boolean timedOut;
+        volatile boolean cutByDeadline;
 
         Slot(GuardEngine engine) {
             this.engine = engine;

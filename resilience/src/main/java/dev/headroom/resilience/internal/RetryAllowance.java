@@ -28,7 +28,9 @@ public final class RetryAllowance {
 
     public RetryAllowance(double ratio, int minPerSecond, long windowNanos) {
         this.calls = new SlidingWindow(windowNanos, 10);
-        this.retries = new SlidingWindow(windowNanos, 10);
+        // a window slice stops counting up to one slice early; retries are kept one slice longer, so
+        // each counts for at least the whole window and the floor cannot be spent twice within one
+        this.retries = new SlidingWindow(windowNanos + windowNanos / 10, 11);
         this.ratioMicros = Math.round(ratio * UNIT);
         // minPerSecond * windowSeconds retries, in millionths; Math.round saturates an absurd floor
         this.floorMicros = Math.round(minPerSecond * (windowNanos / 1e9) * UNIT);
