@@ -439,8 +439,9 @@ public final class Guard implements AutoCloseable {
         }
 
         /**
-         * Sets which failures are retried. Default: every {@link Exception}, rejections of this guard
-         * excepted (they are never retried); {@link Error}s never. An {@link InterruptedException} is
+         * Sets which failures are retried. Default: every {@link Exception} except {@link
+         * GuardRejectedException}s (this guard's are never retried, whatever the predicate says; a
+         * nested guard's are retried only if the predicate says so); {@link Error}s never. An {@link InterruptedException} is
          * never retried, whatever the predicate says. A predicate that throws ends the call with its
          * exception (the failure it was judging attached as suppressed), sync and async alike.
          *

@@ -552,4 +552,40 @@ class GuardFaultTest {
             assertThat(attempts.get()).as("at 11.000 s").isEqualTo(200);
         }
     }
+
+    @Test
+    void aNestedGuardsTimeoutsAndRefusalsAreTheOuterGuardsDependencyFailures() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        CountDownLatch never = new CountDownLatch(1);
+        AtomicInteger innerCalls = new AtomicInteger();
+        try (Guard inner = Guard.builder("inner")
+                        .timeout(Duration.ofMillis(20))
+                        .meterRegistry(registry)
+                        .build();
+                Guard outer = Guard.builder("outer")
+                        .noTimeout()
+                        .noCircuitBreaker()
+                        .retry(immediateRetries(3))
+                        .retryOn(t -> true)
+                        .meterRegistry(registry)
+                        .build()) {
+            assertThatThrownBy(() -> outer.call(() -> inner.call(() -> {
+                        innerCalls.incrementAndGet();
+                        never.await();
+                        return "late";
+                    })))
+                    .isInstanceOf(GuardTimeoutException.class);
+            assertThat(registry.get("headroom.resilience.timeouts")
+                            .tag("guard", "inner")
+                            .counter()
+                            .count())
+                    .isEqualTo(3.0);
+            assertThat(registry.get("headroom.resilience.timeouts")
+                            .tag("guard", "outer")
+                            .counter()
+                            .count())
+                    .isZero();
+            assertThat(innerCalls).hasValue(3); // the outer guard retried the inner one's timeouts
+        }
+    }
 }

@@ -274,9 +274,6 @@ public final class GuardEngine implements AutoCloseable {
         if (t != null && failure == null) {
             t.accepted(ticker.read());
         }
-        if (failure instanceof GuardTimeoutException) {
-            metrics.timedOut();
-        }
     }
 
     /**
@@ -288,8 +285,12 @@ public final class GuardEngine implements AutoCloseable {
      */
     long retryDelay(RetryState state, Throwable failure, @Nullable Deadline deadline) {
         Backoff b = backoff;
-        if (b == null || failure instanceof GuardRejectedException || failure instanceof InterruptedException) {
-            return -1; // an interrupt asks the caller's thread to stop: never answered with another attempt
+        if (b == null
+                || (failure instanceof GuardRejectedException own && own.guard().equals(name))
+                || failure instanceof InterruptedException) {
+            // this guard's own refusals are final; an interrupt asks the caller's thread to stop;
+            // a nested guard's refusal is the dependency's failure, for retryOn to judge
+            return -1;
         }
         boolean retryable;
         try {
@@ -383,9 +384,9 @@ public final class GuardEngine implements AutoCloseable {
             GuardTimeoutException failure,
             boolean cutByDeadline,
             CircuitBreaker.@Nullable State admittedIn) {
+        metrics.timedOut(); // only this guard's timeouts: a nested guard's reach here as failures
         if (cutByDeadline) {
             releaseBreakerPermission(admittedIn);
-            metrics.timedOut();
         } else {
             recordOutcome(durationNanos, failure);
         }
