@@ -171,6 +171,11 @@ class ShopResilienceIT {
                             .counter()
                             .count())
                     .isGreaterThanOrEqualTo(2);
+            JsonNode dashboard = JSON.readTree(send(withKey("/dashboard/data")).body());
+            assertThat(dashboard.get("guardRejections").get("shed/sheddable").asDouble())
+                    .isGreaterThanOrEqualTo(2);
+            assertThat(dashboard.get("recommendations").get("fallback/shed").asDouble())
+                    .isGreaterThanOrEqualTo(2);
         } finally {
             release.countDown();
         }
