@@ -12,6 +12,7 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -22,7 +23,8 @@ import java.util.regex.Pattern;
 
 /**
  * Operator endpoints under {@code /admin}: the confirmation dead letters of every shard (list,
- * replay), the confirmation failure rate, and pausing the replicas' replay. They answer loopback callers only. Thread-safe.
+ * replay), the confirmation failure rate, pausing the replicas' replay, and the recommendation
+ * service's latency and failure fraction, and cutting the link to Redis. They answer loopback callers only. Thread-safe.
  */
 final class AdminApi {
 
@@ -32,13 +34,22 @@ final class AdminApi {
     private final ShopShards shards;
     private final Confirmations confirmations;
     private final List<String> replicaServers;
+    private final RecommendationService recommendations;
+    private final RedisLink redisLink;
 
     /**
      * @param replicaUrls the shards' replica URLs; replay is paused per server, so one URL per
      *     server ({@code host:port}) is kept
      */
-    AdminApi(ShopShards shards, Confirmations confirmations, List<String> replicaUrls) {
+    AdminApi(
+            ShopShards shards,
+            Confirmations confirmations,
+            List<String> replicaUrls,
+            RecommendationService recommendations,
+            RedisLink redisLink) {
         this.shards = shards;
+        this.redisLink = redisLink;
+        this.recommendations = recommendations;
         this.confirmations = confirmations;
         Map<String, String> byServer = new LinkedHashMap<>();
         for (String url : replicaUrls) {
@@ -136,6 +147,55 @@ final class AdminApi {
 
     /** {@code POST /admin/confirmation-failure-rate?value=0.2}: the fraction of declined orders. */
     void failureRate(Context ctx) {
+        double rate = fraction(ctx);
+        confirmations.setFailureRate(rate);
+        ctx.json(Map.of("confirmationFailureRate", rate));
+    }
+
+    /**
+     * {@code POST /admin/recommendations/latency?ms=400}: how long each call to the recommendation
+     * service takes from now on (0..60000 ms); past the guard's timeout, answers become fallbacks.
+     */
+    void recommendationLatency(Context ctx) {
+        String value = ctx.queryParam("ms");
+        long ms;
+        try {
+            ms = Long.parseLong(value == null ? "" : value);
+        } catch (NumberFormatException e) {
+            ms = -1;
+        }
+        if (ms < 0 || ms > 60_000) {
+            throw new ApiError(400, "ms must be a whole number from 0 to 60000, got '" + value + "'");
+        }
+        recommendations.setLatency(Duration.ofMillis(ms));
+        ctx.json(Map.of("recommendationLatencyMs", ms));
+    }
+
+    /** {@code POST /admin/recommendations/failure-fraction?value=0.5}: the share of failing calls. */
+    void recommendationFailures(Context ctx) {
+        double fraction = fraction(ctx);
+        recommendations.setFailureFraction(fraction);
+        ctx.json(Map.of("recommendationFailureFraction", fraction));
+    }
+
+    /**
+     * {@code POST /admin/redis?state=cut} (or {@code connected}): cuts the shop's link to Redis, as
+     * a network partition would, or restores it. While cut, product reads are served from the L1
+     * cache and the database, and rate limits fall back to each instance's local limits.
+     */
+    void redisLink(Context ctx) {
+        String state = ctx.queryParam("state");
+        if ("cut".equals(state)) {
+            redisLink.cut();
+        } else if ("connected".equals(state)) {
+            redisLink.restore();
+        } else {
+            throw new ApiError(400, "state must be 'cut' or 'connected', got '" + state + "'");
+        }
+        ctx.json(Map.of("redis", state));
+    }
+
+    private static double fraction(Context ctx) {
         String value = ctx.queryParam("value");
         double rate;
         try {
@@ -146,7 +206,6 @@ final class AdminApi {
         if (!(rate >= 0 && rate <= 1)) {
             throw new ApiError(400, "value must be a number from 0 to 1, got '" + value + "'");
         }
-        confirmations.setFailureRate(rate);
-        ctx.json(Map.of("confirmationFailureRate", rate));
+        return rate;
     }
 }

@@ -43,7 +43,10 @@ final class Dashboard {
      * Cumulative counts and current gauges; the page turns counts into rates. Keys: {@code time}
      * (ms), {@code cacheGets} by {@code tier/result}, {@code catalogReads}, {@code connections} by
      * routing target, {@code replicaLagMs}, {@code queueDepth} by state, {@code deadLettered}, {@code
-     * limiter} by result, {@code requests}, {@code p95Ms} and {@code p99Ms} (the worst endpoint).
+     * limiter} by result, {@code guardRejections} by {@code reason/criticality} (the
+     * recommendation guard's refusals), {@code guardTimeouts}, {@code guardInFlight}, {@code
+     * recommendations} by {@code source/reason}, {@code requests}, {@code p95Ms} and {@code p99Ms}
+     * (the worst endpoint).
      */
     Map<String, Object> data() {
         Map<String, Object> data = new LinkedHashMap<>();
@@ -61,6 +64,10 @@ final class Dashboard {
         data.put("queueDepth", sumBy("headroom.queue.depth", "state"));
         data.put("deadLettered", total("headroom.queue.dead_lettered"));
         data.put("limiter", sumBy("headroom.ratelimit.decisions", "result"));
+        data.put("guardRejections", nonZero(sumBy("headroom.resilience.rejections", "reason", "criticality")));
+        data.put("guardTimeouts", total("headroom.resilience.timeouts"));
+        data.put("guardInFlight", total("headroom.resilience.inflight"));
+        data.put("recommendations", sumBy("shop.recommendations", "source", "reason"));
         long requests = 0;
         double p95 = 0;
         double p99 = 0;
@@ -78,6 +85,12 @@ final class Dashboard {
         data.put("p95Ms", p95);
         data.put("p99Ms", p99);
         return data;
+    }
+
+    /** Drops the series that never counted (the guard registers every reason and criticality). */
+    private static Map<String, Double> nonZero(Map<String, Double> sums) {
+        sums.values().removeIf(v -> v == 0);
+        return sums;
     }
 
     private double total(String name) {

@@ -2,11 +2,13 @@ package dev.headroom.examples.shop;
 
 import dev.headroom.cache.TieredCache;
 import dev.headroom.core.ConsistencyToken;
+import dev.headroom.core.Criticality;
 import dev.headroom.db.RoutingDataSource;
 import dev.headroom.ratelimit.Decision;
 import dev.headroom.ratelimit.RateLimitHeaders;
 import dev.headroom.ratelimit.RateLimiter;
 import io.javalin.http.Context;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
@@ -32,18 +34,21 @@ final class ShopApi {
     private final Orders orders;
     private final ShopShards shards;
     private final RateLimiter limiter;
+    private final Recommendations recommendations;
 
     ShopApi(
             TieredCache<String, Product> products,
             TieredCache<String, ProductList> lists,
             Orders orders,
             ShopShards shards,
-            RateLimiter limiter) {
+            RateLimiter limiter,
+            Recommendations recommendations) {
         this.products = products;
         this.lists = lists;
         this.orders = orders;
         this.shards = shards;
         this.limiter = limiter;
+        this.recommendations = recommendations;
     }
 
     /** Whether a path is one of the rate-limited shop endpoints. */
@@ -81,6 +86,37 @@ final class ShopApi {
             throw new ApiError(404, "tenant " + tenant + " has no product " + id);
         }
         ctx.json(product);
+    }
+
+    /**
+     * {@code GET /products/{id}/recommendations}: from the guarded recommendation service, or the
+     * tenant's popular products when it fails or is refused ({@code source} and {@code reason} say
+     * which). Criticality: an anonymous caller is always SHEDDABLE; a caller with an {@code Api-Key}
+     * is DEFAULT, or what its {@code X-Criticality} header says ({@code critical}, {@code default},
+     * {@code sheddable}). Anonymous callers cannot raise their own criticality.
+     */
+    void recommendations(Context ctx) {
+        long tenant = tenant(ctx);
+        long id = positive(ctx.pathParam("id"), "product id");
+        ctx.json(recommendations.recommend(tenant, id, criticality(ctx)));
+    }
+
+    static Criticality criticality(Context ctx) {
+        if (ctx.header("Api-Key") == null) {
+            return Criticality.SHEDDABLE;
+        }
+        String header = ctx.header("X-Criticality");
+        if (header == null) {
+            return Criticality.DEFAULT;
+        }
+        return switch (header.toLowerCase(Locale.ROOT)) {
+            case "critical" -> Criticality.CRITICAL;
+            case "default" -> Criticality.DEFAULT;
+            case "sheddable" -> Criticality.SHEDDABLE;
+            default ->
+                throw new ApiError(
+                        400, "X-Criticality must be critical, default or sheddable, got '" + abbreviate(header) + "'");
+        };
     }
 
     /** {@code GET /products}: the first page of the tenant's catalog, cached as one value. */

@@ -16,13 +16,17 @@ import dev.headroom.ratelimit.redis.RedisRateLimiter;
 import io.javalin.Javalin;
 import io.javalin.http.Handler;
 import io.javalin.json.JavalinJackson;
+import io.lettuce.core.ClientOptions;
 import io.lettuce.core.RedisClient;
 import io.lettuce.core.RedisException;
+import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -56,6 +60,8 @@ public final class ShopApp implements AutoCloseable {
     private final List<AutoCloseable> resources;
     private final List<JobWorker> workers;
     private final Confirmations confirmations;
+    private final RecommendationService recommendationService;
+    private final Recommendations recommendations;
     private final Javalin http;
 
     private ShopApp(
@@ -63,11 +69,15 @@ public final class ShopApp implements AutoCloseable {
             List<AutoCloseable> resources,
             List<JobWorker> workers,
             Confirmations confirmations,
+            RecommendationService recommendationService,
+            Recommendations recommendations,
             Javalin http) {
         this.registry = registry;
         this.resources = resources;
         this.workers = workers;
         this.confirmations = confirmations;
+        this.recommendationService = recommendationService;
+        this.recommendations = recommendations;
         this.http = http;
     }
 
@@ -95,8 +105,12 @@ public final class ShopApp implements AutoCloseable {
         try {
             Catalog catalog = new Catalog(tenant -> shards.forTenant(tenant).router(), registry);
 
+            // Every Redis client goes through a link the operator can cut (/admin/redis?state=cut).
+            RedisLink redisLink = openLink(config.redisUri());
+            resources.add(redisLink);
+            String redisUri = redisLink.uri();
+
             // Cache: Caffeine L1 over Redis L2 over replica reads; one load per key at a time.
-            String redisUri = config.redisUri();
             String prefix = config.redisKeyPrefix();
             TieredCache<String, Product> products = TieredCache.<String, Product>builder("products")
                     .maximumSize(50_000)
@@ -158,8 +172,19 @@ public final class ShopApp implements AutoCloseable {
                         .start());
             }
 
-            ShopApi api =
-                    new ShopApi(products, lists, new Orders(shards, config.confirmationAttempts()), shards, limiter);
+            // Recommendations: a slow, flaky dependency behind a guard, with popular products as fallback.
+            RecommendationService recommendationService = new RecommendationService(
+                    RecommendationService.DEFAULT_LATENCY, RecommendationService.DEFAULT_FAILURE_FRACTION);
+            Recommendations recommendations = new Recommendations(recommendationService, lists, registry);
+            resources.add(0, recommendations);
+
+            ShopApi api = new ShopApi(
+                    products,
+                    lists,
+                    new Orders(shards, config.confirmationAttempts()),
+                    shards,
+                    limiter,
+                    recommendations);
             List<String> replicaUrls = new ArrayList<>();
             for (ShopConfig.Shard spec : config.shards()) {
                 String url = spec.replicaUrl();
@@ -167,7 +192,7 @@ public final class ShopApp implements AutoCloseable {
                     replicaUrls.add(url);
                 }
             }
-            AdminApi admin = new AdminApi(shards, confirmations, replicaUrls);
+            AdminApi admin = new AdminApi(shards, confirmations, replicaUrls, recommendationService, redisLink);
             Dashboard dashboard = new Dashboard(registry);
             Health health = new Health(shards, redis);
             Javalin http = Javalin.create(c -> {
@@ -182,12 +207,18 @@ public final class ShopApp implements AutoCloseable {
                 });
                 c.routes.get("/products", timed(registry, "products.list", api::list));
                 c.routes.get("/products/{id}", timed(registry, "products.get", api::product));
+                c.routes.get(
+                        "/products/{id}/recommendations",
+                        timed(registry, "products.recommendations", api::recommendations));
                 c.routes.post("/orders", timed(registry, "orders.place", api::placeOrder));
                 c.routes.get("/orders/{id}", timed(registry, "orders.get", api::order));
                 c.routes.get("/admin/dead-letters", admin::deadLetters);
                 c.routes.post("/admin/dead-letters/replay", admin::replay);
                 c.routes.post("/admin/confirmation-failure-rate", admin::failureRate);
                 c.routes.post("/admin/replica-replay", admin::replicaReplay);
+                c.routes.post("/admin/recommendations/latency", admin::recommendationLatency);
+                c.routes.post("/admin/recommendations/failure-fraction", admin::recommendationFailures);
+                c.routes.post("/admin/redis", admin::redisLink);
                 c.routes.get("/health", health::handle);
                 c.routes.get(
                         "/metrics",
@@ -206,13 +237,14 @@ public final class ShopApp implements AutoCloseable {
                     error(ctx, 500, "internal error: " + e.getClass().getSimpleName());
                 });
             });
-            ShopApp app = new ShopApp(registry, resources, workers, confirmations, http);
+            ShopApp app = new ShopApp(
+                    registry, resources, workers, confirmations, recommendationService, recommendations, http);
             http.start(config.port());
             log.info(
                     "shop started on port {}: {} shards, Redis {}",
                     http.port(),
                     shards.all().size(),
-                    redisUri);
+                    config.redisUri());
             return app;
         } catch (RuntimeException e) {
             workers.forEach(w -> w.shutdown(Duration.ofSeconds(5)));
@@ -234,6 +266,16 @@ public final class ShopApp implements AutoCloseable {
     /** Sets the fraction of orders whose confirmation fails (as {@code /admin} does). */
     public void setConfirmationFailureRate(double rate) {
         confirmations.setFailureRate(rate);
+    }
+
+    /** The simulated recommendation service (its latency and failures, as {@code /admin} sets them). */
+    RecommendationService recommendationService() {
+        return recommendationService;
+    }
+
+    /** The guarded recommendations (its guard's limit and calls in flight). */
+    Recommendations recommendations() {
+        return recommendations;
     }
 
     /** Stops the HTTP server, lets the workers finish, closes caches, Redis and the shards. */
@@ -266,6 +308,14 @@ public final class ShopApp implements AutoCloseable {
         }
     }
 
+    private static RedisLink openLink(String redisUri) {
+        try {
+            return RedisLink.open(redisUri);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot open a loopback port for the link to Redis", e);
+        }
+    }
+
     private static RedisRemoteStore remote(String uri, String keyPrefix) {
         return RedisRemoteStore.builder().uri(uri).keyPrefix(keyPrefix).build();
     }
@@ -273,6 +323,12 @@ public final class ShopApp implements AutoCloseable {
     private static @Nullable StatefulRedisConnection<String, String> connect(
             String uri, List<AutoCloseable> resources) {
         RedisClient client = RedisClient.create(uri);
+        // Redis lost later: fail each command at once (the limiter then applies its failure mode)
+        // rather than queueing it until Redis is back.
+        client.setOptions(ClientOptions.builder()
+                .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
+                .timeoutOptions(TimeoutOptions.enabled(Duration.ofSeconds(1)))
+                .build());
         resources.add(client::shutdown);
         try {
             StatefulRedisConnection<String, String> connection = client.connect();

@@ -26,11 +26,21 @@ import java.util.concurrent.locks.LockSupport;
  * and read it straight back with its consistency token; one abusive key sends as fast as it can.
  * The report: requests, latency percentiles of the well-behaved clients, 429s of the abusive key
  * against the others', catalog requests against database reads, stale read-your-writes reads
- * (must be 0) and dead letters. Not thread-safe: one run at a time.
+ * (must be 0) and dead letters. Beside them, a recommendation crowd (three clients per
+ * criticality: critical, default, sheddable, 10 requests/s each) calls {@code
+ * /products/{id}/recommendations}; in the middle third of the run the recommendation service is
+ * slowed to {@value #SLOW_MS} ms, so the guard's bulkhead fills and sheds SHEDDABLE callers first,
+ * then DEFAULT, while CRITICAL ones are still served. The report adds the answers by criticality
+ * (live, fallback by reason) and the guard's rejections by reason. Not thread-safe: one run at a
+ * time.
  */
 public final class ShopLoad {
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The recommendation service's latency in the middle third: below the timeout, above the pace. */
+    static final long SLOW_MS = 150;
+
+    private static final List<String> CRITICALITIES = List.of("critical", "default", "sheddable");
 
     /** What a run saw. */
     public record Report(
@@ -47,7 +57,9 @@ public final class ShopLoad {
             long staleReads,
             long productRequests,
             long productDatabaseReads,
-            long deadLetters) {
+            long deadLetters,
+            Map<String, Map<String, Long>> recommendationsByCriticality,
+            Map<String, Double> guardRejections) {
 
         @Override
         public String toString() {
@@ -58,7 +70,10 @@ public final class ShopLoad {
                             + "rate limits:       abusive key %,d requests, %,d refused (429); well-behaved clients %,d refused%n"
                             + "catalog:           %,d product requests, %,d database reads (loader calls)%n"
                             + "read-your-writes:  %,d orders read back right after writing, %,d stale (must be 0)%n"
-                            + "dead letters:      %,d (declined confirmations that used up their attempts so far)",
+                            + "dead letters:      %,d (declined confirmations that used up their attempts so far)%n"
+                            + "recommendations:   by criticality, live or fallback:reason (service slowed to "
+                            + SLOW_MS + " ms in the middle third)%n%s"
+                            + "guard rejections:  by reason/criticality %s",
                     requests,
                     duration.toSeconds(),
                     requests / Math.max(1e-9, duration.toMillis() / 1000.0),
@@ -73,7 +88,25 @@ public final class ShopLoad {
                     productDatabaseReads,
                     ordersReadBack,
                     staleReads,
-                    deadLetters);
+                    deadLetters,
+                    byCriticality(),
+                    guardRejections);
+        }
+
+        private String byCriticality() {
+            StringBuilder lines = new StringBuilder();
+            recommendationsByCriticality.forEach((criticality, answers) -> {
+                long all = answers.values().stream().mapToLong(Long::longValue).sum();
+                long live = answers.getOrDefault("live", 0L);
+                lines.append(String.format(
+                        java.util.Locale.ROOT,
+                        "  %-10s %,6d requests, %5.1f%% live, %s%n",
+                        criticality,
+                        all,
+                        all == 0 ? 0 : 100.0 * live / all,
+                        answers));
+            });
+            return lines.toString();
         }
     }
 
@@ -86,6 +119,7 @@ public final class ShopLoad {
     private final AtomicLong abusive429s = new AtomicLong();
     private final AtomicLong ordersReadBack = new AtomicLong();
     private final AtomicLong staleReads = new AtomicLong();
+    private final Map<String, Map<String, AtomicLong>> recommendations = new ConcurrentHashMap<>();
 
     private ShopLoad(String base) {
         this.base = base;
@@ -123,8 +157,11 @@ public final class ShopLoad {
                 .count();
         double deadBefore = sum(registry, "headroom.queue.dead_lettered");
 
-        long end = System.nanoTime() + duration.toNanos();
-        CountDownLatch done = new CountDownLatch(clients + 1);
+        Map<String, Double> rejectionsBefore = rejections(registry);
+        long begin = System.nanoTime();
+        long end = begin + duration.toNanos();
+        int crowd = CRITICALITIES.size() * 3;
+        CountDownLatch done = new CountDownLatch(clients + 1 + crowd);
         long[][] latencies = new long[clients][];
         List<Thread> threads = new ArrayList<>();
         for (int i = 0; i < clients; i++) {
@@ -148,10 +185,43 @@ public final class ShopLoad {
                     }
                 },
                 "load-abusive"));
+        for (int i = 0; i < crowd; i++) {
+            String criticality = CRITICALITIES.get(i % CRITICALITIES.size());
+            long crowdSeed = seed + 1000 + i;
+            threads.add(new Thread(
+                    () -> {
+                        try {
+                            load.recommendationCrowd(criticality, end, crowdSeed);
+                        } finally {
+                            done.countDown();
+                        }
+                    },
+                    "load-recommendations-" + criticality + "-" + i));
+        }
+        RecommendationService service = app.recommendationService();
+        Duration healthyLatency = service.latency();
         long started = System.nanoTime();
         threads.forEach(Thread::start);
+        // the middle third: a slow dependency
+        LockSupport.parkNanos(duration.toNanos() / 3);
+        service.setLatency(Duration.ofMillis(SLOW_MS));
+        LockSupport.parkNanos(duration.toNanos() / 3);
+        service.setLatency(healthyLatency);
         done.await();
         Duration took = Duration.ofNanos(System.nanoTime() - started);
+        Map<String, Map<String, Long>> answers = new TreeMap<>();
+        load.recommendations.forEach((criticality, byAnswer) -> {
+            Map<String, Long> counts = new TreeMap<>();
+            byAnswer.forEach((answer, n) -> counts.put(answer, n.get()));
+            answers.put(criticality, counts);
+        });
+        Map<String, Double> rejectionsDuring = new TreeMap<>();
+        rejections(registry).forEach((key, n) -> {
+            double d = n - rejectionsBefore.getOrDefault(key, 0.0);
+            if (d > 0) {
+                rejectionsDuring.put(key, d);
+            }
+        });
 
         long[] all = Arrays.stream(latencies)
                 .filter(java.util.Objects::nonNull)
@@ -178,7 +248,51 @@ public final class ShopLoad {
                                 .counter()
                                 .count()
                         - readsBefore),
-                (long) (sum(registry, "headroom.queue.dead_lettered") - deadBefore));
+                (long) (sum(registry, "headroom.queue.dead_lettered") - deadBefore),
+                answers,
+                rejectionsDuring);
+    }
+
+    /** One recommendation client of one criticality at 10 requests/s, on random products of tenant 1. */
+    private void recommendationCrowd(String criticality, long end, long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        long interval = 100_000_000L;
+        long next = System.nanoTime();
+        Map<String, AtomicLong> answers = recommendations.computeIfAbsent(criticality, c -> new ConcurrentHashMap<>());
+        while (next < end) {
+            LockSupport.parkNanos(next - System.nanoTime());
+            next += interval;
+            HttpResponse<String> response = exchange(get(
+                            "/products/" + (1 + random.nextInt(100)) + "/recommendations",
+                            "load-recommendations-" + criticality,
+                            "1")
+                    .header("X-Criticality", criticality));
+            String answer;
+            if (response == null || response.statusCode() != 200) {
+                answer = "status " + (response == null ? -1 : response.statusCode());
+            } else {
+                try {
+                    JsonNode json = JSON.readTree(response.body());
+                    answer = "live".equals(json.get("source").asText())
+                            ? "live"
+                            : "fallback:" + json.get("reason").asText();
+                } catch (IOException e) {
+                    answer = "unreadable";
+                }
+            }
+            answers.computeIfAbsent(answer, a -> new AtomicLong()).incrementAndGet();
+        }
+    }
+
+    private static Map<String, Double> rejections(MeterRegistry registry) {
+        Map<String, Double> counts = new TreeMap<>();
+        for (var counter : registry.find("headroom.resilience.rejections").counters()) {
+            counts.merge(
+                    counter.getId().getTag("reason") + "/" + counter.getId().getTag("criticality"),
+                    counter.count(),
+                    Double::sum);
+        }
+        return counts;
     }
 
     /** One client at a steady rate: 80% product reads (half on 10 hot products), 15% lists, 5% orders. */
