@@ -19,7 +19,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Operator endpoints under {@code /admin}: the confirmation dead letters of every shard (list,
@@ -29,6 +31,7 @@ import java.util.regex.Pattern;
 final class AdminApi {
 
     private static final Pattern IPV4 = Pattern.compile("[0-9]{1,3}(\\.[0-9]{1,3}){3}");
+    private static final Pattern ORIGIN = Pattern.compile("https?://([^/]+)");
     private static final Pattern IPV6 = Pattern.compile("\\[?[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*]?");
 
     private final ShopShards shards;
@@ -64,6 +67,44 @@ final class AdminApi {
         if (!isLoopback(ctx.req().getRemoteAddr())) {
             throw new ApiError(403, "admin endpoints answer loopback callers only");
         }
+        // a loopback peer may still be a browser on this machine sent by another site (a forged
+        // form post, or DNS rebinding to 127.0.0.1): only requests addressed to a loopback name, and
+        // not sent cross-site, are admitted
+        if (!addressedFromThisMachine(ctx.header("Host"), ctx.header("Origin"), ctx.header("Sec-Fetch-Site"))) {
+            throw new ApiError(403, "admin endpoints answer requests to a loopback host from this machine only");
+        }
+    }
+
+    /**
+     * Whether a request's {@code Host}, {@code Origin} (if any) and {@code Sec-Fetch-Site} (if any)
+     * say it was addressed to this machine by this machine: the host is {@code localhost} or a
+     * loopback literal, any origin names such a host too, and a browser did not mark it cross-site.
+     */
+    static boolean addressedFromThisMachine(
+            @Nullable String host, @Nullable String origin, @Nullable String fetchSite) {
+        if (host == null || !isLoopbackHost(stripPort(host))) {
+            return false;
+        }
+        if (origin != null) {
+            Matcher m = ORIGIN.matcher(origin);
+            if (!m.matches() || !isLoopbackHost(stripPort(m.group(1)))) {
+                return false;
+            }
+        }
+        return fetchSite == null || fetchSite.equals("same-origin") || fetchSite.equals("none");
+    }
+
+    private static boolean isLoopbackHost(String host) {
+        return host.equalsIgnoreCase("localhost") || isLoopback(host);
+    }
+
+    private static String stripPort(String hostAndPort) {
+        if (hostAndPort.startsWith("[")) {
+            int end = hostAndPort.indexOf(']');
+            return end < 0 ? hostAndPort : hostAndPort.substring(0, end + 1);
+        }
+        int colon = hostAndPort.indexOf(':');
+        return colon < 0 ? hostAndPort : hostAndPort.substring(0, colon);
     }
 
     /** Whether a peer's IP address (as the servlet reports it, a literal) is a loopback address. */
@@ -158,12 +199,7 @@ final class AdminApi {
      */
     void recommendationLatency(Context ctx) {
         String value = ctx.queryParam("ms");
-        long ms;
-        try {
-            ms = Long.parseLong(value == null ? "" : value);
-        } catch (NumberFormatException e) {
-            ms = -1;
-        }
+        long ms = value != null && ShopApi.WHOLE_NUMBER.matcher(value).matches() ? Long.parseLong(value) : -1;
         if (ms < 0 || ms > 60_000) {
             throw new ApiError(400, "ms must be a whole number from 0 to 60000, got '" + value + "'");
         }

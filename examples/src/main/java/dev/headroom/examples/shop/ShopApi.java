@@ -19,6 +19,8 @@ import org.jspecify.annotations.Nullable;
  * is wrong. Thread-safe.
  */
 final class ShopApi {
+    /** A whole number in ASCII digits, at most 19 of them. */
+    static final Pattern WHOLE_NUMBER = Pattern.compile("[0-9]{1,19}");
 
     /** Carries the consistency token of the caller's last write. */
     static final String TOKEN_HEADER = "Consistency-Token";
@@ -173,8 +175,9 @@ final class ShopApi {
         long tenant = tenant(ctx);
         long id = positive(ctx.pathParam("id"), "order id");
         RoutingDataSource router = shards.forTenant(tenant).router();
-        String wire = ctx.header(TOKEN_HEADER);
-        Optional<ConsistencyToken> token = router.token(wire != null ? wire : ctx.cookie(TOKEN_COOKIE));
+        // the header wins when it parses; a blank or malformed one must not hide a good cookie
+        Optional<ConsistencyToken> token =
+                router.token(ctx.header(TOKEN_HEADER)).or(() -> router.token(ctx.cookie(TOKEN_COOKIE)));
         Order order = orders.find(tenant, id, token)
                 .orElseThrow(() -> new ApiError(404, "tenant " + tenant + " has no order " + id));
         ctx.json(order);
@@ -197,13 +200,16 @@ final class ShopApi {
     }
 
     private static long positive(String value, String what) {
-        try {
-            long n = Long.parseLong(value);
-            if (n >= 1) {
-                return n;
+        // ASCII digits only: Long.parseLong also takes '+' and any script's digits ("١٠" is 10)
+        if (WHOLE_NUMBER.matcher(value).matches()) {
+            try {
+                long n = Long.parseLong(value);
+                if (n >= 1) {
+                    return n;
+                }
+            } catch (NumberFormatException e) {
+                // above Long.MAX_VALUE: answered below
             }
-        } catch (NumberFormatException e) {
-            // answered below
         }
         throw new ApiError(400, what + " must be a positive whole number, got '" + abbreviate(value) + "'");
     }

@@ -1,6 +1,11 @@
 package dev.headroom.examples.shop;
 
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.cfg.CoercionAction;
+import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.type.LogicalType;
 import dev.headroom.cache.CacheLoadException;
 import dev.headroom.cache.TieredCache;
 import dev.headroom.cache.redis.RedisInvalidationBus;
@@ -197,7 +202,7 @@ public final class ShopApp implements AutoCloseable {
             Health health = new Health(shards, redis);
             Javalin http = Javalin.create(c -> {
                 c.startup.showJavalinBanner = false;
-                c.jsonMapper(new JavalinJackson(new ObjectMapper(), false));
+                c.jsonMapper(new JavalinJackson(strictJson(), false));
                 c.routes.before(ctx -> {
                     if (ShopApi.isLimited(ctx.path())) {
                         api.rateLimit(ctx);
@@ -375,5 +380,23 @@ public final class ShopApp implements AutoCloseable {
                 log.warn("closing {} failed: {}", resource, e.toString());
             }
         }
+    }
+
+    /**
+     * Jackson refusing what it would otherwise convert silently: 2.7 or "2" for a whole number, a
+     * missing or null quantity, trailing data after the object. A changed value would also change an
+     * order's idempotency fingerprint behind the client's back.
+     */
+    static ObjectMapper strictJson() {
+        ObjectMapper mapper = JsonMapper.builder()
+                .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+                .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+                .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+                .enable(DeserializationFeature.FAIL_ON_MISSING_CREATOR_PROPERTIES)
+                .build();
+        mapper.coercionConfigFor(LogicalType.Integer)
+                .setCoercion(CoercionInputShape.String, CoercionAction.Fail)
+                .setCoercion(CoercionInputShape.Float, CoercionAction.Fail);
+        return mapper;
     }
 }

@@ -16,7 +16,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -59,15 +58,7 @@ class DashboardBrowserIT {
                                 + " `apt-get install -y chromium chromium-driver` (needs %s and %s)",
                         CHROMIUM, CHROMEDRIVER)
                 .isTrue();
-        List<ShopConfig.Shard> shards = new ArrayList<>();
-        for (int i = 0; i < 2; i++) {
-            String primaryUrl = database.createDatabase();
-            String name = primaryUrl.substring(primaryUrl.lastIndexOf('/') + 1).replaceFirst("\\?.*", "");
-            shards.add(new ShopConfig.Shard(
-                    "shop_" + i,
-                    primaryUrl,
-                    ShopConfig.withDatabase(replica.endpoint().jdbcUrl(), name)));
-        }
+        List<ShopConfig.Shard> shards = TestShards.create(database, replica, 2);
         Path profile = Files.createTempDirectory("shop-chromium-");
         CountDownLatch release = new CountDownLatch(1);
         AtomicBoolean stop = new AtomicBoolean();

@@ -46,15 +46,7 @@ class ShopAppIT {
     @BeforeAll
     static void startTheShop(TestDatabase database, TestReplica testReplica, TestRedis redis) throws Exception {
         replica = testReplica;
-        List<ShopConfig.Shard> shards = new ArrayList<>();
-        for (int i = 0; i < 4; i++) {
-            String primaryUrl = database.createDatabase();
-            String name = primaryUrl.substring(primaryUrl.lastIndexOf('/') + 1).replaceFirst("\\?.*", "");
-            shards.add(new ShopConfig.Shard(
-                    "shop_" + i,
-                    primaryUrl,
-                    ShopConfig.withDatabase(replica.endpoint().jdbcUrl(), name)));
-        }
+        List<ShopConfig.Shard> shards = TestShards.create(database, replica, 4);
         app = ShopApp.start(ShopConfig.of(shards, redis.uri(), redis.keyPrefix() + "shop:")
                 .withPort(0)
                 .withPoolSize(3)
@@ -194,6 +186,37 @@ class ShopAppIT {
                 send(order("1", "no-such-product", "{\"productId\": 999999, \"quantity\": 1}")),
                 422,
                 "tenant 1 has no product 999999");
+    }
+
+    @Test
+    void orderBodiesAndIdsAreRefusedRatherThanQuietlyConverted() throws Exception {
+        for (String body : List.of(
+                "{\"productId\": 5, \"quantity\": 2.7}",
+                "{\"productId\": 5, \"quantity\": \"2\"}",
+                "{\"productId\": 5, \"quantity\": 1.0e1}",
+                "{\"productId\": 1.9, \"quantity\": 1}",
+                "{\"productId\": 5}",
+                "{\"productId\": 5, \"quantity\": null}",
+                "{\"productId\": 5, \"quantity\": 2} {\"x\": 1}")) {
+            assertError(
+                    send(order("1", "coerced-" + Math.abs(body.hashCode()), body)), 400, "the body must be JSON like");
+        }
+        for (String id : List.of("+7", "0001x", "%D9%A1%D9%A0", "%EF%BC%91")) { // +7, x, Arabic-Indic 10, fullwidth 1
+            assertThat(send(get("/products/" + id)).statusCode()).as(id).isEqualTo(400);
+        }
+    }
+
+    @Test
+    void aBrowserSentHereByAnotherSiteCannotUseTheAdminEndpoints() throws Exception {
+        HttpResponse<String> crossSite =
+                send(admin("/admin/confirmation-failure-rate?value=1").header("Origin", "http://evil.example"));
+        assertError(crossSite, 403, "loopback host from this machine");
+        HttpResponse<String> fetchMarked =
+                send(admin("/admin/confirmation-failure-rate?value=1").header("Sec-Fetch-Site", "cross-site"));
+        assertError(fetchMarked, 403, "loopback host from this machine");
+        HttpResponse<String> sameOrigin = send(
+                admin("/admin/confirmation-failure-rate?value=0").header("Origin", "http://127.0.0.1:" + app.port()));
+        assertThat(sameOrigin.statusCode()).as(sameOrigin.body()).isEqualTo(200);
     }
 
     @Test

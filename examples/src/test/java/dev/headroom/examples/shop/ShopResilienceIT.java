@@ -47,15 +47,7 @@ class ShopResilienceIT {
 
     @BeforeAll
     static void startTheShop(TestDatabase database, TestReplica replica, TestRedis redis) throws Exception {
-        List<ShopConfig.Shard> shards = new ArrayList<>();
-        for (int i = 0; i < 2; i++) {
-            String primaryUrl = database.createDatabase();
-            String name = primaryUrl.substring(primaryUrl.lastIndexOf('/') + 1).replaceFirst("\\?.*", "");
-            shards.add(new ShopConfig.Shard(
-                    "shop_" + i,
-                    primaryUrl,
-                    ShopConfig.withDatabase(replica.endpoint().jdbcUrl(), name)));
-        }
+        List<ShopConfig.Shard> shards = TestShards.create(database, replica, 2);
         app = ShopApp.start(ShopConfig.of(shards, redis.uri(), redis.keyPrefix() + "shop:")
                 .withPort(0)
                 .withPoolSize(3)
