@@ -39,6 +39,8 @@ final class AdminApi {
     private final List<String> replicaServers;
     private final RecommendationService recommendations;
     private final RedisLink redisLink;
+    /** Whether this shop paused the replicas' replay (and must resume it when it stops). */
+    private volatile boolean pausedByUs;
 
     /**
      * @param replicaUrls the shards' replica URLs; replay is paused per server, so one URL per
@@ -164,6 +166,23 @@ final class AdminApi {
         if (replicaServers.isEmpty()) {
             throw new ApiError(409, "the shop runs without a replica");
         }
+        if (pause) {
+            pausedByUs = true; // set first: a failure half-way still resumes on close
+            try {
+                setReplay(true);
+            } catch (SQLException | RuntimeException e) {
+                setReplay(false); // never leave some servers paused and others not
+                pausedByUs = false;
+                throw e;
+            }
+        } else {
+            setReplay(false);
+            pausedByUs = false;
+        }
+        ctx.json(Map.of("replicaReplay", state));
+    }
+
+    private void setReplay(boolean pause) throws SQLException {
         for (String url : replicaServers) {
             try (Connection c = DriverManager.getConnection(url);
                     Statement s = c.createStatement()) {
@@ -177,7 +196,17 @@ final class AdminApi {
                 }
             }
         }
-        ctx.json(Map.of("replicaReplay", state));
+    }
+
+    /**
+     * Resumes replay if this shop paused it: pausing affects the whole replica server (every database
+     * on it), so a shop that stops must not leave it paused.
+     */
+    void resumeReplayIfPaused() throws SQLException {
+        if (pausedByUs) {
+            setReplay(false);
+            pausedByUs = false;
+        }
     }
 
     private static boolean paused(Statement s) throws SQLException {

@@ -198,6 +198,7 @@ public final class ShopApp implements AutoCloseable {
                 }
             }
             AdminApi admin = new AdminApi(shards, confirmations, replicaUrls, recommendationService, redisLink);
+            resources.add(0, admin::resumeReplayIfPaused); // a shop stopping never leaves replicas paused
             Dashboard dashboard = new Dashboard(registry);
             Health health = new Health(shards, redis);
             Javalin http = Javalin.create(c -> {

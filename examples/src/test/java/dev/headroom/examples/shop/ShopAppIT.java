@@ -42,17 +42,19 @@ class ShopAppIT {
 
     private static ShopApp app;
     private static TestReplica replica;
+    private static ShopConfig config;
 
     @BeforeAll
     static void startTheShop(TestDatabase database, TestReplica testReplica, TestRedis redis) throws Exception {
         replica = testReplica;
         List<ShopConfig.Shard> shards = TestShards.create(database, replica, 4);
-        app = ShopApp.start(ShopConfig.of(shards, redis.uri(), redis.keyPrefix() + "shop:")
+        config = ShopConfig.of(shards, redis.uri(), redis.keyPrefix() + "shop:")
                 .withPort(0)
                 .withPoolSize(3)
                 .withRateLimits(ANONYMOUS_PER_MINUTE, 10_000)
                 .withConfirmationFailureRate(0)
-                .withConfirmationRetries(2, Duration.ofMillis(20)));
+                .withConfirmationRetries(2, Duration.ofMillis(20));
+        app = ShopApp.start(config);
     }
 
     @AfterAll
@@ -189,6 +191,32 @@ class ShopAppIT {
     }
 
     @Test
+    @ResourceLock(TestReplica.REPLAY_LOCK)
+    void aShopThatStopsWithReplicaReplayPausedResumesIt() throws Exception {
+        ShopApp second = ShopApp.start(config);
+        try {
+            HttpResponse<String> paused = HTTP.send(
+                    HttpRequest.newBuilder(URI.create(
+                                    "http://127.0.0.1:" + second.port() + "/admin/replica-replay?state=paused"))
+                            .header("Api-Key", "shop-test")
+                            .timeout(Duration.ofSeconds(30))
+                            .POST(HttpRequest.BodyPublishers.noBody())
+                            .build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(paused.statusCode()).as(paused.body()).isEqualTo(200);
+            assertThat(replica.isReplayPaused()).isTrue();
+        } finally {
+            second.close();
+        }
+        try {
+            // the whole replica server was paused, for every database on it: stopping the shop resumes it
+            assertThat(replica.isReplayPaused()).isFalse();
+        } finally {
+            replica.resumeReplay();
+        }
+    }
+
+    @Test
     void orderBodiesAndIdsAreRefusedRatherThanQuietlyConverted() throws Exception {
         for (String body : List.of(
                 "{\"productId\": 5, \"quantity\": 2.7}",
@@ -248,6 +276,17 @@ class ShopAppIT {
             HttpResponse<String> withCookie =
                     send(get("/orders/" + id).header("Tenant-Id", "5").header("Cookie", "consistency-token=" + token));
             assertThat(withCookie.statusCode()).as(withCookie.body()).isEqualTo(200);
+
+            // a blank or malformed header does not hide the cookie's token
+            for (String header : List.of("", "not-a-token")) {
+                HttpResponse<String> both = send(get("/orders/" + id)
+                        .header("Tenant-Id", "5")
+                        .header("Consistency-Token", header)
+                        .header("Cookie", "consistency-token=" + token));
+                assertThat(both.statusCode())
+                        .as("header '" + header + "': " + both.body())
+                        .isEqualTo(200);
+            }
 
             // without the token the read goes to the paused replica, which has not seen the order
             assertError(send(get("/orders/" + id).header("Tenant-Id", "5")), 404, "tenant 5 has no order " + id);
