@@ -69,6 +69,8 @@ class RedisClusterRateLimiterIT {
         AtomicLong[] admitted = {new AtomicLong(), new AtomicLong(), new AtomicLong()};
         AtomicLong degraded = new AtomicLong();
         StatefulRedisClusterConnection<String, String> clock = admin;
+        java.util.concurrent.atomic.AtomicReference<List<String>> firstStart =
+                new java.util.concurrent.atomic.AtomicReference<>();
         java.util.concurrent.atomic.AtomicReference<List<String>> firstStop =
                 new java.util.concurrent.atomic.AtomicReference<>();
         ExecutorService pool = Executors.newFixedThreadPool(24);
@@ -80,6 +82,11 @@ class RedisClusterRateLimiterIT {
                 int first = t;
                 threads.add(pool.submit(() -> {
                     start.await();
+                    if (firstStart.get() == null) {
+                        // until a thread gets a core the buckets sit full and their refill is lost:
+                        // the lower bound starts when the first one asks
+                        firstStart.compareAndSet(null, clock.sync().time());
+                    }
                     long end = System.nanoTime() + runNanos;
                     for (int i = first; System.nanoTime() < end; i++) {
                         int k = i % keys.length;
@@ -129,10 +136,11 @@ class RedisClusterRateLimiterIT {
         // the lower bound ends when the first thread stopped: a thread descheduled after its last
         // call (two busy cores) adds time at the end in which nobody asks, and nothing can be owed
         List<String> stop = firstStop.get();
+        List<String> begun = firstStart.get();
         double busy = (Long.parseLong(stop.get(0)) * 1_000_000L
                         + Long.parseLong(stop.get(1))
-                        - Long.parseLong(t0.get(0)) * 1_000_000L
-                        - Long.parseLong(t0.get(1)))
+                        - Long.parseLong(begun.get(0)) * 1_000_000L
+                        - Long.parseLong(begun.get(1)))
                 / 1e6;
         double owed = capacity + perSecond * busy;
         for (int k = 0; k < keys.length; k++) {
