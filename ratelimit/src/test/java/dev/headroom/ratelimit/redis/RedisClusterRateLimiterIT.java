@@ -58,6 +58,10 @@ class RedisClusterRateLimiterIT {
                     .commands(c.async())
                     .keyPrefix(cluster.keyPrefix())
                     .policy(policy)
+                    // a decision timed out on the client may still have taken its token in Redis,
+                    // uncounted here: the bound is tested, not the timeout (2 busy cores stall for
+                    // more than the default 100 ms under CI)
+                    .timeout(Duration.ofSeconds(5))
                     .failureMode(FailureMode.FAIL_CLOSED)
                     .meterRegistry(new SimpleMeterRegistry())
                     .build();
@@ -143,6 +147,7 @@ class RedisClusterRateLimiterIT {
                         - Long.parseLong(begun.get(1)))
                 / 1e6;
         double owed = capacity + perSecond * busy;
+        System.out.printf(Locale.ROOT, "cluster run: %d degraded decisions%n", degraded.get());
         for (int k = 0; k < keys.length; k++) {
             System.out.printf(
                     Locale.ROOT,
@@ -153,9 +158,12 @@ class RedisClusterRateLimiterIT {
                     admitted[k].get() / bound,
                     owed,
                     admitted[k].get() / owed);
+        }
+        assertThat(degraded.get()).isZero();
+        for (AtomicLong a : admitted) {
             // masters' clocks are one host's here; 5 ms of slack for the two TIME readings' nodes
-            assertThat((double) admitted[k].get()).isLessThanOrEqualTo(bound + perSecond * 0.005);
-            assertThat((double) admitted[k].get()).isGreaterThanOrEqualTo(owed * 0.99);
+            assertThat((double) a.get()).isLessThanOrEqualTo(bound + perSecond * 0.005);
+            assertThat((double) a.get()).isGreaterThanOrEqualTo(owed * 0.99);
         }
         assertThat(degraded.get()).isZero();
     }
