@@ -37,6 +37,17 @@ class GuardFaultTest {
     private static final CircuitBreakerPolicy OPENS_AFTER_TWO_FAILURES =
             new CircuitBreakerPolicy(50, 2, 2, Duration.ofMinutes(5), 1);
 
+    /** Makes {@code calls} calls to a dependency that always fails, counting its attempts. */
+    private static void failingCalls(Guard guard, int calls, AtomicInteger attempts) {
+        for (int i = 0; i < calls; i++) {
+            assertThatThrownBy(() -> guard.get(() -> {
+                        attempts.incrementAndGet();
+                        throw new IllegalStateException("down");
+                    }))
+                    .isInstanceOf(IllegalStateException.class);
+        }
+    }
+
     private static Backoff immediateRetries(int maxAttempts) {
         return Backoff.builder()
                 .base(Duration.ofNanos(1))
@@ -223,12 +234,7 @@ class GuardFaultTest {
                 .noTimeout()
                 .circuitBreaker(new CircuitBreakerPolicy(50, 2, 2, Duration.ofMillis(1), 1))
                 .build()) {
-            for (int i = 0; i < 2; i++) {
-                assertThatThrownBy(() -> guard.get(() -> {
-                            throw new IllegalStateException("down");
-                        }))
-                        .isInstanceOf(IllegalStateException.class);
-            }
+            failingCalls(guard, 2, new AtomicInteger());
             // Resilience4j's own clock: wait until the 1 ms open state has passed and a trial call is let in
             await().ignoreExceptions().until(() -> "up".equals(guard.get(() -> "up")));
         } finally {
@@ -277,16 +283,7 @@ class GuardFaultTest {
                 .retry(immediateRetries(2))
                 .retryBudget(new RetryBudget(0.0005, 0, Duration.ofSeconds(10)))
                 .build()) {
-            for (int i = 0; i < 4_000; i++) {
-                try {
-                    guard.get(() -> {
-                        attempts.incrementAndGet();
-                        throw new IllegalStateException("down");
-                    });
-                } catch (IllegalStateException expected) {
-                    // every call fails
-                }
-            }
+            failingCalls(guard, 4_000, attempts);
         }
         assertThat(attempts.get() - 4_000).as("retries").isEqualTo(2); // 0.0005 x 4,000
     }
@@ -373,13 +370,7 @@ class GuardFaultTest {
                             .isInstanceOf(GuardRejectedException.class);
                 }
             }
-            for (int i = 0; i < 100; i++) {
-                assertThatThrownBy(() -> guard.get(() -> {
-                            dependencyCalls.incrementAndGet();
-                            throw new IllegalStateException("down");
-                        }))
-                        .isInstanceOf(IllegalStateException.class);
-            }
+            failingCalls(guard, 100, dependencyCalls);
         }
         assertThat(dependencyCalls).hasValue(120); // 100 calls + 0.2 x 100 retries; refusals earned none
     }
@@ -474,12 +465,7 @@ class GuardFaultTest {
                 early.add(t);
             }
             await().until(() -> guard.inFlight() == 5);
-            for (int i = 0; i < 2; i++) {
-                assertThatThrownBy(() -> guard.get(() -> {
-                            throw new IllegalStateException("down");
-                        }))
-                        .isInstanceOf(IllegalStateException.class);
-            }
+            failingCalls(guard, 2, new AtomicInteger());
             // the single trial call, held: once it is admitted the breaker is half-open with no permit left
             Thread trial = new Thread(() -> {
                 while (true) {
@@ -529,18 +515,7 @@ class GuardFaultTest {
                 .retry(immediateRetries(2))
                 .retryBudget(new RetryBudget(0, 10, Duration.ofSeconds(10))) // 100 retries a window
                 .build()) {
-            Runnable hundredFailingCalls = () -> {
-                for (int i = 0; i < 100; i++) {
-                    try {
-                        guard.get(() -> {
-                            attempts.incrementAndGet();
-                            throw new IllegalStateException("down");
-                        });
-                    } catch (IllegalStateException expected) {
-                        // every call fails
-                    }
-                }
-            };
+            Runnable hundredFailingCalls = () -> failingCalls(guard, 100, attempts);
             ticker.advance(Duration.ofMillis(999));
             hundredFailingCalls.run();
             assertThat(attempts.getAndSet(0)).as("at 0.999 s").isEqualTo(200);

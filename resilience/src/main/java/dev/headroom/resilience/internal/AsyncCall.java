@@ -198,7 +198,7 @@ final class AsyncCall<T> implements Runnable {
             }
             long rtt = engine.ticker.read() - start;
             GuardTimeoutException failure = new GuardTimeoutException(engine.name, Duration.ofNanos(timeout));
-            boolean cutByDeadline = timeout != engine.timeoutNanos;
+            boolean cutByDeadline = engine.cutByDeadline(timeout);
             if (cutByDeadline) {
                 engine.gate.releaseUnused(); // the caller's deadline, not the dependency, cut it short
             } else {

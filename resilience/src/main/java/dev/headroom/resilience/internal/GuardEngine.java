@@ -374,6 +374,11 @@ public final class GuardEngine implements AutoCloseable {
         }
     }
 
+    /** Whether an attempt's timeout is the caller's deadline's remainder rather than the guard's own. */
+    boolean cutByDeadline(long attemptTimeoutNanos) {
+        return attemptTimeoutNanos != timeoutNanos;
+    }
+
     /**
      * Records an attempt that ran out of time. A timeout of the guard's own is the dependency's
      * failure; one shortened by the caller's deadline is not (a hurried caller must not open the
@@ -440,8 +445,7 @@ public final class GuardEngine implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw e;
         } catch (Throwable t) {
-            gate.release(0, 0, inFlight, true);
-            recordOutcome(0, t);
+            gate.release(0, 0, inFlight, true); // no breaker or throttle to tell on this path
             return runAttempts(context, task, supplier, t);
         }
         gate.release(0, 0, inFlight, false);
@@ -527,7 +531,7 @@ public final class GuardEngine implements AutoCloseable {
                     failure = e.getCause() == null ? e : e.getCause();
                     recordOutcome(ticker.read() - start, failure);
                 } catch (TimeoutException e) {
-                    boolean cutByDeadline = timeout != timeoutNanos;
+                    boolean cutByDeadline = cutByDeadline(timeout);
                     attempt.timedOut(cutByDeadline);
                     failure = new GuardTimeoutException(name, Duration.ofNanos(timeout));
                     recordTimeout(ticker.read() - start, (GuardTimeoutException) failure, cutByDeadline, admittedIn);
