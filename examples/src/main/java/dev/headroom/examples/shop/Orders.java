@@ -47,12 +47,14 @@ final class Orders {
     }
 
     /**
-     * Places an order once per (tenant, idempotency key): the first call inserts it and enqueues its
-     * confirmation in the same transaction; a repeat returns the order the first call made.
+     * Places an order once per (tenant, owner, idempotency key): the first call inserts it and
+     * enqueues its confirmation in the same transaction; a repeat returns the order the first call
+     * made. Another owner's equal idempotency key is a different order (keys are chosen by clients).
      *
      * @throws KeyReused if the key was used for a different request
      */
-    Placed place(long tenantId, String idempotencyKey, OrderRequest request, Product product) throws SQLException {
+    Placed place(long tenantId, String owner, String idempotencyKey, OrderRequest request, Product product)
+            throws SQLException {
         ShopShards.Shard shard = shards.forTenant(tenantId);
         RoutingDataSource db = shard.router();
         String fingerprint = fingerprint(request);
@@ -61,10 +63,10 @@ final class Orders {
         try (Connection c = db.getConnection()) {
             c.setAutoCommit(false); // a read-write transaction: the router sends it to the primary
             try {
-                order = insert(c, tenantId, idempotencyKey, fingerprint, request, product);
+                order = insert(c, tenantId, owner, idempotencyKey, fingerprint, request, product);
                 created = order != null;
                 if (order == null) {
-                    order = existing(c, tenantId, idempotencyKey, fingerprint);
+                    order = existing(c, tenantId, owner, idempotencyKey, fingerprint);
                 } else {
                     JobQueue queue = shard.queue();
                     queue.enqueue(
@@ -87,14 +89,20 @@ final class Orders {
         return new Placed(order, created, db.consistencyToken()); // the primary's position after the commit
     }
 
-    /** Reads an order, from a replica that has replayed {@code token} when there is one. */
-    Optional<Order> find(long tenantId, long orderId, Optional<ConsistencyToken> token) throws SQLException {
+    /**
+     * Reads an order of {@code owner}, from a replica that has replayed {@code token} when there is
+     * one; another owner's order is absent.
+     */
+    Optional<Order> find(long tenantId, String owner, long orderId, Optional<ConsistencyToken> token)
+            throws SQLException {
         RoutingDataSource db = shards.forTenant(tenantId).router();
         dev.headroom.db.SqlWork<Optional<Order>> read = () -> {
             try (Connection c = db.getConnection();
-                    PreparedStatement s = c.prepareStatement(SELECT + " WHERE tenant_id = ? AND id = ?")) {
+                    PreparedStatement s =
+                            c.prepareStatement(SELECT + " WHERE tenant_id = ? AND id = ? AND owner = ?")) {
                 s.setLong(1, tenantId);
                 s.setLong(2, orderId);
+                s.setString(3, owner);
                 try (ResultSet rs = s.executeQuery()) {
                     return rs.next() ? Optional.of(order(rs)) : Optional.empty();
                 }
@@ -117,29 +125,39 @@ final class Orders {
             "SELECT id, tenant_id, product_id, quantity, total_cents, status, created_at, request_hash FROM orders";
 
     private static @org.jspecify.annotations.Nullable Order insert(
-            Connection c, long tenantId, String key, String fingerprint, OrderRequest request, Product product)
+            Connection c,
+            long tenantId,
+            String owner,
+            String key,
+            String fingerprint,
+            OrderRequest request,
+            Product product)
             throws SQLException {
         try (PreparedStatement s = c.prepareStatement("INSERT INTO orders"
-                + " (tenant_id, idempotency_key, request_hash, product_id, quantity, total_cents, status)"
-                + " VALUES (?, ?, ?, ?, ?, ?, 'pending')"
-                + " ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"
+                + " (tenant_id, owner, idempotency_key, request_hash, product_id, quantity, total_cents, status)"
+                + " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')"
+                + " ON CONFLICT (tenant_id, owner, idempotency_key) DO NOTHING"
                 + " RETURNING id, tenant_id, product_id, quantity, total_cents, status, created_at")) {
             s.setLong(1, tenantId);
-            s.setString(2, key);
-            s.setString(3, fingerprint);
-            s.setLong(4, request.productId());
-            s.setInt(5, request.quantity());
-            s.setLong(6, product.priceCents() * request.quantity());
+            s.setString(2, owner);
+            s.setString(3, key);
+            s.setString(4, fingerprint);
+            s.setLong(5, request.productId());
+            s.setInt(6, request.quantity());
+            s.setLong(7, product.priceCents() * request.quantity());
             try (ResultSet rs = s.executeQuery()) {
                 return rs.next() ? order(rs) : null;
             }
         }
     }
 
-    private static Order existing(Connection c, long tenantId, String key, String fingerprint) throws SQLException {
-        try (PreparedStatement s = c.prepareStatement(SELECT + " WHERE tenant_id = ? AND idempotency_key = ?")) {
+    private static Order existing(Connection c, long tenantId, String owner, String key, String fingerprint)
+            throws SQLException {
+        try (PreparedStatement s =
+                c.prepareStatement(SELECT + " WHERE tenant_id = ? AND owner = ? AND idempotency_key = ?")) {
             s.setLong(1, tenantId);
-            s.setString(2, key);
+            s.setString(2, owner);
+            s.setString(3, key);
             try (ResultSet rs = s.executeQuery()) {
                 if (!rs.next()) {
                     throw new SQLException("order with idempotency key vanished: tenant " + tenantId);

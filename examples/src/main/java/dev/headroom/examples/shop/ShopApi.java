@@ -9,6 +9,7 @@ import dev.headroom.ratelimit.RateLimitHeaders;
 import dev.headroom.ratelimit.RateLimiter;
 import io.javalin.http.Context;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
@@ -28,7 +29,6 @@ final class ShopApi {
     static final String TOKEN_COOKIE = "consistency-token";
 
     private static final Pattern IDEMPOTENCY_KEY = Pattern.compile("[\\x21-\\x7E]{1,64}");
-    private static final Pattern API_KEY = Pattern.compile("[A-Za-z0-9._-]{1,64}");
     private static final RateLimitHeaders HEADERS = RateLimitHeaders.standard();
 
     private final TieredCache<String, Product> products;
@@ -37,6 +37,7 @@ final class ShopApi {
     private final ShopShards shards;
     private final RateLimiter limiter;
     private final Recommendations recommendations;
+    private final Map<String, Criticality> apiKeys;
 
     ShopApi(
             TieredCache<String, Product> products,
@@ -44,13 +45,15 @@ final class ShopApi {
             Orders orders,
             ShopShards shards,
             RateLimiter limiter,
-            Recommendations recommendations) {
+            Recommendations recommendations,
+            Map<String, Criticality> apiKeys) {
         this.products = products;
         this.lists = lists;
         this.orders = orders;
         this.shards = shards;
         this.limiter = limiter;
         this.recommendations = recommendations;
+        this.apiKeys = Map.copyOf(apiKeys);
     }
 
     /** Whether a path is one of the rate-limited shop endpoints. */
@@ -59,23 +62,29 @@ final class ShopApi {
     }
 
     /**
-     * One decision per request: per API key ({@code Api-Key} header) or, without one, per IP on the
-     * lower anonymous tier. Sets {@code RateLimit-Policy}, {@code RateLimit} and, when refused,
-     * {@code Retry-After}; refuses with 429.
+     * One decision per request: per issued API key ({@code Api-Key} header) or, without one, per IP
+     * on the lower anonymous tier. Sets {@code RateLimit-Policy}, {@code RateLimit} and, when refused,
+     * {@code Retry-After}; refuses with 429. A key the shop did not issue is counted against its
+     * address's anonymous limit and then refused with 401, so minting keys buys nothing and guessing
+     * them costs the anonymous quota.
      */
     void rateLimit(Context ctx) {
         String apiKey = ctx.header("Api-Key");
-        if (apiKey != null && !API_KEY.matcher(apiKey).matches()) {
+        if (apiKey != null && !ShopConfig.API_KEY.matcher(apiKey).matches()) {
             throw new ApiError(400, "Api-Key must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
         }
-        String key = apiKey != null ? "key:" + apiKey : "anon:" + ctx.req().getRemoteAddr();
+        boolean issued = apiKey != null && apiKeys.containsKey(apiKey);
+        String key = issued ? "key:" + apiKey : "anon:" + ctx.req().getRemoteAddr();
         Decision decision = limiter.tryAcquire(key);
         HEADERS.render(decision).forEach(ctx::header);
         if (!decision.allowed()) {
             throw new ApiError(
                     429,
-                    (apiKey != null ? "rate limit of this API key" : "anonymous rate limit (send an Api-Key for more)")
+                    (issued ? "rate limit of this API key" : "anonymous rate limit (send an Api-Key for more)")
                             + " exceeded; retry after " + ctx.res().getHeader("Retry-After") + " s");
+        }
+        if (apiKey != null && !issued) {
+            throw new ApiError(401, "unknown Api-Key: this shop did not issue it (see SHOP_API_KEYS)");
         }
     }
 
@@ -95,7 +104,7 @@ final class ShopApi {
      * tenant's popular products when it fails or is refused ({@code source} and {@code reason} say
      * which). Criticality: an anonymous caller is always SHEDDABLE; a caller with an {@code Api-Key}
      * is DEFAULT, or what its {@code X-Criticality} header says ({@code critical}, {@code default},
-     * {@code sheddable}). Anonymous callers cannot raise their own criticality.
+     * {@code sheddable}) up to what its key was issued with: a claim above that is refused (403).
      */
     void recommendations(Context ctx) {
         long tenant = tenant(ctx);
@@ -103,15 +112,18 @@ final class ShopApi {
         ctx.json(recommendations.recommend(tenant, id, criticality(ctx)));
     }
 
-    static Criticality criticality(Context ctx) {
-        if (ctx.header("Api-Key") == null) {
-            return Criticality.SHEDDABLE;
+    private Criticality criticality(Context ctx) {
+        String apiKey = ctx.header("Api-Key");
+        Criticality granted = apiKey == null ? null : apiKeys.get(apiKey);
+        if (granted == null) {
+            return Criticality.SHEDDABLE; // anonymous (rateLimit refused keys it did not issue)
         }
         String header = ctx.header("X-Criticality");
         if (header == null) {
-            return Criticality.DEFAULT;
+            // DEFAULT, or less for a key issued for background work
+            return granted.compareTo(Criticality.DEFAULT) > 0 ? granted : Criticality.DEFAULT;
         }
-        return switch (header.toLowerCase(Locale.ROOT)) {
+        Criticality claimed = switch (header.toLowerCase(Locale.ROOT)) {
             case "critical" -> Criticality.CRITICAL;
             case "default" -> Criticality.DEFAULT;
             case "sheddable" -> Criticality.SHEDDABLE;
@@ -119,6 +131,22 @@ final class ShopApi {
                 throw new ApiError(
                         400, "X-Criticality must be critical, default or sheddable, got '" + abbreviate(header) + "'");
         };
+        if (claimed.compareTo(granted) < 0) {
+            throw new ApiError(
+                    403,
+                    "this API key may claim X-Criticality " + granted.name().toLowerCase(Locale.ROOT) + " at most, not "
+                            + claimed.name().toLowerCase(Locale.ROOT));
+        }
+        return claimed;
+    }
+
+    /** The issued API key of a request that must have one: orders belong to the key that placed them. */
+    private String owner(Context ctx) {
+        String apiKey = ctx.header("Api-Key");
+        if (apiKey == null) {
+            throw new ApiError(401, "orders need an Api-Key: an order belongs to the key that placed it");
+        }
+        return apiKey; // rateLimit refused malformed keys and keys the shop did not issue
     }
 
     /** {@code GET /products}: the first page of the tenant's catalog, cached as one value. */
@@ -130,9 +158,11 @@ final class ShopApi {
 
     /**
      * {@code POST /orders} with {@code Idempotency-Key}: 201 and the order the first time, 200 and
-     * the same order for a repeat; the response carries the consistency token of the write.
+     * the same order for a repeat by the same API key (another key's equal idempotency key is its
+     * own); the response carries the consistency token of the write.
      */
     void placeOrder(Context ctx) throws Exception {
+        String owner = owner(ctx);
         long tenant = tenant(ctx);
         String key = ctx.header("Idempotency-Key");
         if (key == null || key.isEmpty()) {
@@ -157,7 +187,7 @@ final class ShopApi {
         }
         Orders.Placed placed;
         try {
-            placed = orders.place(tenant, key, request, product);
+            placed = orders.place(tenant, owner, key, request, product);
         } catch (Orders.KeyReused e) {
             throw new ApiError(422, String.valueOf(e.getMessage()));
         }
@@ -169,16 +199,19 @@ final class ShopApi {
 
     /**
      * {@code GET /orders/{id}}: from a replica that has replayed the caller's last write (token from
-     * the {@code Consistency-Token} header or cookie), else from the primary after a short wait.
+     * the {@code Consistency-Token} header or cookie), else from the primary after a short wait. Only
+     * the API key that placed the order sees it; any other gets the 404 of an order that does not
+     * exist.
      */
     void order(Context ctx) throws Exception {
+        String owner = owner(ctx);
         long tenant = tenant(ctx);
         long id = positive(ctx.pathParam("id"), "order id");
         RoutingDataSource router = shards.forTenant(tenant).router();
         // the header wins when it parses; a blank or malformed one must not hide a good cookie
         Optional<ConsistencyToken> token =
                 router.token(ctx.header(TOKEN_HEADER)).or(() -> router.token(ctx.cookie(TOKEN_COOKIE)));
-        Order order = orders.find(tenant, id, token)
+        Order order = orders.find(tenant, owner, id, token)
                 .orElseThrow(() -> new ApiError(404, "tenant " + tenant + " has no order " + id));
         ctx.json(order);
     }

@@ -189,7 +189,8 @@ public final class ShopApp implements AutoCloseable {
                     new Orders(shards, config.confirmationAttempts()),
                     shards,
                     limiter,
-                    recommendations);
+                    recommendations,
+                    config.apiKeys());
             List<String> replicaUrls = new ArrayList<>();
             for (ShopConfig.Shard spec : config.shards()) {
                 String url = spec.replicaUrl();

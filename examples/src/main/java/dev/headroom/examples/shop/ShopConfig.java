@@ -1,10 +1,14 @@
 package dev.headroom.examples.shop;
 
+import dev.headroom.core.Criticality;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -25,6 +29,9 @@ import org.jspecify.annotations.Nullable;
  * @param confirmationAttempts attempts of a confirmation job before it becomes a dead letter
  * @param retryDelay the base delay before a failed confirmation is retried
  * @param maxTokenWait how long a read-your-writes read waits for a replica before using the primary
+ * @param apiKeys the API keys the shop has issued, each with the highest criticality its caller may
+ *     claim in {@code X-Criticality}; a request with any other key is refused (401), so a client
+ *     cannot mint keys to escape the anonymous tier or raise its own criticality
  *     Immutable.
  */
 public record ShopConfig(
@@ -40,7 +47,30 @@ public record ShopConfig(
         double confirmationFailureRate,
         int confirmationAttempts,
         Duration retryDelay,
-        Duration maxTokenWait) {
+        Duration maxTokenWait,
+        Map<String, Criticality> apiKeys) {
+
+    /** What a well-formed API key looks like. */
+    static final Pattern API_KEY = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+
+    /**
+     * The keys a demonstration shop issues: {@code demo-1} .. {@code demo-16} (DEFAULT at most; the
+     * load scenario's clients and the tests), {@code demo-abuser} (the load scenario's abusive
+     * client), {@code demo-checkout} (may claim CRITICAL) and {@code demo-batch} (SHEDDABLE at most:
+     * background work).
+     */
+    public static final Map<String, Criticality> DEMO_API_KEYS = demoKeys();
+
+    private static Map<String, Criticality> demoKeys() {
+        Map<String, Criticality> keys = new LinkedHashMap<>();
+        for (int i = 1; i <= 16; i++) {
+            keys.put("demo-" + i, Criticality.DEFAULT);
+        }
+        keys.put("demo-abuser", Criticality.DEFAULT);
+        keys.put("demo-checkout", Criticality.CRITICAL);
+        keys.put("demo-batch", Criticality.SHEDDABLE);
+        return Map.copyOf(keys);
+    }
 
     /**
      * One shard: its database on the primary and, where there is one, on the streaming replica.
@@ -73,6 +103,13 @@ public record ShopConfig(
                     + " and poolSize >= 2, got " + tenants + ", " + productsPerTenant + ", "
                     + confirmationAttempts + ", " + poolSize);
         }
+        apiKeys = Map.copyOf(apiKeys);
+        for (String key : apiKeys.keySet()) {
+            if (!API_KEY.matcher(key).matches()) {
+                throw new IllegalArgumentException(
+                        "API keys must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'," + " got '" + key + "'");
+            }
+        }
         if (anonymousPerMinute < 1 || apiKeyPerSecond < 1) {
             throw new IllegalArgumentException("rate limits must be >= 1, got anonymousPerMinute=" + anonymousPerMinute
                     + ", apiKeyPerSecond=" + apiKeyPerSecond);
@@ -94,7 +131,8 @@ public record ShopConfig(
                 0.1,
                 3,
                 Duration.ofSeconds(1),
-                Duration.ofMillis(500));
+                Duration.ofMillis(500),
+                DEMO_API_KEYS);
     }
 
     /**
@@ -108,8 +146,13 @@ public record ShopConfig(
      *       for no replica);
      *   <li>{@code SHOP_SHARDS}, the number of shard databases {@code shop_0..shop_n-1} (4);
      *   <li>{@code SHOP_REDIS_URL} ({@code redis://127.0.0.1:6379});
-     *   <li>{@code SHOP_CONFIRMATION_FAILURE_RATE} (0.1).
+     *   <li>{@code SHOP_CONFIRMATION_FAILURE_RATE} (0.1);
+     *   <li>{@code SHOP_API_KEYS}, the issued keys as {@code key:criticality,...} (for example
+     *       {@code partner-a:default,checkout:critical}); the demo keys of {@link #DEMO_API_KEYS}
+     *       when unset.
      * </ul>
+     *
+     * @throws IllegalArgumentException if a value does not parse, naming the variable
      */
     public static ShopConfig fromEnvironment(Map<String, String> env) {
         String pg = env.getOrDefault("SHOP_PG_URL", "jdbc:postgresql://127.0.0.1:5432/postgres?user=postgres");
@@ -122,9 +165,40 @@ public record ShopConfig(
             shards.add(new Shard(db, withDatabase(pg, db), "none".equals(replica) ? null : withDatabase(replica, db)));
         }
         ShopConfig defaults = of(shards, env.getOrDefault("SHOP_REDIS_URL", "redis://127.0.0.1:6379"), "shop:");
+        String keys = env.get("SHOP_API_KEYS");
         return defaults.withPort(Integer.parseInt(env.getOrDefault("SHOP_PORT", "7070")))
                 .withConfirmationFailureRate(
-                        Double.parseDouble(env.getOrDefault("SHOP_CONFIRMATION_FAILURE_RATE", "0.1")));
+                        Double.parseDouble(env.getOrDefault("SHOP_CONFIRMATION_FAILURE_RATE", "0.1")))
+                .withApiKeys(keys == null ? DEMO_API_KEYS : parseApiKeys(keys));
+    }
+
+    /** Parses {@code key:criticality,...}; criticality is critical, default or sheddable. */
+    static Map<String, Criticality> parseApiKeys(String spec) {
+        Map<String, Criticality> keys = new LinkedHashMap<>();
+        for (String entry : spec.split(",", -1)) {
+            String trimmed = entry.strip();
+            int colon = trimmed.lastIndexOf(':');
+            if (colon < 1) {
+                throw new IllegalArgumentException(
+                        "SHOP_API_KEYS entries must be key:criticality (critical, default or sheddable), got '"
+                                + trimmed + "'");
+            }
+            String level = trimmed.substring(colon + 1).toLowerCase(Locale.ROOT);
+            Criticality criticality = switch (level) {
+                case "critical" -> Criticality.CRITICAL;
+                case "default" -> Criticality.DEFAULT;
+                case "sheddable" -> Criticality.SHEDDABLE;
+                default ->
+                    throw new IllegalArgumentException(
+                            "SHOP_API_KEYS: criticality must be critical, default or sheddable, got '" + level
+                                    + "' for key '" + trimmed.substring(0, colon) + "'");
+            };
+            if (keys.put(trimmed.substring(0, colon), criticality) != null) {
+                throw new IllegalArgumentException(
+                        "SHOP_API_KEYS names key '" + trimmed.substring(0, colon) + "' twice");
+            }
+        }
+        return keys;
     }
 
     /**
@@ -136,9 +210,11 @@ public record ShopConfig(
         if (!url.startsWith(prefix)) {
             throw new IllegalArgumentException("not a pgjdbc URL (jdbc:postgresql://host:port/db): " + url);
         }
-        int slash = url.indexOf('/', prefix.length());
         int query = url.indexOf('?');
-        String host = slash < 0 ? url.substring(0, query < 0 ? url.length() : query) : url.substring(0, slash);
+        int end = query < 0 ? url.length() : query;
+        // the database part is the path before the query; a '/' inside the query is not one
+        int slash = url.indexOf('/', prefix.length());
+        String host = slash < 0 || slash > end ? url.substring(0, end) : url.substring(0, slash);
         return host + "/" + database + (query < 0 ? "" : url.substring(query));
     }
 
@@ -156,7 +232,8 @@ public record ShopConfig(
                 confirmationFailureRate,
                 confirmationAttempts,
                 retryDelay,
-                maxTokenWait);
+                maxTokenWait,
+                apiKeys);
     }
 
     public ShopConfig withPoolSize(int poolSize) {
@@ -173,7 +250,8 @@ public record ShopConfig(
                 confirmationFailureRate,
                 confirmationAttempts,
                 retryDelay,
-                maxTokenWait);
+                maxTokenWait,
+                apiKeys);
     }
 
     public ShopConfig withRateLimits(long anonymousPerMinute, long apiKeyPerSecond) {
@@ -190,7 +268,8 @@ public record ShopConfig(
                 confirmationFailureRate,
                 confirmationAttempts,
                 retryDelay,
-                maxTokenWait);
+                maxTokenWait,
+                apiKeys);
     }
 
     public ShopConfig withConfirmationFailureRate(double rate) {
@@ -207,7 +286,8 @@ public record ShopConfig(
                 rate,
                 confirmationAttempts,
                 retryDelay,
-                maxTokenWait);
+                maxTokenWait,
+                apiKeys);
     }
 
     public ShopConfig withConfirmationRetries(int attempts, Duration retryDelay) {
@@ -224,6 +304,25 @@ public record ShopConfig(
                 confirmationFailureRate,
                 attempts,
                 retryDelay,
-                maxTokenWait);
+                maxTokenWait,
+                apiKeys);
+    }
+
+    public ShopConfig withApiKeys(Map<String, Criticality> apiKeys) {
+        return new ShopConfig(
+                port,
+                shards,
+                redisUri,
+                redisKeyPrefix,
+                tenants,
+                productsPerTenant,
+                poolSize,
+                anonymousPerMinute,
+                apiKeyPerSecond,
+                confirmationFailureRate,
+                confirmationAttempts,
+                retryDelay,
+                maxTokenWait,
+                apiKeys);
     }
 }

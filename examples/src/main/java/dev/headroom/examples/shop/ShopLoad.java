@@ -42,6 +42,20 @@ public final class ShopLoad {
 
     private static final List<String> CRITICALITIES = List.of("critical", "default", "sheddable");
 
+    // the load sends the shop's demo keys (ShopConfig.DEMO_API_KEYS): a shop started with other
+    // SHOP_API_KEYS refuses them with 401
+    private static final int MAX_CLIENTS = 15;
+    private static final String ABUSIVE_KEY = "demo-abuser";
+    // the abusive client sends on several connections at once, as fast as each gets answers
+    private static final int ABUSIVE_THREADS = 4;
+    private static final Map<String, String> CROWD_KEYS =
+            Map.of("critical", "demo-checkout", "default", "demo-16", "sheddable", "demo-batch");
+
+    /** Well-behaved client {@code client}'s key: one of its own, demo-1 .. demo-15. */
+    private static String wellBehavedKey(int client) {
+        return "demo-" + (client + 1);
+    }
+
     /** What a run saw. */
     public record Report(
             Duration duration,
@@ -142,12 +156,16 @@ public final class ShopLoad {
     /**
      * Runs the scenario against a started shop.
      *
-     * @param clients how many well-behaved clients (one thread and one API key each)
+     * @param clients how many well-behaved clients, 1..15 (one thread and one demo API key each)
      * @param perSecond each well-behaved client's request rate
      * @param seed the seed of the clients' choices
      */
     public static Report run(ShopApp app, Duration duration, int clients, int perSecond, long seed)
             throws InterruptedException {
+        if (clients < 1 || clients > MAX_CLIENTS) {
+            throw new IllegalArgumentException("clients must be 1.." + MAX_CLIENTS
+                    + " (each sends a demo API key of its own, demo-1 .. demo-" + MAX_CLIENTS + "), got " + clients);
+        }
         ShopLoad load = new ShopLoad("http://127.0.0.1:" + app.port());
         MeterRegistry registry = app.meterRegistry();
         double productRequestsBefore = count(registry, "shop.http.requests", "products.get");
@@ -161,7 +179,7 @@ public final class ShopLoad {
         long begin = System.nanoTime();
         long end = begin + duration.toNanos();
         int crowd = CRITICALITIES.size() * 3;
-        CountDownLatch done = new CountDownLatch(clients + 1 + crowd);
+        CountDownLatch done = new CountDownLatch(clients + ABUSIVE_THREADS + crowd);
         long[][] latencies = new long[clients][];
         List<Thread> threads = new ArrayList<>();
         for (int i = 0; i < clients; i++) {
@@ -176,15 +194,17 @@ public final class ShopLoad {
                     },
                     "load-client-" + i));
         }
-        threads.add(new Thread(
-                () -> {
-                    try {
-                        load.abusive(end);
-                    } finally {
-                        done.countDown();
-                    }
-                },
-                "load-abusive"));
+        for (int i = 0; i < ABUSIVE_THREADS; i++) {
+            threads.add(new Thread(
+                    () -> {
+                        try {
+                            load.abusive(end);
+                        } finally {
+                            done.countDown();
+                        }
+                    },
+                    "load-abusive-" + i));
+        }
         for (int i = 0; i < crowd; i++) {
             String criticality = CRITICALITIES.get(i % CRITICALITIES.size());
             long crowdSeed = seed + 1000 + i;
@@ -262,11 +282,9 @@ public final class ShopLoad {
         while (next < end) {
             LockSupport.parkNanos(next - System.nanoTime());
             next += interval;
-            HttpResponse<String> response = exchange(get(
-                            "/products/" + (1 + random.nextInt(100)) + "/recommendations",
-                            "load-recommendations-" + criticality,
-                            "1")
-                    .header("X-Criticality", criticality));
+            HttpResponse<String> response = exchange(
+                    get("/products/" + (1 + random.nextInt(100)) + "/recommendations", CROWD_KEYS.get(criticality), "1")
+                            .header("X-Criticality", criticality));
             String answer;
             if (response == null || response.statusCode() != 200) {
                 answer = "status " + (response == null ? -1 : response.statusCode());
@@ -298,7 +316,7 @@ public final class ShopLoad {
     /** One client at a steady rate: 80% product reads (half on 10 hot products), 15% lists, 5% orders. */
     private long[] wellBehaved(int client, int perSecond, long end, long seed) {
         SplittableRandom random = new SplittableRandom(seed);
-        String apiKey = "load-client-" + client;
+        String apiKey = wellBehavedKey(client);
         long interval = 1_000_000_000L / perSecond;
         long next = System.nanoTime();
         long[] latencies = new long[1024];
@@ -334,7 +352,7 @@ public final class ShopLoad {
     private void abusive(long end) {
         while (System.nanoTime() < end) {
             abusiveRequests.incrementAndGet();
-            if (send(get("/products/1", "abusive-key", "1")) == 429) {
+            if (send(get("/products/1", ABUSIVE_KEY, "1")) == 429) {
                 abusive429s.incrementAndGet();
             }
         }

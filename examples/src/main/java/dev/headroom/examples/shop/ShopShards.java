@@ -141,11 +141,18 @@ final class ShopShards implements AutoCloseable {
                 Statement s = c.createStatement()) {
             s.execute("CREATE TABLE IF NOT EXISTS products (tenant_id bigint NOT NULL, id bigint NOT NULL,"
                     + " name text NOT NULL, price_cents bigint NOT NULL, PRIMARY KEY (tenant_id, id))");
+            // an order belongs to the API key that placed it (owner), and its idempotency key is
+            // that owner's: two clients choosing the same key place two orders
             s.execute("CREATE TABLE IF NOT EXISTS orders (tenant_id bigint NOT NULL, id bigserial,"
-                    + " idempotency_key text NOT NULL, request_hash text NOT NULL, product_id bigint NOT NULL,"
-                    + " quantity int NOT NULL, total_cents bigint NOT NULL, status text NOT NULL,"
-                    + " created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (tenant_id, id),"
-                    + " UNIQUE (tenant_id, idempotency_key))");
+                    + " owner text NOT NULL, idempotency_key text NOT NULL, request_hash text NOT NULL,"
+                    + " product_id bigint NOT NULL, quantity int NOT NULL, total_cents bigint NOT NULL,"
+                    + " status text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),"
+                    + " PRIMARY KEY (tenant_id, id))");
+            // a database of an earlier shop, whose orders had no owner: they belong to nobody now
+            s.execute("ALTER TABLE orders ADD COLUMN IF NOT EXISTS owner text NOT NULL DEFAULT ''");
+            s.execute("CREATE UNIQUE INDEX IF NOT EXISTS orders_owner_idempotency_key"
+                    + " ON orders (tenant_id, owner, idempotency_key)");
+            s.execute("ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_tenant_id_idempotency_key_key");
         }
     }
 

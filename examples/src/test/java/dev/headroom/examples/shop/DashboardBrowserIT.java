@@ -156,7 +156,7 @@ class DashboardBrowserIT {
     private static HttpRequest.Builder request(String base, String path) {
         return HttpRequest.newBuilder(URI.create(base + path))
                 .timeout(Duration.ofSeconds(30))
-                .header("Api-Key", "dashboard-test");
+                .header("Api-Key", "demo-checkout");
     }
 
     private static void send(HttpRequest.Builder request) throws IOException, InterruptedException {

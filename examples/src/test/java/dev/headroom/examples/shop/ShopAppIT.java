@@ -10,10 +10,14 @@ import dev.headroom.testing.TestDatabase;
 import dev.headroom.testing.TestRedis;
 import dev.headroom.testing.TestReplica;
 import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -145,6 +149,51 @@ class ShopAppIT {
     }
 
     @Test
+    void anOrderBelongsToTheApiKeyThatPlacedItAndKeysTheShopDidNotIssueAreRefused() throws Exception {
+        String body = "{\"productId\": 3, \"quantity\": 1}";
+        HttpResponse<String> mine = send(order("6", "order-owned", body));
+        assertThat(mine.statusCode()).as(mine.body()).isEqualTo(201);
+        long id = JSON.readTree(mine.body()).get("id").asLong();
+        String token = mine.headers().firstValue("Consistency-Token").orElseThrow();
+
+        // another client choosing the same idempotency key places an order of its own; it neither
+        // gets this one back nor a 422 that tells it the key is taken
+        HttpResponse<String> theirs = send(order("6", "order-owned", body).setHeader("Api-Key", "demo-2"));
+        assertThat(theirs.statusCode()).as(theirs.body()).isEqualTo(201);
+        assertThat(JSON.readTree(theirs.body()).get("id").asLong()).isNotEqualTo(id);
+
+        // only the owner reads it; to anyone else it does not exist
+        HttpResponse<String> read =
+                send(get("/orders/" + id).header("Tenant-Id", "6").header("Consistency-Token", token));
+        assertThat(read.statusCode()).as(read.body()).isEqualTo(200);
+        assertError(
+                send(get("/orders/" + id)
+                        .setHeader("Api-Key", "demo-2")
+                        .header("Tenant-Id", "6")
+                        .header("Consistency-Token", token)),
+                404,
+                "tenant 6 has no order " + id);
+
+        // anonymous callers and minted keys: from 127.0.0.2, whose anonymous bucket no other test
+        // uses (each of the next three requests takes a permit of it before it is refused)
+        RawResponse anonymousRead = fromElsewhere("GET /orders/" + id, "Tenant-Id: 6", "");
+        assertThat(anonymousRead.status()).as(anonymousRead.body()).isEqualTo(401);
+        assertThat(anonymousRead.body()).contains("orders need an Api-Key");
+        RawResponse anonymousOrder = fromElsewhere(
+                "POST /orders",
+                "Tenant-Id: 6\r\nIdempotency-Key: anonymous-order\r\nContent-Type: application/json",
+                body);
+        assertThat(anonymousOrder.status()).as(anonymousOrder.body()).isEqualTo(401);
+        assertThat(anonymousOrder.body()).contains("orders need an Api-Key");
+        RawResponse minted = fromElsewhere("GET /products/1", "Api-Key: minted-by-the-client", "");
+        assertThat(minted.status()).as(minted.body()).isEqualTo(401);
+        assertThat(minted.body()).contains("unknown Api-Key: this shop did not issue it");
+        assertThat(minted.head())
+                .as("a minted key draws on its address's anonymous limit")
+                .contains("RateLimit: \"anonymous\";r=" + (ANONYMOUS_PER_MINUTE - 3) + ";");
+    }
+
+    @Test
     void concurrentRequestsWithOneIdempotencyKeyCreateOneOrder() throws Exception {
         int clients = 8;
         CountDownLatch start = new CountDownLatch(1);
@@ -198,7 +247,7 @@ class ShopAppIT {
             HttpResponse<String> paused = HTTP.send(
                     HttpRequest.newBuilder(URI.create(
                                     "http://127.0.0.1:" + second.port() + "/admin/replica-replay?state=paused"))
-                            .header("Api-Key", "shop-test")
+                            .header("Api-Key", "demo-1")
                             .timeout(Duration.ofSeconds(30))
                             .POST(HttpRequest.BodyPublishers.noBody())
                             .build(),
@@ -434,12 +483,38 @@ class ShopAppIT {
 
     /** A request with an API key of its own (the generous tier), so tests do not share the anonymous limit. */
     private static HttpRequest.Builder get(String path) {
-        return anonymous(path).header("Api-Key", "shop-test");
+        return anonymous(path).header("Api-Key", "demo-1");
     }
 
     private static HttpRequest.Builder anonymous(String path) {
         return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.port() + path))
                 .timeout(Duration.ofSeconds(30));
+    }
+
+    /** A response read off a socket: status, the head's lines and the body. */
+    private record RawResponse(int status, String head, String body) {}
+
+    /**
+     * One HTTP/1.1 request from 127.0.0.2 (the JDK 17 client cannot choose its local address): the
+     * shop sees another remote address, so another anonymous rate-limit bucket.
+     */
+    private static RawResponse fromElsewhere(String requestLine, String headers, String body) throws IOException {
+        byte[] content = body.getBytes(StandardCharsets.UTF_8);
+        try (Socket socket =
+                new Socket(InetAddress.getLoopbackAddress(), app.port(), InetAddress.getByName("127.0.0.2"), 0)) {
+            socket.setSoTimeout(30_000);
+            String request = requestLine + " HTTP/1.1\r\nHost: 127.0.0.1:" + app.port() + "\r\nConnection: close\r\n"
+                    + (headers.isEmpty() ? "" : headers + "\r\n") + "Content-Length: " + content.length + "\r\n\r\n";
+            OutputStream out = socket.getOutputStream();
+            out.write(request.getBytes(StandardCharsets.US_ASCII));
+            out.write(content);
+            out.flush();
+            String response = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            int split = response.indexOf("\r\n\r\n");
+            String head = split < 0 ? response : response.substring(0, split);
+            int status = Integer.parseInt(head.substring(9, 12));
+            return new RawResponse(status, head, split < 0 ? "" : response.substring(split + 4));
+        }
     }
 
     private static HttpRequest.Builder order(String tenant, String idempotencyKey, String body) {

@@ -3,6 +3,7 @@ package dev.headroom.examples.shop;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.headroom.core.Criticality;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -50,5 +51,47 @@ class ShopConfigTest {
         assertThatThrownBy(() -> config.withRateLimits(0, 10)).hasMessageContaining("anonymousPerMinute=0");
         assertThatThrownBy(() -> ShopConfig.of(List.of(), "redis://x:1", "p")).hasMessageContaining("shards");
         assertThatThrownBy(() -> ShopConfig.withDatabase("mysql://h/db", "x")).hasMessageContaining("pgjdbc URL");
+    }
+
+    @Test
+    void theDatabaseOfAUrlIsItsPathBeforeTheQueryEvenWhenTheQueryHoldsASlash() {
+        assertThat(ShopConfig.withDatabase("jdbc:postgresql://h:5432?sslrootcert=/etc/ca.pem", "shop_0"))
+                .isEqualTo("jdbc:postgresql://h:5432/shop_0?sslrootcert=/etc/ca.pem");
+        assertThat(ShopConfig.withDatabase("jdbc:postgresql://h:5432/app?sslrootcert=/etc/ca.pem", "shop_1"))
+                .isEqualTo("jdbc:postgresql://h:5432/shop_1?sslrootcert=/etc/ca.pem");
+        assertThat(ShopConfig.withDatabase("jdbc:postgresql://h:5432", "shop_2"))
+                .isEqualTo("jdbc:postgresql://h:5432/shop_2");
+        assertThat(ShopConfig.withDatabase("jdbc:postgresql://h:5432/", "shop_3"))
+                .isEqualTo("jdbc:postgresql://h:5432/shop_3");
+    }
+
+    @Test
+    void apiKeysAreTheDemoKeysUnlessTheEnvironmentIssuesOthers() {
+        assertThat(ShopConfig.fromEnvironment(Map.of()).apiKeys())
+                .containsEntry("demo-1", Criticality.DEFAULT)
+                .containsEntry("demo-16", Criticality.DEFAULT)
+                .containsEntry("demo-abuser", Criticality.DEFAULT)
+                .containsEntry("demo-checkout", Criticality.CRITICAL)
+                .containsEntry("demo-batch", Criticality.SHEDDABLE)
+                .hasSize(19);
+        ShopConfig issued = ShopConfig.fromEnvironment(Map.of("SHOP_API_KEYS", "partner-a:default, checkout:CRITICAL"));
+        assertThat(issued.apiKeys())
+                .containsExactlyInAnyOrderEntriesOf(
+                        Map.of("partner-a", Criticality.DEFAULT, "checkout", Criticality.CRITICAL));
+    }
+
+    @Test
+    void malformedApiKeySettingsAreRefusedNamingTheProblem() {
+        assertThatThrownBy(() -> ShopConfig.fromEnvironment(Map.of("SHOP_API_KEYS", "partner-a")))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("SHOP_API_KEYS entries must be key:criticality");
+        assertThatThrownBy(() -> ShopConfig.fromEnvironment(Map.of("SHOP_API_KEYS", "partner-a:urgent")))
+                .hasMessageContaining("criticality must be critical, default or sheddable, got 'urgent'");
+        assertThatThrownBy(() -> ShopConfig.fromEnvironment(Map.of("SHOP_API_KEYS", "a:default,a:critical")))
+                .hasMessageContaining("names key 'a' twice");
+        assertThatThrownBy(() -> ShopConfig.fromEnvironment(Map.of("SHOP_API_KEYS", "has space:default")))
+                .hasMessageContaining("API keys must be 1-64 characters");
+        assertThatThrownBy(() -> ShopConfig.fromEnvironment(Map.of("SHOP_API_KEYS", "")))
+                .hasMessageContaining("SHOP_API_KEYS entries must be key:criticality");
     }
 }

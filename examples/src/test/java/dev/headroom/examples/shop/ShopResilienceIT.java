@@ -217,6 +217,22 @@ class ShopResilienceIT {
                 send(withKey("/products/2/recommendations").header("X-Criticality", "urgent"));
         assertThat(unknown.statusCode()).isEqualTo(400);
         assertThat(unknown.body()).contains("X-Criticality must be critical, default or sheddable");
+
+        // a key claims at most what it was issued with; without a claim it is DEFAULT or below
+        HttpResponse<String> raised = send(anonymous("/products/2/recommendations")
+                .header("Api-Key", "demo-1")
+                .header("X-Criticality", "critical"));
+        assertThat(raised.statusCode()).as(raised.body()).isEqualTo(403);
+        assertThat(raised.body()).contains("this API key may claim X-Criticality default at most, not critical");
+        JsonNode lowered = recommendations(anonymous("/products/2/recommendations")
+                .header("Api-Key", "demo-1")
+                .header("X-Criticality", "sheddable"));
+        assertThat(lowered.get("criticality").asText()).isEqualTo("sheddable");
+        JsonNode batch =
+                recommendations(anonymous("/products/2/recommendations").header("Api-Key", "demo-batch"));
+        assertThat(batch.get("criticality").asText()).isEqualTo("sheddable");
+        JsonNode checkout = recommendations(withKey("/products/2/recommendations"));
+        assertThat(checkout.get("criticality").asText()).isEqualTo("default");
     }
 
     @Test
@@ -229,7 +245,7 @@ class ShopResilienceIT {
                 "/admin/redis?state=cut")) {
             HttpResponse<String> refused = HTTP.send(
                     HttpRequest.newBuilder(URI.create(base + path))
-                            .header("Api-Key", "shop-test")
+                            .header("Api-Key", "demo-checkout")
                             .timeout(Duration.ofSeconds(30))
                             .POST(HttpRequest.BodyPublishers.noBody())
                             .build(),
@@ -300,7 +316,7 @@ class ShopResilienceIT {
     }
 
     private static HttpRequest.Builder withKey(String path) {
-        return anonymous(path).header("Api-Key", "shop-test");
+        return anonymous(path).header("Api-Key", "demo-checkout");
     }
 
     private static HttpRequest.Builder anonymous(String path) {
