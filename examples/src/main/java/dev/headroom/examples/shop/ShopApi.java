@@ -30,6 +30,8 @@ final class ShopApi {
 
     private static final Pattern IDEMPOTENCY_KEY = Pattern.compile("[\\x21-\\x7E]{1,64}");
     private static final RateLimitHeaders HEADERS = RateLimitHeaders.standard();
+    private static final String ORDERS_NEED_A_KEY =
+            "orders need an Api-Key: an order belongs to the key that placed it";
 
     private final TieredCache<String, Product> products;
     private final TieredCache<String, ProductList> lists;
@@ -62,18 +64,16 @@ final class ShopApi {
     }
 
     /**
-     * One decision per request: per issued API key ({@code Api-Key} header) or, without one, per IP
-     * on the lower anonymous tier. Sets {@code RateLimit-Policy}, {@code RateLimit} and, when refused,
-     * {@code Retry-After}; refuses with 429. A key the shop did not issue is counted against its
-     * address's anonymous limit and then refused with 401, so minting keys buys nothing and guessing
-     * them costs the anonymous quota.
+     * One decision per request: per issued API key ({@code Api-Key} header) or, for anything else,
+     * per IP on the lower anonymous tier. Sets {@code RateLimit-Policy}, {@code RateLimit} and, when
+     * refused, {@code Retry-After}; refuses with 429. Only then is the request's identity judged: a
+     * malformed key is a 400, a key the shop did not issue a 401 (so minting or garbling keys buys
+     * nothing and costs the anonymous quota), an order request without a key a 401, and HEAD a 405
+     * (the shop answers GET only; HEAD would skip these checks' handlers).
      */
     void rateLimit(Context ctx) {
         String apiKey = ctx.header("Api-Key");
-        if (apiKey != null && !ShopConfig.API_KEY.matcher(apiKey).matches()) {
-            throw new ApiError(400, "Api-Key must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
-        }
-        boolean issued = apiKey != null && apiKeys.containsKey(apiKey);
+        boolean issued = apiKey != null && apiKeys.containsKey(apiKey); // issued keys are well-formed
         String key = issued ? "key:" + apiKey : "anon:" + ctx.req().getRemoteAddr();
         Decision decision = limiter.tryAcquire(key);
         HEADERS.render(decision).forEach(ctx::header);
@@ -84,7 +84,17 @@ final class ShopApi {
                             + " exceeded; retry after " + ctx.res().getHeader("Retry-After") + " s");
         }
         if (apiKey != null && !issued) {
+            if (!ShopConfig.API_KEY.matcher(apiKey).matches()) {
+                throw new ApiError(400, "Api-Key must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
+            }
             throw new ApiError(401, "unknown Api-Key: this shop did not issue it (see SHOP_API_KEYS)");
+        }
+        if ("HEAD".equals(ctx.req().getMethod())) {
+            ctx.header("Allow", "/orders".equals(ctx.path()) ? "POST" : "GET");
+            throw new ApiError(405, "HEAD is not served here: send GET");
+        }
+        if (apiKey == null && ctx.path().startsWith("/orders")) {
+            throw new ApiError(401, ORDERS_NEED_A_KEY);
         }
     }
 
@@ -144,9 +154,9 @@ final class ShopApi {
     private String owner(Context ctx) {
         String apiKey = ctx.header("Api-Key");
         if (apiKey == null) {
-            throw new ApiError(401, "orders need an Api-Key: an order belongs to the key that placed it");
+            throw new ApiError(401, ORDERS_NEED_A_KEY);
         }
-        return apiKey; // rateLimit refused malformed keys and keys the shop did not issue
+        return apiKey; // rateLimit refused malformed keys, keys the shop did not issue and none
     }
 
     /** {@code GET /products}: the first page of the tenant's catalog, cached as one value. */

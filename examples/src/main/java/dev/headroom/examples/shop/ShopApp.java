@@ -235,6 +235,14 @@ public final class ShopApp implements AutoCloseable {
                 c.routes.get("/dashboard/data", ctx -> ctx.json(dashboard.data()));
                 c.routes.get("/", ctx -> ctx.redirect("/dashboard"));
                 c.routes.exception(ApiError.class, (e, ctx) -> error(ctx, e.status(), String.valueOf(e.getMessage())));
+                // Javalin's own refusals (no such endpoint or method, 404/405) in the shop's JSON too
+                c.routes.exception(
+                        io.javalin.http.HttpResponseException.class,
+                        (e, ctx) -> error(
+                                ctx,
+                                e.getStatus(),
+                                ctx.method() + " " + ctx.path() + ": "
+                                        + String.valueOf(e.getMessage()).toLowerCase(java.util.Locale.ROOT)));
                 c.routes.exception(CacheLoadException.class, (e, ctx) -> {
                     log.debug("a catalog read failed: {}", e.toString()); // the router logs the database's state
                     error(ctx, 503, "the catalog is unavailable, retry later");

@@ -207,8 +207,14 @@ public record ShopConfig(
      */
     public static String withDatabase(String url, String database) {
         String prefix = "jdbc:postgresql://";
-        if (!url.startsWith(prefix)) {
+        String local = "jdbc:postgresql:";
+        if (!url.startsWith(local)) {
             throw new IllegalArgumentException("not a pgjdbc URL (jdbc:postgresql://host:port/db): " + url);
+        }
+        if (!url.startsWith(prefix)) {
+            // pgjdbc's short forms for localhost:5432: jdbc:postgresql:db and jdbc:postgresql:/
+            int query = url.indexOf('?');
+            return local + database + (query < 0 ? "" : url.substring(query));
         }
         int query = url.indexOf('?');
         int end = query < 0 ? url.length() : query;

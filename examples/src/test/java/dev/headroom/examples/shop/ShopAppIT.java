@@ -112,7 +112,8 @@ class ShopAppIT {
         assertError(send(get("/products/100000").header("Tenant-Id", "3")), 404, "tenant 3 has no product 100000");
         assertError(send(get("/products/abc")), 400, "product id must be a positive whole number, got 'abc'");
         assertError(send(get("/products/1").header("Tenant-Id", "x")), 400, "Tenant-Id must be a positive");
-        assertError(send(get("/products/1").setHeader("Api-Key", "not a key")), 400, "Api-Key must be");
+        // a route the shop does not have answers in its JSON too
+        assertError(send(get("/orders")), 404, "GET /orders");
     }
 
     @Test
@@ -175,7 +176,7 @@ class ShopAppIT {
                 "tenant 6 has no order " + id);
 
         // anonymous callers and minted keys: from 127.0.0.2, whose anonymous bucket no other test
-        // uses (each of the next three requests takes a permit of it before it is refused)
+        // uses (each of the next four requests takes a permit of it before it is refused)
         RawResponse anonymousRead = fromElsewhere("GET /orders/" + id, "Tenant-Id: 6", "");
         assertThat(anonymousRead.status()).as(anonymousRead.body()).isEqualTo(401);
         assertThat(anonymousRead.body()).contains("orders need an Api-Key");
@@ -191,6 +192,17 @@ class ShopAppIT {
         assertThat(minted.head())
                 .as("a minted key draws on its address's anonymous limit")
                 .contains("RateLimit: \"anonymous\";r=" + (ANONYMOUS_PER_MINUTE - 3) + ";");
+        // a malformed key is limited like any other anonymous request before its 400
+        RawResponse malformed = fromElsewhere("GET /products/1", "Api-Key: not a key", "");
+        assertThat(malformed.status()).as(malformed.body()).isEqualTo(400);
+        assertThat(malformed.body()).contains("Api-Key must be");
+        assertThat(malformed.head()).contains("RateLimit: \"anonymous\";r=" + (ANONYMOUS_PER_MINUTE - 4) + ";");
+
+        // HEAD would run no handler, so no owner check: it is refused
+        HttpResponse<String> head =
+                send(get("/orders/" + id).header("Tenant-Id", "6").method("HEAD", HttpRequest.BodyPublishers.noBody()));
+        assertThat(head.statusCode()).isEqualTo(405);
+        assertThat(head.headers().firstValue("Allow")).hasValue("GET");
     }
 
     @Test

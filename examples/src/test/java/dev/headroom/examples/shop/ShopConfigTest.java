@@ -61,6 +61,10 @@ class ShopConfigTest {
                 .isEqualTo("jdbc:postgresql://h:5432/shop_1?sslrootcert=/etc/ca.pem");
         assertThat(ShopConfig.withDatabase("jdbc:postgresql://h:5432", "shop_2"))
                 .isEqualTo("jdbc:postgresql://h:5432/shop_2");
+        // pgjdbc's short forms for localhost:5432
+        assertThat(ShopConfig.withDatabase("jdbc:postgresql:app?user=x", "shop_4"))
+                .isEqualTo("jdbc:postgresql:shop_4?user=x");
+        assertThat(ShopConfig.withDatabase("jdbc:postgresql:/", "shop_5")).isEqualTo("jdbc:postgresql:shop_5");
         assertThat(ShopConfig.withDatabase("jdbc:postgresql://h:5432/", "shop_3"))
                 .isEqualTo("jdbc:postgresql://h:5432/shop_3");
     }
