@@ -2,12 +2,10 @@ package dev.headroom.ratelimit.redis;
 
 import dev.headroom.ratelimit.Bandwidth;
 import dev.headroom.ratelimit.RateLimitPolicy;
-import dev.headroom.ratelimit.redis.RedisRateLimiter.FailureMode;
 import dev.headroom.testing.HeadroomServices;
 import dev.headroom.testing.TestRedisCluster;
 import io.lettuce.core.cluster.RedisClusterClient;
 import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -45,16 +43,7 @@ class RedisClusterRateLimiterIT {
             StatefulRedisClusterConnection<String, String> c = client.connect();
             closeables.add(c);
             admin = c;
-            RedisRateLimiter l = RedisRateLimiter.builder()
-                    .commands(c.async())
-                    .keyPrefix(cluster.keyPrefix())
-                    .policy(policy)
-                    // a decision timed out on the client may still have taken its token in Redis,
-                    // uncounted here: the bound is tested, not the timeout (2 busy cores stall for
-                    // more than the default 100 ms under CI)
-                    .timeout(Duration.ofSeconds(5))
-                    .failureMode(FailureMode.FAIL_CLOSED)
-                    .meterRegistry(new SimpleMeterRegistry())
+            RedisRateLimiter l = ExactBoundRun.limiter(c.async(), cluster.keyPrefix(), policy)
                     .build();
             closeables.add(l);
             instances.add(l);

@@ -88,14 +88,7 @@ class RedisRateLimiterIT {
                 RateLimitPolicy.of("hot", Bandwidth.greedy(capacity, perSecond, Duration.ofSeconds(1)));
         List<RedisRateLimiter> instances = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
-            // a decision timed out on the client may still have taken its token in Redis, uncounted
-            RedisRateLimiter l = RedisRateLimiter.builder()
-                    .commands(connect(redis.uri()).async())
-                    .keyPrefix(redis.keyPrefix())
-                    .policy(policy)
-                    .timeout(Duration.ofSeconds(5))
-                    .failureMode(FailureMode.FAIL_CLOSED)
-                    .meterRegistry(new SimpleMeterRegistry())
+            RedisRateLimiter l = ExactBoundRun.limiter(connect(redis.uri()).async(), redis.keyPrefix(), policy)
                     .build();
             closeables.add(l);
             instances.add(l);
@@ -142,27 +135,15 @@ class RedisRateLimiterIT {
             });
             StatefulRedisConnection<String, String> c = client.connect();
             closeables.add(c);
-            RedisRateLimiter l = RedisRateLimiter.builder()
-                    .commands(c.async())
-                    .keyPrefix(redis.keyPrefix())
-                    .policy(policy)
+            RedisRateLimiter l = ExactBoundRun.limiter(c.async(), redis.keyPrefix(), policy)
                     .leaseBatch(batch, Duration.ofMillis(100))
-                    .timeout(Duration.ofSeconds(5))
-                    .failureMode(FailureMode.FAIL_CLOSED)
-                    .meterRegistry(new SimpleMeterRegistry())
                     .build();
             closeables.add(l);
             limiters.add(l);
         }
         RedisCommands<String, String> admin = connect(redis.uri()).sync();
         // the leases the instances still hold at the end are theirs: the drain takes Redis's part
-        RedisRateLimiter drainer = RedisRateLimiter.builder()
-                .commands(connect(redis.uri()).async())
-                .keyPrefix(redis.keyPrefix())
-                .policy(policy)
-                .timeout(Duration.ofSeconds(5))
-                .failureMode(FailureMode.FAIL_CLOSED)
-                .meterRegistry(new SimpleMeterRegistry())
+        RedisRateLimiter drainer = ExactBoundRun.limiter(connect(redis.uri()).async(), redis.keyPrefix(), policy)
                 .build();
         closeables.add(drainer);
         long sentBefore = sent.get();
