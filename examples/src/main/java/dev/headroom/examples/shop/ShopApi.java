@@ -133,14 +133,11 @@ final class ShopApi {
             // DEFAULT, or less for a key issued for background work
             return granted.compareTo(Criticality.DEFAULT) > 0 ? granted : Criticality.DEFAULT;
         }
-        Criticality claimed = switch (header.toLowerCase(Locale.ROOT)) {
-            case "critical" -> Criticality.CRITICAL;
-            case "default" -> Criticality.DEFAULT;
-            case "sheddable" -> Criticality.SHEDDABLE;
-            default ->
-                throw new ApiError(
-                        400, "X-Criticality must be critical, default or sheddable, got '" + abbreviate(header) + "'");
-        };
+        Criticality claimed = ShopConfig.criticalityNamed(header);
+        if (claimed == null) {
+            throw new ApiError(
+                    400, "X-Criticality must be critical, default or sheddable, got '" + abbreviate(header) + "'");
+        }
         if (claimed.compareTo(granted) < 0) {
             throw new ApiError(
                     403,

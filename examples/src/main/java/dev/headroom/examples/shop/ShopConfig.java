@@ -172,6 +172,16 @@ public record ShopConfig(
                 .withApiKeys(keys == null ? DEMO_API_KEYS : parseApiKeys(keys));
     }
 
+    /** The criticality named {@code critical}, {@code default} or {@code sheddable} (any case), else null. */
+    static @Nullable Criticality criticalityNamed(String name) {
+        return switch (name.toLowerCase(Locale.ROOT)) {
+            case "critical" -> Criticality.CRITICAL;
+            case "default" -> Criticality.DEFAULT;
+            case "sheddable" -> Criticality.SHEDDABLE;
+            default -> null;
+        };
+    }
+
     /** Parses {@code key:criticality,...}; criticality is critical, default or sheddable. */
     static Map<String, Criticality> parseApiKeys(String spec) {
         Map<String, Criticality> keys = new LinkedHashMap<>();
@@ -184,15 +194,11 @@ public record ShopConfig(
                                 + trimmed + "'");
             }
             String level = trimmed.substring(colon + 1).toLowerCase(Locale.ROOT);
-            Criticality criticality = switch (level) {
-                case "critical" -> Criticality.CRITICAL;
-                case "default" -> Criticality.DEFAULT;
-                case "sheddable" -> Criticality.SHEDDABLE;
-                default ->
-                    throw new IllegalArgumentException(
-                            "SHOP_API_KEYS: criticality must be critical, default or sheddable, got '" + level
-                                    + "' for key '" + trimmed.substring(0, colon) + "'");
-            };
+            Criticality criticality = criticalityNamed(level);
+            if (criticality == null) {
+                throw new IllegalArgumentException("SHOP_API_KEYS: criticality must be critical, default or sheddable,"
+                        + " got '" + level + "' for key '" + trimmed.substring(0, colon) + "'");
+            }
             if (keys.put(trimmed.substring(0, colon), criticality) != null) {
                 throw new IllegalArgumentException(
                         "SHOP_API_KEYS names key '" + trimmed.substring(0, colon) + "' twice");

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.SplittableRandom;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -279,11 +280,12 @@ public final class ShopLoad {
         long interval = 100_000_000L;
         long next = System.nanoTime();
         Map<String, AtomicLong> answers = recommendations.computeIfAbsent(criticality, c -> new ConcurrentHashMap<>());
+        String apiKey = Objects.requireNonNull(CROWD_KEYS.get(criticality), criticality);
         while (next < end) {
             LockSupport.parkNanos(next - System.nanoTime());
             next += interval;
-            HttpResponse<String> response = exchange(
-                    get("/products/" + (1 + random.nextInt(100)) + "/recommendations", CROWD_KEYS.get(criticality), "1")
+            HttpResponse<String> response =
+                    exchange(get("/products/" + (1 + random.nextInt(100)) + "/recommendations", apiKey, "1")
                             .header("X-Criticality", criticality));
             String answer;
             if (response == null || response.statusCode() != 200) {
