@@ -15,22 +15,21 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongSupplier;
 
 /**
- * The issue's exact-bound run, shared by the standalone and the cluster test: every thread of every
- * limiter instance asks for one permit at a time on a few keys for a while; then each bucket is
- * drained. Admitted must stay within capacity + rate × elapsed (elapsed on Redis's clock, from before
- * the first decision to after the drain) and reach 99% of what was owed: capacity + rate × the time
- * from the first thread's first call to the drain.
+ * The issue's exact-bound run, shared by the standalone, cluster and leased tests: half of each new
+ * bucket is taken at once, then every thread of every limiter instance asks for one permit at a time
+ * on a few keys for a while, then each bucket is drained. Admitted must stay within capacity + rate ×
+ * elapsed (elapsed on Redis's clock, from before the buckets exist to after the drain) and reach 99%
+ * of what was owed: capacity + rate × the time from the half-take to the drain.
  *
- * <p>Why the drain, and why the policy's burst should cover seconds: on two busy cores every caller
- * can be descheduled at once. While nobody asks, a bucket fills; once full, its refill is lost, and
- * no limiter can admit what nobody asked for. A burst of several seconds keeps such stalls from
- * losing tokens, and the drain collects what the stalls left in the bucket at the end, so only a
- * limiter that loses refill itself (a denial that drops fractional tokens, a clock that lags) comes
- * out below the 99%.
+ * <p>Why the half-take, the drain, and a burst of seconds: on two busy cores every caller can be
+ * descheduled at once, and released threads get a core one by one. While too few ask, a bucket
+ * fills; once full, its refill is lost, and no limiter can admit what nobody asked for. A bucket
+ * that starts half empty and holds seconds of refill loses nothing to a slow start or a stall
+ * shorter than that, and the drain collects what is left at the end, so only a limiter that loses
+ * refill itself (a denial that drops fractional tokens, a clock that lags) comes out below 99%.
  */
 final class ExactBoundRun {
 
@@ -102,8 +101,9 @@ final class ExactBoundRun {
 
     /**
      * Runs it. {@code redisMicros} reads Redis's clock; {@code reset} deletes the keys' buckets so
-     * that each starts full when first asked after the warm-up; {@code drainer} takes what is left
-     * at the end (a limiter on the same keys that decides every call in Redis: not a leasing one).
+     * that each starts full when first asked after the warm-up; {@code plain} takes half of each
+     * bucket at the start and what is left at the end (a limiter on the same keys that decides every
+     * call in Redis: not a leasing one).
      */
     static Result run(
             List<RedisRateLimiter> instances,
@@ -114,7 +114,7 @@ final class ExactBoundRun {
             long perSecond,
             LongSupplier redisMicros,
             Runnable reset,
-            RedisRateLimiter drainer)
+            RedisRateLimiter plain)
             throws Exception {
         // warm up: connections (to every master on a cluster), the script loaded; then from empty
         for (RedisRateLimiter l : instances) {
@@ -131,15 +131,16 @@ final class ExactBoundRun {
         }
         AtomicLong decisions = new AtomicLong();
         AtomicLong degraded = new AtomicLong();
-        AtomicReference<Long> firstCall = new AtomicReference<>();
-        long from = redisMicros.getAsLong();
-        RedisRateLimiter first = instances.get(0);
+        long from = redisMicros.getAsLong(); // before the buckets exist: the bound's start
+        long half = capacity / 2;
         for (int k = 0; k < keys.size(); k++) {
-            // each bucket starts now, not when the first of the released threads gets a core
-            if (first.tryAcquire(keys.get(k)).allowed()) {
-                admitted[k].incrementAndGet();
-            }
+            Decision d = plain.tryAcquire(keys.get(k), half);
+            assertThat(d.allowed())
+                    .as("half of the new bucket of %s", keys.get(k))
+                    .isTrue();
+            admitted[k].addAndGet(half);
         }
+        long owedFrom = redisMicros.getAsLong(); // every bucket half empty: nothing is lost from here
         ExecutorService pool = Executors.newFixedThreadPool(instances.size() * threadsPerInstance);
         CountDownLatch start = new CountDownLatch(1);
         long runNanos = runFor.toNanos();
@@ -150,11 +151,6 @@ final class ExactBoundRun {
                     int offset = t;
                     threads.add(pool.submit(() -> {
                         start.await();
-                        if (firstCall.get() == null) {
-                            // until a thread gets a core the buckets sit full and their refill is
-                            // lost: what is owed starts when the first one asks
-                            firstCall.compareAndSet(null, redisMicros.getAsLong());
-                        }
                         long end = System.nanoTime() + runNanos;
                         for (int i = offset; System.nanoTime() < end; i++) {
                             int k = i % keys.size();
@@ -179,17 +175,16 @@ final class ExactBoundRun {
         }
         long drainFrom = redisMicros.getAsLong();
         for (int k = 0; k < keys.size(); k++) {
-            admitted[k].addAndGet(drain(drainer, keys.get(k)));
+            admitted[k].addAndGet(drain(plain, keys.get(k)));
         }
         long to = redisMicros.getAsLong();
-        long begun = firstCall.get();
         List<KeyResult> results = new ArrayList<>();
         for (int k = 0; k < keys.size(); k++) {
             results.add(new KeyResult(
                     keys.get(k),
                     admitted[k].get(),
                     capacity + perSecond * (to - from) / 1e6,
-                    capacity + perSecond * (drainFrom - begun) / 1e6));
+                    capacity + perSecond * (drainFrom - owedFrom) / 1e6));
         }
         return new Result(decisions.get(), degraded.get(), List.copyOf(results), (to - from) / 1e6);
     }
