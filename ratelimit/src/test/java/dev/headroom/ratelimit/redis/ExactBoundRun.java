@@ -2,6 +2,7 @@ package dev.headroom.ratelimit.redis;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.headroom.ratelimit.Bandwidth;
 import dev.headroom.ratelimit.Decision;
 import dev.headroom.ratelimit.RateLimitPolicy;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
@@ -15,6 +16,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 
 /**
@@ -100,22 +102,26 @@ final class ExactBoundRun {
     }
 
     /**
-     * Runs it. {@code redisMicros} reads Redis's clock; {@code reset} deletes the keys' buckets so
-     * that each starts full when first asked after the warm-up; {@code plain} takes half of each
-     * bucket at the start and what is left at the end (a limiter on the same keys that decides every
-     * call in Redis: not a leasing one).
+     * Runs it on {@code policy}'s one greedy bandwidth. {@code redisMicros} reads Redis's clock;
+     * {@code delete} deletes a Redis key (each bucket's, after the warm-up, so that it starts full
+     * when first asked); {@code plain} takes half of each bucket at the start and what is left at
+     * the end (a limiter of {@code policy} on the same keys that decides every call in Redis: not a
+     * leasing one).
      */
     static Result run(
             List<RedisRateLimiter> instances,
             int threadsPerInstance,
             List<String> keys,
             Duration runFor,
-            long capacity,
-            long perSecond,
+            RateLimitPolicy policy,
             LongSupplier redisMicros,
-            Runnable reset,
+            Consumer<String> delete,
             RedisRateLimiter plain)
             throws Exception {
+        Bandwidth bandwidth = policy.primary();
+        long capacity = bandwidth.capacity();
+        double perSecond =
+                bandwidth.refillTokens() * 1e9 / bandwidth.refillPeriod().toNanos();
         // warm up: connections (to every master on a cluster), the script loaded; then from empty
         for (RedisRateLimiter l : instances) {
             for (String k : keys) {
@@ -124,7 +130,9 @@ final class ExactBoundRun {
                         .isFalse();
             }
         }
-        reset.run();
+        for (String k : keys) {
+            delete.accept(plain.redisKey(policy, k));
+        }
         AtomicLong[] admitted = new AtomicLong[keys.size()];
         for (int k = 0; k < keys.size(); k++) {
             admitted[k] = new AtomicLong();

@@ -56,13 +56,12 @@ class RedisClusterRateLimiterIT {
                 6,
                 keys,
                 Duration.ofSeconds(4),
-                capacity,
-                perSecond,
+                policy,
                 () -> {
                     List<String> t = clock.sync().time();
                     return Long.parseLong(t.get(0)) * 1_000_000L + Long.parseLong(t.get(1));
                 },
-                () -> keys.forEach(k -> clock.sync().del(instances.get(0).redisKey(policy, k))),
+                key -> clock.sync().del(key),
                 instances.get(0));
         result.print("cluster");
         // masters' clocks are one host's here; 5 ms of slack for the TIME readings' nodes

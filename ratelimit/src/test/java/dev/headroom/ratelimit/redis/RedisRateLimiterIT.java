@@ -99,10 +99,9 @@ class RedisRateLimiterIT {
                 8,
                 List.of("api-key-1"),
                 Duration.ofSeconds(5),
-                capacity,
-                perSecond,
+                policy,
                 () -> redisMicros(admin),
-                () -> admin.del(instances.get(0).redisKey(policy, "api-key-1")),
+                admin::del,
                 instances.get(0));
         result.print("exact bound");
         result.assertExact(0, 0);
@@ -152,10 +151,9 @@ class RedisRateLimiterIT {
                 4,
                 List.of("hot"),
                 Duration.ofSeconds(3),
-                capacity,
-                perSecond,
+                policy,
                 () -> redisMicros(admin),
-                () -> admin.del(limiters.get(0).redisKey(policy, "hot")),
+                admin::del,
                 drainer);
         long commands = sent.get() - sentBefore;
         result.print("leased batches of " + batch);
