@@ -85,7 +85,7 @@ final class ShopApi {
         }
         if (apiKey != null && !issued) {
             if (!ShopConfig.API_KEY.matcher(apiKey).matches()) {
-                throw new ApiError(400, "Api-Key must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
+                throw new ApiError(400, "Api-Key must be " + ShopConfig.API_KEY_RULE);
             }
             throw new ApiError(401, "unknown Api-Key: this shop did not issue it (see SHOP_API_KEYS)");
         }

@@ -50,8 +50,10 @@ public record ShopConfig(
         Duration maxTokenWait,
         Map<String, Criticality> apiKeys) {
 
-    /** What a well-formed API key looks like. */
+    /** What a well-formed API key looks like, and its description in error messages. */
     static final Pattern API_KEY = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+
+    static final String API_KEY_RULE = "1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'";
 
     /**
      * The keys a demonstration shop issues: {@code demo-1} .. {@code demo-16} (DEFAULT at most; the
@@ -106,8 +108,7 @@ public record ShopConfig(
         apiKeys = Map.copyOf(apiKeys);
         for (String key : apiKeys.keySet()) {
             if (!API_KEY.matcher(key).matches()) {
-                throw new IllegalArgumentException(
-                        "API keys must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'," + " got '" + key + "'");
+                throw new IllegalArgumentException("API keys must be " + API_KEY_RULE + ", got '" + key + "'");
             }
         }
         if (anonymousPerMinute < 1 || apiKeyPerSecond < 1) {
@@ -193,15 +194,15 @@ public record ShopConfig(
                         "SHOP_API_KEYS entries must be key:criticality (critical, default or sheddable), got '"
                                 + trimmed + "'");
             }
-            String level = trimmed.substring(colon + 1).toLowerCase(Locale.ROOT);
+            String key = trimmed.substring(0, colon);
+            String level = trimmed.substring(colon + 1);
             Criticality criticality = criticalityNamed(level);
             if (criticality == null) {
                 throw new IllegalArgumentException("SHOP_API_KEYS: criticality must be critical, default or sheddable,"
-                        + " got '" + level + "' for key '" + trimmed.substring(0, colon) + "'");
+                        + " got '" + level + "' for key '" + key + "'");
             }
-            if (keys.put(trimmed.substring(0, colon), criticality) != null) {
-                throw new IllegalArgumentException(
-                        "SHOP_API_KEYS names key '" + trimmed.substring(0, colon) + "' twice");
+            if (keys.put(key, criticality) != null) {
+                throw new IllegalArgumentException("SHOP_API_KEYS names key '" + key + "' twice");
             }
         }
         return keys;
